@@ -1,0 +1,1 @@
+"""Data side: sources, region maps, perturbations, benchmark building and datasets."""

@@ -1,0 +1,226 @@
+"""Base class of every harmonization model.
+
+The base model owns ``forward``: input preparation -> ``backbone`` -> ``head``.
+Architectures only build and wire the parts (segmentation_models_pytorch style):
+
+* ``backbone(x, mask=None, regions=None) -> Tensor`` features ``(B, F, H, W)`` at the input
+  resolution, where ``x`` is the composite, with the mask concatenated as a 4th channel when
+  the model takes one (``mask_input``);
+* ``head(features, image, mask) -> ModelOutput``: an operator-mask head (retoucher applied
+  to ``image``) or an RGB head.
+
+``ModelOutput.image`` is RGB in ``[0, 1]``. Models whose ``composite_with_mask`` is set
+return ``G(I, M) * M + I * (1 - M)`` (SRIN / RainNet convention).
+
+``harmonize`` runs a model on an image of any size: the network sees the image resized to
+``work_size``; operator masks are upsampled and applied to the full-resolution image; for
+RGB heads the low-resolution change ``out - in`` is upsampled and added.
+
+``save_pretrained(dir)`` writes ``model.safetensors`` and ``config.json``
+(``{"name", "kwargs", "harmonykit_version"}``); ``from_pretrained(dir)`` rebuilds it with
+``create_model`` and loads the weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from harmonykit.errors import HarmonykitError
+from harmonykit.operators import OperatorMasks
+
+__all__ = ["ModelOutput", "HarmonizationModel", "load_model", "WEIGHTS_NAME", "CONFIG_NAME"]
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+MaskUse = Literal["never", "optional", "required"]
+
+
+@dataclass
+class ModelOutput:
+    """What a model returns.
+
+    Attributes:
+        image: ``(B, 3, H, W)`` harmonized RGB in ``[0, 1]``.
+        operator_masks: the operator masks for operator-mask heads, else ``None``.
+        extras: anything else a model wants to expose (attention maps, ...).
+    """
+
+    image: Tensor
+    operator_masks: OperatorMasks | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _resize(x: Tensor, size: tuple[int, int], mode: str = "bilinear") -> Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if mode == "nearest":
+        return F.interpolate(x, size=size, mode="nearest")
+    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
+
+
+class HarmonizationModel(nn.Module):
+    """Composite (+ optional mask, + optional region map) -> harmonized image.
+
+    Args:
+        backbone: module ``(x, mask=None, regions=None) -> features``.
+        head: module ``(features, image, mask) -> ModelOutput``.
+        mask_use: ``"never"`` (Sg-MMH), ``"optional"`` (mask channel, zeros when absent),
+            ``"required"`` (SRIN, RainNet).
+        uses_regions: the backbone needs a semantic region map ``(B, 3, H, W)`` in ``[0, 1]``.
+        composite_with_mask: return ``G * M + I * (1 - M)``.
+    """
+
+    config: dict[str, Any]
+    mask_values: ClassVar[str] = "binary"
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: nn.Module,
+        mask_use: MaskUse = "never",
+        uses_regions: bool = False,
+        composite_with_mask: bool = False,
+    ) -> None:
+        super().__init__()
+        if mask_use not in ("never", "optional", "required"):
+            raise ValueError(f"mask_use must be never|optional|required, got {mask_use!r}")
+        if composite_with_mask and mask_use != "required":
+            raise ValueError("composite_with_mask needs mask_use='required'")
+        self.backbone = backbone
+        self.head = head
+        self.mask_use = mask_use
+        self.uses_regions = uses_regions
+        self.composite_with_mask = composite_with_mask
+        self.config = {"name": type(self).__name__, "kwargs": {}}
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def mask_input(self) -> bool:
+        return self.mask_use != "never"
+
+    def _check(self, image: Tensor, mask: Tensor | None, regions: Tensor | None) -> None:
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected image (B, 3, H, W), got {tuple(image.shape)}")
+        if self.mask_use == "required" and mask is None:
+            raise HarmonykitError(f"model {self.config.get('name')!r} needs a foreground mask")
+        if mask is not None and (mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != image.shape[-2:]):
+            raise ValueError(f"expected mask (B, 1, H, W) matching the image, got {tuple(mask.shape)}")
+        if self.uses_regions and regions is None:
+            raise HarmonykitError(f"model {self.config.get('name')!r} needs a semantic region map")
+
+    def forward(self, image: Tensor, mask: Tensor | None = None, regions: Tensor | None = None) -> ModelOutput:
+        """Harmonize at the given resolution.
+
+        Args:
+            image: ``(B, 3, H, W)`` composite, RGB in ``[0, 1]``.
+            mask: ``(B, 1, H, W)`` foreground mask in ``[0, 1]`` (ignored by mask-free models).
+            regions: ``(B, 3, H, W)`` semantic region map in ``[0, 1]`` (SRIN).
+        """
+        self._check(image, mask, regions)
+        if self.mask_use == "never":
+            mask_in = None
+        elif mask is None:
+            mask_in = torch.zeros_like(image[:, :1])
+        else:
+            mask_in = mask.to(image.dtype)
+        x = image if mask_in is None else torch.cat([image, mask_in], dim=1)
+        feats = self.backbone(x, mask=mask_in, regions=regions)
+        out = self.head(feats, image, mask_in)
+        if self.composite_with_mask:
+            out.image = out.image * mask_in + image * (1.0 - mask_in)
+        return out
+
+    # ---------------------------------------------------------- any resolution
+    @torch.no_grad()
+    def harmonize(
+        self,
+        image: Tensor,
+        mask: Tensor | None = None,
+        regions: Tensor | None = None,
+        work_size: int | tuple[int, int] | None = 256,
+    ) -> ModelOutput:
+        """Harmonize an image of any size; the network runs at ``work_size``.
+
+        ``work_size=None`` runs the network at the image's own size.
+        """
+        h, w = image.shape[-2:]
+        if work_size is None:
+            size = (h, w)
+        elif isinstance(work_size, int):
+            size = (work_size, work_size)
+        else:
+            size = tuple(work_size)
+        small = _resize(image, size)
+        small_mask = None if mask is None else _resize(mask, size, "bilinear").clamp(0, 1)
+        small_regions = None if regions is None else _resize(regions, size, "nearest")
+        out = self.forward(small, small_mask, small_regions)
+        if size == (h, w):
+            return out
+        if out.operator_masks is not None:
+            full = out.operator_masks.apply(image)
+        else:
+            delta = _resize(out.image - small, (h, w), "bilinear")
+            full = (image + delta).clamp(0, 1)
+        if self.composite_with_mask and mask is not None:
+            full = full * mask + image * (1 - mask)
+        return ModelOutput(full, out.operator_masks, out.extras)
+
+    # ------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` into ``directory`` (atomically)."""
+        from safetensors.torch import save as st_save
+
+        from harmonykit import __version__
+        from harmonykit.io import atomic_write_bytes, atomic_write_text
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+                 for k, v in self.state_dict().items()}
+        atomic_write_bytes(directory / WEIGHTS_NAME, st_save(state))
+        cfg = {"name": self.config["name"], "kwargs": self.config.get("kwargs", {}), "harmonykit_version": __version__}
+        if extra:
+            cfg.update(extra)
+        atomic_write_text(directory / CONFIG_NAME, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> HarmonizationModel:
+        """Rebuild a model saved with :meth:`save_pretrained`."""
+        return load_model(directory, map_location=map_location)
+
+
+def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> HarmonizationModel:
+    """Load a model directory (``config.json`` + ``model.safetensors``)."""
+    from safetensors.torch import load_file
+
+    from harmonykit.models.registry import create_model
+
+    directory = Path(directory)
+    cfg_path, w_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+    for p in (cfg_path, w_path):
+        if not p.is_file():
+            raise HarmonykitError(f"{directory}: not a model directory ({p.name} is missing)")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise HarmonykitError(f"{cfg_path}: invalid JSON ({exc})") from None
+    model = create_model(cfg["name"], **cfg.get("kwargs", {}))
+    state = load_file(str(w_path), device=str(map_location))
+    ref = model.state_dict()
+    state = {k: v.to(ref[k].dtype) if k in ref and v.is_floating_point() else v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise HarmonykitError(
+            f"{w_path}: weights do not match model {cfg['name']!r} (missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})"
+        )
+    model.eval()
+    return model.to(map_location)

@@ -1,0 +1,4 @@
+"""Importing this module registers every built-in architecture."""
+
+from harmonykit.models import om  # noqa: F401  (om_unet family, rgb baseline)
+from harmonykit.models import srin  # noqa: F401  (srin_unet family)
