@@ -79,7 +79,7 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
 
     >>> x = torch.ones(1, 3, 2, 2)
     >>> lab = rgb_to_lab(x)
-    >>> [round(v, 2) for v in lab[0, :, 0, 0].tolist()]
+    >>> [round(v, 2) + 0.0 for v in lab[0, :, 0, 0].tolist()]
     [100.0, 0.0, 0.0]
     """
     _check_image(rgb, "rgb")
