@@ -13,23 +13,90 @@ RGB image of any size:
 A channel that is absent is the identity (``mul = 1``, ``add = 0``), so ``lab_add``
 models carry only ``l_add a_add b_add``. Masks predicted at a working size are resized to
 the image with bilinear interpolation (``align_corners=False``) before being applied.
+
+Editing (:meth:`OperatorMasks.edit`, paper section 4.3, figure 6b)
+------------------------------------------------------------------
+
+``gain`` scales a channel's deviation from the identity and ``offset`` shifts it::
+
+    add channel:  new = add * gain + offset              (offset in the channel's units)
+    mul channel:  new = 1 + (mul - 1) * gain + offset    (offset in factor units)
+
+``gain = 1, offset = 0`` is a no-op, ``gain = 0`` switches the channel off (identity),
+``gain = 2`` doubles what the network did. With a ``region`` (a bool, uint8 or float mask
+of any size, resized to the masks' size: area-averaged when shrinking, so each mask cell
+gets the fraction of it inside the region; bilinear when enlarging), the edit is blended
+in: ``values = old + region * (new - old)``.
+
+Files (:meth:`OperatorMasks.save` / :meth:`OperatorMasks.load`)
+-----------------------------------------------------------------
+
+``.npz`` archives with ``values`` (float32 or float16), ``channels``, ``space``,
+``format = "harmonykit.operator_masks"``, ``version`` (:data:`MASKS_FILE_VERSION`),
+``harmonykit_version`` and ``metadata`` (a JSON object, e.g. the image size), written
+atomically and read without pickle.
+
+Display (:meth:`OperatorMasks.heatmaps`)
+----------------------------------------
+
+A diverging colour map centred on the identity: white = no change, red = positive
+deviation (``add > 0`` or ``mul > 1``), blue = negative. Each channel has its own scale
+``s`` (the deviation drawn at full colour): by default the largest absolute deviation of
+that channel, but at least :data:`MIN_HEATMAP_SCALES`, so that near-identity masks stay
+near white instead of amplifying noise. The scales are returned and written on the grid.
+
+Fast full-resolution apply (:meth:`OperatorMasks.apply_uint8`)
+--------------------------------------------------------------
+
+For inference on large photos the masks are applied in row tiles: for each tile the small
+masks are resized to the tile's rows with the same bilinear weights as a whole-image
+:func:`torch.nn.functional.interpolate` (so a tiled result equals the untiled one), and the
+colour conversions run in place in float32 on preallocated buffers. A 12 MP photo never
+exists as a float tensor; memory is the uint8 input and output plus a few tile buffers.
+:meth:`OperatorMasks.apply` (the differentiable path used in training) is unchanged.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import math
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from harmonykit.color import hls_to_rgb, lab_to_rgb, rgb_to_hls, rgb_to_lab
+from harmonykit.color import (
+    _EPS_LAB,
+    _KAPPA,
+    _WHITE_D65,
+    _XYZ_FROM_RGB,
+    hls_to_rgb,
+    lab_to_rgb,
+    rgb_to_hls,
+    rgb_to_lab,
+)
+from harmonykit.errors import HarmonykitError
 
 __all__ = [
     "SPACES",
     "CHANNEL_SETS",
+    "CHANNEL_UNITS",
+    "MIN_HEATMAP_SCALES",
+    "MASKS_FILE_FORMAT",
+    "MASKS_FILE_VERSION",
+    "DEFAULT_TILE_PIXELS",
     "OperatorMasks",
+    "Heatmaps",
     "apply_operator_values",
+    "identity_value",
+    "diverging_colormap",
 ]
 
 #: colour space -> names of its three components, in order
@@ -42,6 +109,45 @@ CHANNEL_SETS: dict[str, tuple[str, ...]] = {
     "hls": ("h_mul", "h_add", "l_mul", "l_add", "s_mul", "s_add"),
     "hls_add": ("h_add", "l_add", "s_add"),
 }
+
+#: (space, channel) -> unit of the channel's values (and of an ``edit`` offset)
+CHANNEL_UNITS: dict[tuple[str, str], str] = {
+    **{("lab", f"{c}_mul"): "factor" for c in "lab"},
+    **{("hls", f"{c}_mul"): "factor" for c in "hls"},
+    ("lab", "l_add"): "L units (L is 0..100)",
+    ("lab", "a_add"): "CIELAB a units",
+    ("lab", "b_add"): "CIELAB b units",
+    ("hls", "h_add"): "degrees",
+    ("hls", "l_add"): "HLS lightness (0..1)",
+    ("hls", "s_add"): "HLS saturation (0..1)",
+}
+
+#: (space, channel) -> smallest scale a heatmap uses (the deviation drawn at full colour)
+MIN_HEATMAP_SCALES: dict[tuple[str, str], float] = {
+    **{("lab", f"{c}_mul"): 0.01 for c in "lab"},
+    **{("hls", f"{c}_mul"): 0.01 for c in "hls"},
+    ("lab", "l_add"): 1.0,
+    ("lab", "a_add"): 1.0,
+    ("lab", "b_add"): 1.0,
+    ("hls", "h_add"): 1.0,
+    ("hls", "l_add"): 0.01,
+    ("hls", "s_add"): 0.01,
+}
+
+MASKS_FILE_FORMAT = "harmonykit.operator_masks"
+MASKS_FILE_VERSION = 1
+
+#: pixels per tile of the full-resolution apply (rows = this // width)
+DEFAULT_TILE_PIXELS = 1 << 18
+
+
+def identity_value(channel: str) -> float:
+    """The identity value of a channel: 1 for ``*_mul``, 0 for ``*_add``.
+
+    >>> identity_value("l_mul"), identity_value("a_add")
+    (1.0, 0.0)
+    """
+    return 1.0 if channel.endswith("_mul") else 0.0
 
 
 def _to_space(rgb: Tensor, space: str) -> Tensor:
@@ -93,6 +199,250 @@ def apply_operator_values(image: Tensor, values: Tensor, channels: tuple[str, ..
     return _from_space(torch.cat(comps, dim=1), space)
 
 
+
+
+# --------------------------------------------------------------------------------------
+# fast tiled apply (inference): same maths as apply_operator_values, in place, per tile
+
+_XYZ_W = tuple(tuple(v / _WHITE_D65[i] for v in row) for i, row in enumerate(_XYZ_FROM_RGB))
+_RGB_FROM_XYZ = np.linalg.inv(np.asarray(_XYZ_FROM_RGB, dtype=np.float64))
+_RGB_FROM_T = tuple(tuple(float(_RGB_FROM_XYZ[i, j] * _WHITE_D65[j]) for j in range(3)) for i in range(3))
+
+
+def _mat3_(m: tuple[tuple[float, ...], ...], src: Tensor, dst: Tensor) -> None:
+    """``dst = m @ src`` for planar ``(3, n)`` tensors (``dst`` must not alias ``src``)."""
+    for i in range(3):
+        torch.mul(src[0], m[i][0], out=dst[i])
+        dst[i].add_(src[1], alpha=m[i][1])
+        dst[i].add_(src[2], alpha=m[i][2])
+
+
+class _Workspace:
+    """Preallocated planar buffers for one tile of ``n`` pixels."""
+
+    def __init__(self, n: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.x = torch.empty(3, n, dtype=dtype, device=device)
+        self.y = torch.empty(3, n, dtype=dtype, device=device)
+        self.t = torch.empty(3, n, dtype=dtype, device=device)
+        self.m = torch.empty(3, n, dtype=torch.bool, device=device)
+
+    def views(self, n: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        return self.x[:, :n], self.y[:, :n], self.t[:, :n], self.m[:, :n]
+
+
+def _lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace) -> None:
+    """Retouch planar sRGB ``x`` ``(3, n)`` in place with per-pixel values ``(C, n)`` (LAB)."""
+    n = x.shape[1]
+    _, y, t, m = ws.views(n)
+    # sRGB -> linear (in x)
+    torch.gt(x, 0.04045, out=m)
+    torch.clamp(x, min=0.04045, out=t)
+    t.add_(0.055).div_(1.055).log_().mul_(2.4).exp_()
+    x.div_(12.92)
+    torch.where(m, t, x, out=x)
+    # linear -> XYZ / white (in y) -> f (in y)
+    _mat3_(_XYZ_W, x, y)
+    torch.gt(y, _EPS_LAB, out=m)
+    torch.clamp(y, min=_EPS_LAB, out=t)
+    t.log_().mul_(1.0 / 3.0).exp_()
+    y.mul_(_KAPPA).add_(16.0 / 116.0)
+    torch.where(m, t, y, out=y)
+    # f -> Lab (in x)
+    fx, fy, fz = y[0], y[1], y[2]
+    torch.mul(fy, 116.0, out=x[0]).sub_(16.0)
+    torch.sub(fx, fy, out=x[1]).mul_(500.0)
+    torch.sub(fy, fz, out=x[2]).mul_(200.0)
+    # operators
+    index = {name: i for i, name in enumerate(channels)}
+    for ci, comp in enumerate(SPACES["lab"]):
+        if f"{comp}_mul" in index:
+            x[ci].mul_(vals[index[f"{comp}_mul"]])
+        if f"{comp}_add" in index:
+            x[ci].add_(vals[index[f"{comp}_add"]])
+    # Lab -> f (in y)
+    torch.add(x[0], 16.0, out=fy).div_(116.0)
+    torch.div(x[1], 500.0, out=fx).add_(fy)
+    torch.div(x[2], 200.0, out=fz).neg_().add_(fy)
+    # f -> t = XYZ / white (in y)
+    torch.clamp(y, min=0.0, out=t)
+    torch.mul(t, t, out=x).mul_(t)
+    torch.gt(x, _EPS_LAB, out=m)
+    y.sub_(16.0 / 116.0).div_(_KAPPA)
+    torch.where(m, x, y, out=y)
+    # -> linear RGB (in x) -> sRGB
+    _mat3_(_RGB_FROM_T, y, x)
+    torch.gt(x, 0.0031308, out=m)
+    torch.clamp(x, min=0.0031308, out=t)
+    t.log_().mul_(1.0 / 2.4).exp_().mul_(1.055).sub_(0.055)
+    x.mul_(12.92)
+    torch.where(m, t, x, out=x)
+    x.clamp_(0.0, 1.0)
+
+
+def _hls_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace) -> None:
+    """HLS retouch of planar ``x`` ``(3, n)`` in place (reference maths, per tile)."""
+    out = apply_operator_values(x.unsqueeze(0).unsqueeze(-1), vals.unsqueeze(0).unsqueeze(-1), channels, "hls")
+    x.copy_(out[0, :, :, 0])
+
+
+class _RowResampler:
+    """Bilinear resize of ``(C, h, w)`` values to rows ``[y0, y1)`` of an ``(H, W)`` image.
+
+    Uses the weights of ``F.interpolate(..., mode="bilinear", align_corners=False)`` for the
+    whole image (source row ``max((y + 0.5) * h / H - 0.5, 0)``, computed in float32 as
+    PyTorch does), so concatenating the tiles gives the whole-image result.
+    """
+
+    def __init__(self, values: Tensor, height: int, width: int) -> None:
+        self.values = values
+        self.height, self.width = height, width
+        h = values.shape[-2]
+        if h != height:
+            ft = np.float64 if values.dtype == torch.float64 else np.float32  # PyTorch's opmath type
+            scale = ft(h) / ft(height)
+            src = (np.arange(height, dtype=ft) + ft(0.5)) * scale - ft(0.5)
+            src = np.maximum(src, ft(0.0))
+            i0 = src.astype(np.int64)
+            lam1 = (src - i0.astype(ft)).astype(ft)
+            dev, dt = values.device, values.dtype
+            self.i0 = torch.from_numpy(i0).to(dev)
+            self.i1 = torch.from_numpy(np.minimum(i0 + 1, h - 1)).to(dev)
+            self.lam1 = torch.from_numpy(lam1).to(device=dev, dtype=dt).view(1, -1, 1)
+            self.lam0 = 1.0 - self.lam1
+
+    def rows(self, y0: int, y1: int) -> Tensor:
+        v = self.values
+        if v.shape[-2] == self.height:
+            r = v[:, y0:y1]
+        else:
+            r = v[:, self.i0[y0:y1]] * self.lam0[:, y0:y1] + v[:, self.i1[y0:y1]] * self.lam1[:, y0:y1]
+        if r.shape[-1] != self.width:
+            r = F.interpolate(r.unsqueeze(0), size=(y1 - y0, self.width), mode="bilinear", align_corners=False)[0]
+        return r
+
+
+def _tensor_view(arr: np.ndarray) -> Tensor:
+    """``torch.from_numpy`` that accepts read-only arrays (we only read them)."""
+    if arr.flags.writeable:
+        return torch.from_numpy(arr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(arr)
+
+
+def _tile_rows(width: int, tile_rows: int | None) -> int:
+    if tile_rows is None:
+        return max(1, DEFAULT_TILE_PIXELS // max(1, width))
+    if int(tile_rows) < 1:
+        raise ValueError(f"tile_rows must be >= 1, got {tile_rows}")
+    return int(tile_rows)
+
+
+# --------------------------------------------------------------------------------------
+# heatmap colours
+
+# ColorBrewer RdBu (11 classes), reversed: blue (negative) -> white (identity) -> red
+_RDBU_R = (
+    (5, 48, 97), (33, 102, 172), (67, 147, 195), (146, 197, 222), (209, 229, 240), (247, 247, 247),
+    (253, 219, 199), (244, 165, 130), (214, 96, 77), (178, 24, 43), (103, 0, 31),
+)
+
+
+def _diverging_lut() -> np.ndarray:
+    anchors = np.asarray(_RDBU_R, dtype=np.float64)
+    pos = np.linspace(0.0, 1.0, len(anchors))
+    grid = np.linspace(0.0, 1.0, 257)  # odd: entry 128 is exactly the identity (white)
+    lut = np.stack([np.interp(grid, pos, anchors[:, c]) for c in range(3)], axis=1)
+    return np.clip(np.round(lut), 0, 255).astype(np.uint8)
+
+
+_LUT = _diverging_lut()
+
+
+def diverging_colormap(x: np.ndarray) -> np.ndarray:
+    """Colour ``x`` in ``[-1, 1]`` (clipped): blue ``-1``, white ``0``, red ``+1``.
+
+    Returns ``x.shape + (3,)`` uint8.
+
+    >>> diverging_colormap(np.array([-1.0, 0.0, 1.0])).tolist()
+    [[5, 48, 97], [247, 247, 247], [103, 0, 31]]
+    """
+    idx = np.round((np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0) + 1.0) * 128.0).astype(np.int64)
+    return _LUT[idx]
+
+
+@dataclass(frozen=True)
+class Heatmaps:
+    """Display images of operator masks (see the module docstring).
+
+    Attributes:
+        images: channel -> ``(h, w, 3)`` uint8 heatmap (white = identity).
+        scales: channel -> the deviation from identity drawn at full colour (``+-scale``).
+        units: channel -> unit of the scale (``factor`` for ``mul`` channels).
+        grid: ``(Hg, Wg, 3)`` uint8: the heatmaps in a grid (components as columns,
+            ``mul`` / ``add`` as rows), each labelled with its channel and scale, plus a
+            colour bar.
+    """
+
+    images: dict[str, np.ndarray]
+    scales: dict[str, float]
+    units: dict[str, str]
+    grid: np.ndarray
+
+    def legend(self) -> list[str]:
+        """One line per channel, e.g. ``l_add: blue -4 .. white 0 .. red +4 (L units ...)``."""
+        lines = []
+        for name, s in self.scales.items():
+            ident = identity_value(name)
+            lines.append(f"{name}: blue {ident - s:g} .. white {ident:g} .. red {ident + s:g} ({self.units[name]})")
+        return lines
+
+
+def _label_tile(tile: np.ndarray, text: str, strip: int = 14) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    h, w = tile.shape[:2]
+    canvas = Image.new("RGB", (w, h + strip), (255, 255, 255))
+    canvas.paste(Image.fromarray(tile), (0, strip))
+    ImageDraw.Draw(canvas).text((2, 1), text, fill=(0, 0, 0))
+    return np.asarray(canvas)
+
+
+def _fmt_scale(name: str, s: float) -> str:
+    return f"{name} 1±{s:.3g}" if name.endswith("_mul") else f"{name} ±{s:.3g}"
+
+
+def _region_tensor(region: np.ndarray | Tensor, size: tuple[int, int], like: Tensor) -> Tensor:
+    """A region mask (bool / uint8 0..255 / float 0..1; ``(H, W)``, ``(B, H, W)`` or
+    ``(B, 1, H, W)``, any size) as float ``(B|1, 1, h, w)`` in ``[0, 1]`` at ``size``."""
+    r = region if isinstance(region, Tensor) else _tensor_view(np.ascontiguousarray(region))
+    if r.dtype == torch.bool:
+        r = r.to(like.dtype)
+    elif r.dtype == torch.uint8:
+        r = r.to(like.dtype) / 255.0
+    elif r.is_floating_point():
+        r = r.to(like.dtype)
+    else:
+        raise ValueError(f"region must be bool, uint8 or float, got {r.dtype}")
+    if r.dim() == 2:
+        r = r[None, None]
+    elif r.dim() == 3:
+        r = r[:, None]
+    elif r.dim() != 4 or r.shape[1] != 1:
+        raise ValueError(f"region must be (H, W), (B, H, W) or (B, 1, H, W), got {tuple(r.shape)}")
+    if r.shape[0] not in (1, like.shape[0]):
+        raise ValueError(f"region batch {r.shape[0]} does not match the masks' batch {like.shape[0]}")
+    if min(r.shape[-2:]) < 1:
+        raise ValueError(f"region is empty: {tuple(r.shape)}")
+    r = r.to(like.device)
+    if tuple(r.shape[-2:]) != tuple(size):
+        if r.shape[-2] >= size[0] and r.shape[-1] >= size[1]:
+            r = F.interpolate(r, size=size, mode="area")  # each cell: the fraction of it inside the region
+        else:
+            r = F.interpolate(r, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return r.clamp(0.0, 1.0)
+
+
 @dataclass(frozen=True)
 class OperatorMasks:
     """Per-pixel operator values with channel names (see module docstring).
@@ -140,6 +490,11 @@ class OperatorMasks:
         """Spatial size ``(h, w)`` of the stored values."""
         return int(self.values.shape[-2]), int(self.values.shape[-1])
 
+    @property
+    def batch_size(self) -> int:
+        """Number of images ``B`` the masks hold."""
+        return int(self.values.shape[0])
+
     def __getitem__(self, name: str) -> Tensor:
         """One channel as ``(B, 1, h, w)``."""
         try:
@@ -154,13 +509,355 @@ class OperatorMasks:
             return self.values
         return F.interpolate(self.values, size=(height, width), mode="bilinear", align_corners=False)
 
-    def apply(self, image: Tensor) -> Tensor:
-        """Retouch an RGB image ``(B, 3, H, W)`` in ``[0, 1]`` of any size."""
-        h, w = image.shape[-2:]
-        return apply_operator_values(image, self.resized(h, w).to(image.dtype), self.channels, self.space)
-
     def to(self, *args, **kwargs) -> OperatorMasks:
         return OperatorMasks(self.values.to(*args, **kwargs), self.channels, self.space)
 
     def detach(self) -> OperatorMasks:
         return OperatorMasks(self.values.detach(), self.channels, self.space)
+
+    def select(self, index: int) -> OperatorMasks:
+        """The masks of one image of the batch, as a batch of 1."""
+        if not -self.batch_size <= index < self.batch_size:
+            raise IndexError(f"index {index} out of range for {self.batch_size} masks")
+        return OperatorMasks(self.values[index : index + 1], self.channels, self.space)
+
+    # ---------------------------------------------------------------- applying
+    def apply(self, image: Tensor, tile_rows: int | None = None) -> Tensor:
+        """Retouch an RGB image ``(B, 3, H, W)`` in ``[0, 1]`` of any size.
+
+        Args:
+            image: ``(B, 3, H, W)`` float RGB in ``[0, 1]``.
+            tile_rows: ``None`` (default): the differentiable whole-image path used in
+                training. An int: the fast, no-grad tiled path of :meth:`apply_uint8`
+                (float in, float out), processing ``tile_rows`` rows at a time; the result
+                equals the whole-image one within float32 rounding.
+        """
+        if tile_rows is None:
+            h, w = image.shape[-2:]
+            return apply_operator_values(image, self.resized(h, w).to(image.dtype), self.channels, self.space)
+        if image.dim() != 4 or image.shape[1] != 3 or not image.is_floating_point():
+            raise ValueError(f"expected a float image (B, 3, H, W), got {image.dtype} {tuple(image.shape)}")
+        if self.batch_size not in (1, image.shape[0]):
+            raise ValueError(f"masks batch {self.batch_size} does not match image batch {image.shape[0]}")
+        out = torch.empty_like(image)
+        with torch.no_grad():
+            for b in range(image.shape[0]):
+                src = image[b].detach()
+                dst = out[b]
+                self._run_tiles(
+                    b if self.batch_size > 1 else 0, src.shape[-2], src.shape[-1], tile_rows, image.dtype, image.device,
+                    load=lambda xt, y0, y1, s=src: xt.copy_(s[:, y0:y1]),
+                    store=lambda xt, y0, y1, d=dst: d[:, y0:y1].copy_(xt),
+                )
+        return out
+
+    def apply_uint8(
+        self,
+        image: np.ndarray,
+        index: int = 0,
+        tile_rows: int | None = None,
+        out: np.ndarray | None = None,
+        device: torch.device | str | None = None,
+    ) -> np.ndarray:
+        """Fast full-resolution apply for inference: uint8 RGB in, uint8 RGB out.
+
+        The image is processed in row tiles (``tile_rows`` rows, default
+        :data:`DEFAULT_TILE_PIXELS` pixels per tile) in float32, with the masks resized per
+        tile exactly as the whole-image bilinear resize would; the output is rounded to
+        the nearest integer. Peak extra memory is a few tile buffers.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB (any size).
+            index: which masks of the batch to use.
+            tile_rows: rows per tile.
+            out: optional ``(H, W, 3)`` uint8 array to write into (may be ``image`` itself).
+            device: where to compute (default: the masks' device).
+
+        Returns:
+            ``(H, W, 3)`` uint8 RGB.
+
+        >>> m = OperatorMasks.identity("lab_add", 1, 4, 4)
+        >>> img = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+        >>> bool(np.abs(m.apply_uint8(img).astype(int) - img).max() <= 1)
+        True
+        """
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+            raise ValueError(f"expected a uint8 (H, W, 3) image, got {arr.dtype} {arr.shape}")
+        if not -self.batch_size <= index < self.batch_size:
+            raise IndexError(f"index {index} out of range for {self.batch_size} masks")
+        if out is None:
+            out = np.empty_like(arr)
+        elif out.shape != arr.shape or out.dtype != np.uint8:
+            raise ValueError(f"out must be uint8 {arr.shape}, got {out.dtype} {out.shape}")
+        dev = torch.device(device) if device is not None else self.values.device
+        src = _tensor_view(np.ascontiguousarray(arr))
+        dst = torch.from_numpy(out)
+        on_cpu = dev.type == "cpu"
+
+        def load(xt: Tensor, y0: int, y1: int) -> None:
+            tile = src[y0:y1].permute(2, 0, 1)
+            xt.copy_(tile if on_cpu else tile.to(dev, non_blocking=True)).div_(255.0)
+
+        def store(xt: Tensor, y0: int, y1: int) -> None:
+            xt.mul_(255.0).add_(0.5)  # clamped to [0, 1] by the kernel: truncation rounds
+            dst[y0:y1].permute(2, 0, 1).copy_(xt if on_cpu else xt.cpu())
+
+        with torch.no_grad():
+            self._run_tiles(index, arr.shape[0], arr.shape[1], tile_rows, torch.float32, dev, load, store)
+        return out
+
+    def _run_tiles(self, index, height, width, tile_rows, dtype, device, load, store) -> None:
+        rows = min(_tile_rows(width, tile_rows), height)
+        values = self.values[index].detach().to(device=device, dtype=dtype)
+        resampler = _RowResampler(values, height, width)
+        ws = _Workspace(rows * width, dtype, device)
+        kernel = _lab_retouch_ if self.space == "lab" else _hls_retouch_
+        for y0 in range(0, height, rows):
+            y1 = min(height, y0 + rows)
+            n = (y1 - y0) * width
+            xt = ws.x[:, :n].view(3, y1 - y0, width)
+            load(xt, y0, y1)
+            vals = resampler.rows(y0, y1).reshape(len(self.channels), n)
+            kernel(xt.view(3, n), vals, self.channels, ws)
+            store(xt, y0, y1)
+
+    # ----------------------------------------------------------------- editing
+    def edit(
+        self,
+        channel: str,
+        gain: float = 1.0,
+        offset: float = 0.0,
+        region: np.ndarray | Tensor | None = None,
+    ) -> OperatorMasks:
+        """A new :class:`OperatorMasks` with one channel edited (the module docstring).
+
+        ``add`` channels: ``new = add * gain + offset`` (offset in the channel's natural
+        units, :data:`CHANNEL_UNITS`); ``mul`` channels: ``new = 1 + (mul - 1) * gain +
+        offset`` (offset in factor units). A channel the masks lack but the space has (e.g.
+        ``l_mul`` on ``lab_add`` masks) is added at identity first, then edited.
+
+        Args:
+            channel: channel name, e.g. ``"l_add"``.
+            gain: factor on the deviation from identity (``1`` keeps it, ``0`` removes it).
+            offset: added after the gain.
+            region: optional bool/uint8/float mask ``(H, W)`` (or ``(B, H, W)``) of any size,
+                resized to the masks (area average when shrinking, bilinear when
+                enlarging); the edit is blended with it
+                (``old + region * (new - old)``).
+
+        >>> m = OperatorMasks.identity("lab_add", 1, 2, 2)
+        >>> float(m.edit("l_add", offset=5.0)["l_add"].mean())
+        5.0
+        >>> float(m.edit("l_mul", gain=2.0, offset=0.1)["l_mul"].mean())  # added, then edited
+        1.100000023841858
+        """
+        for label, v in (("gain", gain), ("offset", offset)):
+            if not math.isfinite(float(v)):
+                raise ValueError(f"{label} for {channel!r} must be finite, got {v}")
+        masks = self._with_channel(channel)
+        i = masks.channels.index(channel)
+        ident = identity_value(channel)
+        values = masks.values.clone()
+        old = values[:, i : i + 1]
+        new = (old - ident) * float(gain) + (ident + float(offset))
+        if region is not None:
+            r = _region_tensor(region, masks.size, values)
+            new = old + r * (new - old)
+        values[:, i : i + 1] = new
+        return OperatorMasks(values, masks.channels, masks.space)
+
+    def edit_many(
+        self,
+        gains: Mapping[str, float] | None = None,
+        offsets: Mapping[str, float] | None = None,
+        region: np.ndarray | Tensor | None = None,
+    ) -> OperatorMasks:
+        """Apply :meth:`edit` for every channel named in ``gains`` or ``offsets``.
+
+        >>> m = OperatorMasks.identity("lab_add", 1, 2, 2).edit_many(offsets={"a_add": -5})
+        >>> float(m["a_add"].max())
+        -5.0
+        """
+        gains, offsets = dict(gains or {}), dict(offsets or {})
+        masks = self
+        for name in dict.fromkeys([*gains, *offsets]):
+            masks = masks.edit(name, gains.get(name, 1.0), offsets.get(name, 0.0), region)
+        return masks
+
+    def _with_channel(self, channel: str) -> OperatorMasks:
+        if channel in self.channels:
+            return self
+        comp, _, op = channel.partition("_")
+        if comp not in SPACES[self.space] or op not in ("mul", "add"):
+            valid = [f"{c}_{o}" for c in SPACES[self.space] for o in ("mul", "add")]
+            raise KeyError(f"no operator channel {channel!r} in space {self.space!r}; valid: {', '.join(valid)}")
+        order = [c for c in CHANNEL_SETS[self.space] if c in self.channels or c == channel]
+        parts = []
+        for name in order:
+            if name == channel:
+                parts.append(torch.full_like(self.values[:, :1], identity_value(name)))
+            else:
+                parts.append(self[name])
+        return OperatorMasks(torch.cat(parts, dim=1), tuple(order), self.space)
+
+    # ------------------------------------------------------------------- files
+    def save(self, path: str | Path, dtype: str = "float32", metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write the masks to an ``.npz`` file atomically (format in the module docstring).
+
+        Args:
+            path: output file (``.npz`` recommended).
+            dtype: ``"float32"`` (exact) or ``"float16"`` (half the size).
+            metadata: JSON-serialisable extras (e.g. ``{"image_size": [H, W]}``).
+        """
+        from harmonykit.io import atomic_write_bytes
+
+        data = self.to_bytes(dtype, metadata)
+        path = Path(path)
+        atomic_write_bytes(path, data)
+        return path
+
+    def to_bytes(self, dtype: str = "float32", metadata: Mapping[str, Any] | None = None) -> bytes:
+        """The ``.npz`` file content that :meth:`save` writes."""
+        from harmonykit import __version__
+
+        if dtype not in ("float32", "float16"):
+            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        values = self.values.detach().cpu().float().numpy().astype(dtype)
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            values=values,
+            channels=np.asarray(self.channels, dtype=str),
+            space=np.asarray(self.space),
+            format=np.asarray(MASKS_FILE_FORMAT),
+            version=np.asarray(MASKS_FILE_VERSION),
+            harmonykit_version=np.asarray(__version__),
+            metadata=np.asarray(json.dumps(dict(metadata or {}), sort_keys=True)),
+        )
+        return buf.getvalue()
+
+    @staticmethod
+    def _read_npz(path: str | Path) -> dict[str, np.ndarray]:
+        path = Path(path)
+        if not path.is_file():
+            raise HarmonykitError(f"{path}: operator-mask file does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except Exception as exc:  # zipfile / format errors of any kind
+            raise HarmonykitError(f"{path}: not a readable .npz operator-mask file ({exc})") from None
+        if str(data.get("format", "")) != MASKS_FILE_FORMAT:
+            raise HarmonykitError(f"{path}: not a harmonykit operator-mask file (no format={MASKS_FILE_FORMAT!r})")
+        version = int(data.get("version", -1))
+        if version > MASKS_FILE_VERSION:
+            raise HarmonykitError(
+                f"{path}: operator-mask file version {version} is newer than this harmonykit supports "
+                f"({MASKS_FILE_VERSION}); upgrade harmonykit"
+            )
+        return data
+
+    @classmethod
+    def load(cls, path: str | Path) -> OperatorMasks:
+        """Read masks written by :meth:`save` (values come back as float32)."""
+        data = cls._read_npz(path)
+        try:
+            values = torch.from_numpy(data["values"].astype(np.float32))
+            return cls(values, tuple(str(c) for c in data["channels"].tolist()), str(data["space"]))
+        except (KeyError, ValueError) as exc:
+            raise HarmonykitError(f"{path}: invalid operator-mask file ({exc})") from None
+
+    @classmethod
+    def load_metadata(cls, path: str | Path) -> dict[str, Any]:
+        """The ``metadata`` object stored by :meth:`save` (``{}`` when none)."""
+        data = cls._read_npz(path)
+        try:
+            return dict(json.loads(str(data.get("metadata", "{}"))))
+        except (json.JSONDecodeError, TypeError, ValueError):
+            raise HarmonykitError(f"{path}: invalid metadata in operator-mask file") from None
+
+    # ----------------------------------------------------------------- display
+    def stats(self, index: int = 0) -> dict[str, dict[str, float]]:
+        """Per channel ``min``, ``max``, ``mean`` and ``max_dev`` (largest |deviation|)."""
+        v = self.values[index].detach().float().cpu()
+        out = {}
+        for i, name in enumerate(self.channels):
+            c = v[i]
+            out[name] = {
+                "min": float(c.min()), "max": float(c.max()), "mean": float(c.mean()),
+                "max_dev": float((c - identity_value(name)).abs().max()),
+            }
+        return out
+
+    def heatmaps(
+        self,
+        index: int = 0,
+        scales: float | Mapping[str, float] | None = None,
+        size: tuple[int, int] | None = None,
+    ) -> Heatmaps:
+        """Diverging heatmaps of every channel, symmetric around the identity.
+
+        Args:
+            index: which masks of the batch.
+            scales: the deviation drawn at full colour: one number for every channel, a
+                dict per channel, or ``None`` (default): per channel, the largest absolute
+                deviation, at least :data:`MIN_HEATMAP_SCALES`.
+            size: ``(h, w)`` of the heatmaps (bilinear resize, e.g. to the image's aspect);
+                default: the masks' size.
+
+        Returns:
+            :class:`Heatmaps` (per-channel uint8 images, scales, units and a labelled grid).
+
+        >>> hm = OperatorMasks.identity("lab_add", 1, 8, 8).edit("l_add", offset=4.0).heatmaps()
+        >>> hm.scales["l_add"], hm.images["l_add"].shape, hm.images["a_add"][0, 0].tolist()
+        (4.0, (8, 8, 3), [247, 247, 247])
+        """
+        v = self.values[index : index + 1].detach().float().cpu()
+        if size is not None and tuple(size) != self.size:
+            v = F.interpolate(v, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+        v = v[0].numpy()
+        images: dict[str, np.ndarray] = {}
+        used: dict[str, float] = {}
+        units: dict[str, str] = {}
+        for i, name in enumerate(self.channels):
+            dev = v[i] - identity_value(name)
+            if scales is None:
+                s = max(float(np.abs(dev).max()), MIN_HEATMAP_SCALES[(self.space, name)])
+            elif isinstance(scales, Mapping):
+                s = float(scales.get(name, max(float(np.abs(dev).max()), MIN_HEATMAP_SCALES[(self.space, name)])))
+            else:
+                s = float(scales)
+            if not s > 0:
+                raise ValueError(f"heatmap scale for {name!r} must be positive, got {s}")
+            images[name] = diverging_colormap(dev / s)
+            used[name] = s
+            units[name] = CHANNEL_UNITS[(self.space, name)]
+        return Heatmaps(images, used, units, self._grid(images, used))
+
+    def _grid(self, images: dict[str, np.ndarray], scales: dict[str, float], pad: int = 4) -> np.ndarray:
+        comps = [c for c in SPACES[self.space] if any(n.startswith(c + "_") for n in self.channels)]
+        ops = [o for o in ("mul", "add") if any(n.endswith("_" + o) for n in self.channels)]
+        h, w = next(iter(images.values())).shape[:2]
+        tiles = {n: _label_tile(img, _fmt_scale(n, scales[n])) for n, img in images.items()}
+        th = h + 14
+        tw = max(w, 90)
+        grid = np.full((len(ops) * (th + pad) + pad + 24, len(comps) * (tw + pad) + pad, 3), 255, np.uint8)
+        for r, op in enumerate(ops):
+            for c, comp in enumerate(comps):
+                name = f"{comp}_{op}"
+                if name in tiles:
+                    y, x = pad + r * (th + pad), pad + c * (tw + pad)
+                    grid[y : y + th, x : x + tiles[name].shape[1]] = tiles[name]
+        # colour bar: -scale (blue) .. identity (white) .. +scale (red)
+        from PIL import Image, ImageDraw
+
+        bar_w = grid.shape[1] - 2 * pad
+        bar = diverging_colormap(np.linspace(-1.0, 1.0, max(bar_w, 2)))[None].repeat(8, axis=0)
+        y0 = grid.shape[0] - 22
+        grid[y0 : y0 + 8, pad : pad + bar.shape[1]] = bar[:, : grid.shape[1] - pad]
+        im = Image.fromarray(grid)
+        draw = ImageDraw.Draw(im)
+        draw.text((pad, y0 + 9), "-scale", fill=(0, 0, 0))
+        draw.text((grid.shape[1] // 2 - 20, y0 + 9), "identity", fill=(0, 0, 0))
+        draw.text((grid.shape[1] - pad - 40, y0 + 9), "+scale", fill=(0, 0, 0))
+        return np.asarray(im).copy()

@@ -1,0 +1,144 @@
+"""Training throughput (samples/s) of the generator step at 256 x 256, batch 8.
+
+Usage::
+
+    python benchmarks/train_throughput.py                          # om_unet + om_unet_small, CPU
+    python benchmarks/train_throughput.py --threads 1 --steps 3
+    python benchmarks/train_throughput.py --device cuda --batch 8 64 --amp fp32 bf16
+    python benchmarks/train_throughput.py --lpips                  # + LPIPS-VGG term (random weights)
+    python benchmarks/train_throughput.py --data-dir ~/Pictures    # + on-the-fly pair making rate
+
+What one step does (as :class:`harmonykit.training.Trainer`): generator forward (autocast for
+``bf16``/``fp16``), Charbonnier (+ LPIPS with ``--lpips``: the VGG16 costs the same with
+random weights, which are used so no weights file is needed), backward, Adam step, EMA
+update. Batches are synthetic tensors, so data loading is excluded (``--data-dir`` measures
+the on-the-fly pair maker separately, per process). Reported: median step time over
+``--steps`` timed steps after ``--warmup`` steps (CUDA: synchronised), and
+``batch / median`` samples/s.
+
+Models: ``om_unet`` (the paper's generator, 39.5 M params, no mask) and the CPU recipe's
+``om_unet_small`` with ``mask_use=optional`` (configs/cpu_photos.yaml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from harmonykit.models import create_model
+from harmonykit.training.ema import EMA
+from harmonykit.training.losses import GeneratorLoss, LossWeights
+
+MODELS = {"om_unet": {}, "om_unet_small": {"mask_use": "optional"}}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def step_times(name: str, kwargs: dict, size: int, batch: int, steps: int, warmup: int, device: torch.device,
+               amp: str, lpips: bool) -> list[float]:
+    torch.manual_seed(0)
+    model = create_model(name, **kwargs).to(device).train()
+    ema = EMA(model, 0.999)
+    perceptual = None
+    if lpips:
+        from harmonykit.perceptual import LPIPS
+
+        perceptual = LPIPS().to(device)  # random weights: same cost as the pretrained ones
+    loss_fn = GeneratorLoss(LossWeights(charbonnier=1.0, lpips=1.0 if lpips else 0.0), perceptual)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.9, 0.99))
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+    g = torch.Generator(device="cpu").manual_seed(1)
+    comp = torch.rand(batch, 3, size, size, generator=g).to(device)
+    real = torch.rand(batch, 3, size, size, generator=g).to(device)
+    mask = (torch.rand(batch, 1, size, size, generator=g) > 0.5).float().to(device)
+    mask_in = mask if model.mask_use != "never" else None
+    times = []
+    for i in range(warmup + steps):
+        _sync(device)
+        t0 = time.perf_counter()
+        ctx = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+        with ctx:
+            out = model(comp, mask_in)
+        total, _ = loss_fn(out.image.float(), real, mask)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        scaler.step(opt)
+        scaler.update()
+        ema.update(model)
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def pair_rate(folder: Path, size: int, n: int) -> float:
+    """On-the-fly pairs per second in this process (sources cached first, as in training)."""
+    from harmonykit.data.onthefly import OnTheFlyPairs
+    from harmonykit.data.sources import open_source
+
+    ds = OnTheFlyPairs(open_source(folder, format="generic"), size=size, regions="slic", cache=True,
+                       labeler_kwargs={"n_segments": 12})
+    ds.warm_cache(show_progress=False)
+    t0 = time.perf_counter()
+    for i in range(n):
+        ds[(0, i % len(ds))]
+    return n / (time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--batch", type=int, nargs="+", default=None,
+                    help="batch sizes (default: 8, plus 64 on CUDA)")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--amp", nargs="+", default=["fp32"], choices=["fp32", "bf16", "fp16"])
+    ap.add_argument("--lpips", action="store_true", help="include the LPIPS-VGG term")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--data-dir", type=Path, default=None, help="photo folder: also time on-the-fly pair making")
+    ap.add_argument("--json", action="store_true", help="print one JSON line per measurement")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    batches = args.batch or ([8, 64] if device.type == "cuda" else [8])
+    name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    print(f"# device {device} ({name_dev}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"size {args.size}, steps {args.steps} after {args.warmup} warm-up, lpips {args.lpips}")
+    for name in args.models:
+        for batch in batches:
+            for amp in args.amp:
+                if amp == "fp16" and device.type != "cuda":
+                    continue
+                times = step_times(name, MODELS[name], args.size, batch, args.steps, args.warmup, device, amp, args.lpips)
+                med = statistics.median(times)
+                rec = {"model": name, "batch": batch, "size": args.size, "amp": amp, "device": str(device),
+                       "lpips": args.lpips, "step_s": round(med, 4), "samples_per_s": round(batch / med, 2)}
+                if device.type == "cuda":
+                    rec["max_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+                    torch.cuda.reset_peak_memory_stats(device)
+                print(json.dumps(rec) if args.json else
+                      f"{name:<14} batch {batch:>3} {amp:<5} step {med:8.3f} s  {batch / med:8.2f} samples/s"
+                      + (f"  peak {rec['max_mem_gib']} GiB" if "max_mem_gib" in rec else ""))
+    if args.data_dir is not None:
+        rate = pair_rate(args.data_dir.expanduser(), args.size, 16)
+        print(json.dumps({"onthefly_pairs_per_s": round(rate, 2), "size": args.size}) if args.json else
+              f"on-the-fly pairs (1 process, {args.size} px, slic regions cached): {rate:.2f} pairs/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

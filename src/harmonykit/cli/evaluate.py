@@ -1,0 +1,113 @@
+"""``harmonykit evaluate``: score a model or a baseline on a benchmark and write a report.
+
+Exit status: 0 when every image was scored; 1 when one or more images could not be
+scored (unreadable file, model error...) - the report is still written and lists them, and
+also when no image at all could be scored; 2 for a user mistake (bad option, unknown
+model, unreadable benchmark folder), in which case nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+HELP = "evaluate a model or baseline on a benchmark (MSE, fMSE, PSNR, SSIM, LPIPS, OM IoU)"
+DESCRIPTION = """\
+Evaluate MODEL on BENCHMARK and write a report folder: metrics.json, per_image.csv,
+table.md (laid out like Sg-MMH Table 2, or SRIN Tables 1-2 for iHarmony4) and
+best_worst.png.
+
+BENCHMARK: a harmonykit-layout folder (harmonykit build-benchmark), a folder of
+[real | composite | mask] triptychs, or an iHarmony4 root (all four subsets, or one subset
+folder; the test split).
+
+MODEL: a training run folder, a weights folder (config.json + model.safetensors), a
+packaged model name, or a baseline: identity, reinhard, histogram.
+
+Masks (the papers' settings by default): mask-free on harmonykit/triptych benchmarks
+(Sg-MMH); the foreground mask on iHarmony4 (SRIN). Models and baselines that require a
+mask get the ground-truth union mask on multi-mask benchmarks ("oracle mask" in the
+report); models with an optional mask input get it only with --with-mask.
+
+Resizing (--size S > 0): images bilinear + antialias to SxS and rounded to uint8, masks
+nearest neighbour; everything is scored at SxS. --size 0 scores at the original
+resolution (the network runs at 256 and its result is applied at full resolution).
+
+examples:
+  harmonykit evaluate hscene_test --model runs/om --out reports/om
+  harmonykit evaluate hscene_test --model identity --out reports/composite
+  harmonykit evaluate iHarmony4 --model runs/srin --regions slic --subsets HFlickr --out reports/srin
+  harmonykit compare reports/composite reports/om
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("benchmark", metavar="BENCHMARK", help="benchmark folder (harmonykit, triptych or iHarmony4)")
+    parser.add_argument("--model", required=True, metavar="MODEL",
+                        help="run folder, weights folder, packaged name, or baseline (identity, reinhard, histogram)")
+    parser.add_argument("--size", type=int, default=256,
+                        help="scoring size in pixels (square, default 256); 0 = original resolution")
+    parser.add_argument("--out", metavar="REPORT_DIR", default=None,
+                        help="report folder (default: reports/<benchmark>-<model>-<size>)")
+    parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="images per model call (default 8)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="processes decoding images (default 0: in the main process)")
+    parser.add_argument("--with-mask", action="store_true",
+                        help="give the union mask to models with an optional mask input (multi-mask benchmarks)")
+    parser.add_argument("--regions", default="slic", choices=["slic", "felzenszwalb", "sam"],
+                        help="region maps for models that use them (SRIN); default slic")
+    parser.add_argument("--sam-checkpoint", metavar="PATH", default=None, help="SAM weights for --regions sam")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N pairs")
+    parser.add_argument("--subsets", nargs="+", default=None, metavar="NAME",
+                        help="subsets to score (iHarmony4: HCOCO HAdobe5k HFlickr Hday2night)")
+    parser.add_argument("--layout", default="auto", choices=["auto", "harmonykit", "triptych", "iharmony4"],
+                        help="benchmark layout (default: detect)")
+    parser.add_argument("--label", default=None, help="name of the method in the tables (default: model name)")
+    parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS even when its weights are available")
+    parser.add_argument("--om-threshold", type=float, default=None, metavar="REL",
+                        help="OM IoU threshold relative to each channel's unit (default 0.01)")
+
+
+def _default_out(benchmark: str, label: str, size: int) -> Path:
+    def clean(t: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", t).strip("_") or "x"
+
+    return Path("reports") / f"{clean(Path(benchmark).resolve().name)}-{clean(label)}-{size or 'orig'}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from harmonykit.evaluation.evaluator import EvalOptions, default_label, evaluate
+    from harmonykit.evaluation.metrics import OM_THRESHOLD_REL
+
+    opts = EvalOptions(
+        size=args.size,
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
+        with_mask=args.with_mask,
+        regions=args.regions,
+        sam_checkpoint=args.sam_checkpoint,
+        limit=args.limit,
+        subsets=args.subsets,
+        layout=args.layout,
+        om_threshold=OM_THRESHOLD_REL if args.om_threshold is None else args.om_threshold,
+        lpips=not args.no_lpips,
+        label=args.label,
+    )
+    opts.validate()
+    label = args.label or default_label(args.model)
+    out = Path(args.out) if args.out else _default_out(args.benchmark, label, args.size)
+    result = evaluate(args.benchmark, args.model, out, opts)
+    print(result.paths["table.md"].read_text(encoding="utf-8"), end="")
+    counts = result.summary["counts"]
+    print(f"\nreport: {out}  ({counts['scored']} scored, {counts['failed']} failed, "
+          f"{result.summary['timing']['images_per_second']} img/s)")
+    if not result.results:
+        print(f"harmonykit evaluate: error: no image could be scored; reasons in {out / 'metrics.json'}",
+              file=sys.stderr)
+    elif result.failures:
+        print(f"harmonykit evaluate: {len(result.failures)} image(s) failed; see {out / 'table.md'}", file=sys.stderr)
+    return result.exit_code

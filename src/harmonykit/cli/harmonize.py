@@ -1,0 +1,228 @@
+"""``harmonykit harmonize``: harmonize photos at full resolution.
+
+Exit status: 0 when every input was harmonized; 1 when one or more inputs failed (each
+failure is reported as ``FILE: reason`` and skipped, the others are still written); 2 for
+a user mistake found before any work (no inputs, unknown model, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+import time
+from pathlib import Path
+
+HELP = "harmonize photos at full resolution (optionally save the operator masks)"
+DESCRIPTION = """\
+Harmonize INPUT images (files, folders or glob patterns) and write OUT/<stem>.png at each
+input's size. The network runs at --work-size; its operator masks (or its change, for RGB
+models) are applied to the full-resolution photo. EXIF orientation is honoured; PNG alpha
+is kept.
+
+MODEL (--model): a packaged model name (default: 'default'), a model folder
+(config.json + model.safetensors), a training run folder, or a baseline: identity,
+reinhard, histogram.
+
+Masks (--mask): a mask file (one input), or a folder where the mask of 'photo.jpg' is
+'photo_mask.*' or 'photo.*' (any image type; 3-channel JPEG masks are fine). Models that
+require a mask (SRIN) and the reinhard/histogram baselines fail for inputs without one;
+mask-free models ignore masks. When a folder is given as INPUT, files named '*_mask.*'
+next to an image of the same stem are treated as masks and not harmonized.
+
+--save-masks writes OUT/<stem>.masks.npz (edit them with 'harmonykit edit') and
+OUT/<stem>.masks.png (heatmaps: white = no change, red = positive, blue = negative; the
+scale of each map is printed on it).
+
+examples:
+  harmonykit harmonize photo.jpg --out results
+  harmonykit harmonize shots/ 'more/*.png' --out results --save-masks
+  harmonykit harmonize composites/ --mask composites/ --model runs/srin --out results
+  harmonykit edit photo.jpg --masks results/photo.masks.npz --gain l_add=1.5 --out photo_brighter.png
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    parser.add_argument("--model", default="default", metavar="MODEL",
+                        help="packaged name, model folder, run folder or baseline (default: default)")
+    parser.add_argument("--mask", default=None, metavar="PATH|DIR",
+                        help="mask file (single input) or folder of masks matched by stem (<stem>_mask.* or <stem>.*)")
+    parser.add_argument("--save-masks", action="store_true",
+                        help="also write <stem>.masks.npz and <stem>.masks.png (operator-mask models)")
+    parser.add_argument("--work-size", type=int, default=256, metavar="N",
+                        help="network input size in pixels (square, default 256)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--recursive", action="store_true", help="search input folders recursively")
+
+
+_GLOB_CHARS = set("*?[")
+
+
+def expand_inputs(items: list[str], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files to process (in order, without duplicates) and ``(item, reason)`` for items
+    that name nothing usable."""
+    from harmonykit.io import IMAGE_EXTENSIONS, list_images
+
+    files: list[Path] = []
+    bad: list[tuple[str, str]] = []
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            found = list_images(p, recursive=recursive)
+            stems = {(f.parent, f.stem) for f in found}
+            kept = [f for f in found if not (f.stem.endswith("_mask") and (f.parent, f.stem[: -len("_mask")]) in stems)]
+            if not kept:
+                bad.append((item, "folder contains no images"))
+            files.extend(kept)
+        elif p.exists():
+            files.append(p)
+        elif _GLOB_CHARS & set(item):
+            matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True))
+            matches = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_EXTENSIONS]
+            if not matches:
+                bad.append((item, "pattern matches no image files"))
+            files.extend(matches)
+        else:
+            bad.append((item, "no such file or folder"))
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, bad
+
+
+def find_mask(image: Path, mask_dir: Path) -> Path | None:
+    """The mask of ``image`` in ``mask_dir``: ``<stem>_mask.*`` first, then ``<stem>.*``
+    (never the image itself)."""
+    from harmonykit.io import IMAGE_EXTENSIONS
+
+    image_key = image.resolve()
+    for pattern in (f"{image.stem}_mask", image.stem):
+        cands = sorted(
+            p for p in mask_dir.iterdir()
+            if p.is_file() and p.stem == pattern and p.suffix.lower() in IMAGE_EXTENSIONS and p.resolve() != image_key
+        )
+        if cands:
+            return cands[0]
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from harmonykit.errors import HarmonykitError
+
+    if args.work_size < 16:
+        raise HarmonykitError(f"--work-size must be at least 16, got {args.work_size}")
+    files, bad_items = expand_inputs(args.inputs, args.recursive)
+    mask_file: Path | None = None
+    mask_dir: Path | None = None
+    if args.mask is not None:
+        mp = Path(args.mask).expanduser()
+        if mp.is_dir():
+            mask_dir = mp
+        elif mp.is_file():
+            if len(files) + len(bad_items) != 1:
+                raise HarmonykitError(f"--mask {args.mask} is a file but {len(files)} inputs were given; pass a folder of masks")
+            mask_file = mp
+        else:
+            raise HarmonykitError(f"--mask {args.mask}: no such file or folder")
+    if not files and not bad_items:
+        raise HarmonykitError("no inputs")
+    out_dir = Path(args.out).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HarmonykitError(f"--out {out_dir} exists and is not a folder")
+
+    from harmonykit.inference import Harmonizer
+
+    harmonizer = Harmonizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args)
+
+
+def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -> int:
+    from harmonykit.io import write_image
+    from harmonykit.utils.progress import progress
+
+    failures: list[tuple[str, str]] = list(bad_items)
+    for item, reason in bad_items:
+        print(f"harmonykit harmonize: error: {item}: {reason}", file=sys.stderr)
+    uses_mask = harmonizer.mask_use != "never"
+    if (mask_file or mask_dir) and not uses_mask:
+        print(f"note: {harmonizer.name} does not use masks; --mask is ignored", file=sys.stderr)
+    if args.save_masks and harmonizer.kind != "operator":
+        print(f"note: {harmonizer.name} has no operator masks; --save-masks is ignored", file=sys.stderr)
+    print(f"model: {harmonizer.name} ({harmonizer.kind}, mask {harmonizer.mask_use}), work size "
+          f"{harmonizer.work_size[0] if harmonizer.work_size else 'full'}, device {harmonizer.device}", file=sys.stderr)
+    owners: dict[str, Path] = {}
+    done = 0
+    totals = {"network": 0.0, "apply": 0.0, "total": 0.0}
+    t_all = time.perf_counter()
+    bar = progress(files, desc="harmonize", unit="img")
+    for path in bar:
+        stem = path.stem
+        try:
+            if stem in owners:
+                raise _ItemError(f"output name {stem}.png is already used by {owners[stem]}; rename one of them")
+            owners[stem] = path
+            mask = None
+            if uses_mask:
+                if mask_file is not None:
+                    mask = mask_file
+                elif mask_dir is not None:
+                    mask = find_mask(path, mask_dir)
+                    if mask is None and harmonizer.mask_use == "required":
+                        raise _ItemError(f"no mask found in {mask_dir} ({stem}_mask.* or {stem}.*)")
+            result = harmonizer(path, mask)
+            write_image(out_dir / f"{stem}.png", result.rgb, result.alpha)
+            if args.save_masks and result.operator_masks is not None:
+                h, w = result.size
+                meta = {"image_size": [h, w], "source": str(path), "model": harmonizer.name,
+                        "work_size": list(harmonizer.work_size) if harmonizer.work_size else None}
+                result.operator_masks.save(out_dir / f"{stem}.masks.npz", metadata=meta)
+                hm = result.operator_masks.heatmaps(size=_display_size(h, w))
+                write_image(out_dir / f"{stem}.masks.png", hm.grid)
+            for k in totals:
+                totals[k] += result.timings.get(k, 0.0)
+            done += 1
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one bad file must not stop the batch
+            reason = str(exc) if isinstance(exc, _ItemError) else _describe(exc, path)
+            failures.append((str(path), reason))
+            bar.write(f"harmonykit harmonize: error: {path}: {reason}", file=sys.stderr)
+    elapsed = time.perf_counter() - t_all
+    print(f"wrote {done} image(s) to {out_dir} in {elapsed:.1f} s"
+          + (f" (mean per image: network {totals['network'] / done:.2f} s, full-res apply "
+             f"{totals['apply'] / done:.2f} s, total {totals['total'] / done:.2f} s)" if done else ""),
+          file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} input(s) failed:", file=sys.stderr)
+        for item, reason in failures:
+            print(f"  {item}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+class _ItemError(Exception):
+    """A per-input problem whose message is already complete."""
+
+
+def _describe(exc: Exception, path: Path) -> str:
+    from harmonykit.errors import HarmonykitError, ImageReadError
+
+    if isinstance(exc, ImageReadError):
+        return exc.reason if exc.path == str(path) else str(exc)
+    if isinstance(exc, HarmonykitError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller image or --device cpu)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _display_size(h: int, w: int, side: int = 256) -> tuple[int, int]:
+    s = side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))

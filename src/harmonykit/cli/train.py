@@ -1,0 +1,53 @@
+"""``harmonykit train``: train a harmonization model from a YAML config."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "train a model from a YAML config (resume, multi-GPU with torchrun)"
+DESCRIPTION = """Train a harmonization model.
+
+  harmonykit train configs/cpu_photos.yaml --set data.images=~/Pictures --out runs/photos
+  harmonykit train configs/om_hscene.yaml --out runs/om_hscene --resume
+  harmonykit train --resume --out runs/om_hscene             (reuse the run's config.yaml)
+  torchrun --nproc_per_node 4 -m harmonykit train configs/om_hscene.yaml --out runs/om_hscene
+
+The run directory gets config.yaml, log.csv, samples/, weights/ (the EMA model, loadable
+with harmonykit.models.load_model) and checkpoints/last/. See docs/training.md.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", type=Path,
+                        help="training config YAML (optional with --resume: the run's config.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, dotted keys (optim.lr=1e-4); repeatable")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="run directory (default: runs/<config name>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its last checkpoint")
+
+
+def run(args: argparse.Namespace) -> int:
+    from harmonykit.errors import ConfigError
+    from harmonykit.training import load_train_config, train
+    from harmonykit.training.trainer import CONFIG_FILE
+
+    config = args.config
+    if config is None:
+        if not (args.resume and args.out is not None):
+            raise ConfigError("give a CONFIG file, or --resume with --out RUN_DIR to reuse the run's config.yaml")
+        config = args.out / CONFIG_FILE
+    out = args.out if args.out is not None else Path("runs") / config.stem
+    cfg = load_train_config(config, args.overrides)
+    result = train(cfg, out, resume=args.resume)
+    if result.last:
+        import os
+
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(
+                f"harmonykit train: {result.status} at step {result.step}; "
+                f"{result.samples_per_s:.2f} samples/s; weights in {out / 'weights'}"
+            )
+    return 0

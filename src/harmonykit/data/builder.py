@@ -1,0 +1,634 @@
+"""Build a fixed multi-mask harmonization benchmark (HScene / HLIP style) from a source.
+
+:func:`build_benchmark` turns every image of a source (:mod:`harmonykit.data.sources`)
+into a ``(composite, real, mask)`` triple with :func:`harmonykit.data.perturb.make_composite`
+and writes it to an output folder.
+
+Output layouts
+--------------
+``harmonykit``::
+
+    DIR/composite/<id>.png   (S, S, 3) RGB, the inharmonious input
+    DIR/real/<id>.png        (S, S, 3) RGB, the target
+    DIR/mask/<id>.png        (S, S) L, 0/255, union of the perturbed regions
+    DIR/manifest.jsonl       one JSON object per sample, sorted by id
+    DIR/benchmark.json       settings, counts, skipped items with reasons, version
+
+``triptych`` (the official Sg-MMH test format)::
+
+    DIR/<id>.png             (S, 3 * S, 3) RGB: [real | composite | mask as 3 channels]
+    DIR/manifest.jsonl, DIR/benchmark.json
+
+Book-keeping lives in ``DIR/.build/`` (``settings.json``, one record per finished sample in
+``records/``, one per skipped item in ``skipped/``); the manifest and ``benchmark.json``
+are merged from those records, so shards writing to the same folder never touch each
+other's files.
+
+Resizing rule (deterministic, :func:`fit_to_size`): the largest centred square of the
+image is cropped (offsets ``(W - s) // 2``, ``(H - s) // 2``) and resized to ``S x S`` with
+Pillow's bilinear filter (antialiased when shrinking); the label map gets the same crop and
+a nearest-neighbour resize. Square images of side ``S`` are untouched.
+
+Determinism: sample ``id`` uses the generator ``rng_for(seed, id)``, PNGs come from
+:func:`harmonykit.io.encode_png` (fixed compression level), records are serialised with
+sorted keys, and the manifest is sorted by id, so the output is byte-identical whatever
+the worker count, the sharding, or an interruption and resume.
+
+Resume: a sample is finished when its record and all its files exist; a rerun into the
+same folder skips finished samples and (re)tries the others (including previously skipped
+items, in case the file was fixed). Settings that change the output (source, format,
+split, labels, regions, size, seed, layout, perturbation config) must match the folder's
+``settings.json``; otherwise :class:`BuildError` is raised. ``--limit`` and ``--workers``
+and ``--shard`` are not settings: a larger limit later extends the benchmark.
+
+Per-item problems (unreadable or corrupt image, label map of the wrong size, missing label
+map, no usable region) are reported through ``on_skip``, recorded, listed in
+``benchmark.json`` and skipped; the rest is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from harmonykit import __version__
+from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig, make_composite
+from harmonykit.data.sources import SourceItem, scan_source
+from harmonykit.errors import HarmonykitError
+from harmonykit.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    encode_png,
+    read_image,
+    read_label_map,
+)
+from harmonykit.utils.progress import progress
+from harmonykit.utils.seeding import rng_for
+
+__all__ = [
+    "LAYOUTS",
+    "REGION_KINDS",
+    "STAGES",
+    "BuildError",
+    "BuildSettings",
+    "Skip",
+    "BuildReport",
+    "fit_to_size",
+    "parse_shard",
+    "build_benchmark",
+]
+
+LAYOUTS = ("harmonykit", "triptych")
+REGION_KINDS = ("labels", "slic", "felzenszwalb", "sam")
+#: timing stages reported by :class:`BuildReport`
+STAGES = ("decode", "regions", "filters", "encode")
+_BUILD_DIR = ".build"
+_SETTINGS_FILE = "settings.json"
+_BENCHMARK_FORMAT = 1
+
+
+class BuildError(HarmonykitError):
+    """The build cannot start (bad options, output folder in use with other settings)."""
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Everything that determines the output bytes (stored in ``.build/settings.json``).
+
+    Attributes:
+        source: source folder (as given; resolved when stored).
+        format: ``auto``, ``generic``, ``ade20k`` or ``lip``.
+        split: ``train``/``val`` for ADE20K and LIP (default ``val``), ``None`` otherwise.
+        labels: label folder overriding the layout's own, or ``None``.
+        regions: ``labels`` (the source's label maps), ``slic``, ``felzenszwalb`` or ``sam``.
+        sam_checkpoint: SAM weights (``regions="sam"``).
+        sam_model_type: SAM variant.
+        size: output side ``S`` in pixels.
+        seed: global seed; sample seeds are ``derive_seed(seed, id)``.
+        layout: ``harmonykit`` or ``triptych``.
+        perturb: the perturbation sampling settings.
+    """
+
+    source: str
+    format: str = "auto"
+    split: str | None = None
+    labels: str | None = None
+    regions: str = "labels"
+    sam_checkpoint: str | None = None
+    sam_model_type: str = "vit_b"
+    size: int = 256
+    seed: int = 0
+    layout: str = "harmonykit"
+    perturb: PerturbConfig = field(default_factory=PerturbConfig)
+
+    def validate(self) -> None:
+        """Raise :class:`BuildError` for invalid values."""
+        if self.layout not in LAYOUTS:
+            raise BuildError(f"unknown layout {self.layout!r}; choose from {', '.join(LAYOUTS)}")
+        if self.regions not in REGION_KINDS:
+            raise BuildError(f"unknown region source {self.regions!r}; choose from {', '.join(REGION_KINDS)}")
+        if not isinstance(self.size, int) or self.size < 8:
+            raise BuildError(f"--size must be an integer >= 8, got {self.size!r}")
+        if self.regions == "sam" and not self.sam_checkpoint:
+            raise BuildError("--regions sam needs --sam-checkpoint PATH (SAM weights cannot be downloaded here)")
+        if self.regions != "sam" and self.sam_checkpoint:
+            raise BuildError(f"--sam-checkpoint is only used with --regions sam, not {self.regions}")
+
+
+@dataclass(frozen=True)
+class Skip:
+    """An item that was not built: ``id``, the file concerned and the reason."""
+
+    id: str
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"skipped {self.id}: {self.file}: {self.reason}"
+
+
+@dataclass
+class BuildReport:
+    """Summary of one :func:`build_benchmark` call.
+
+    Attributes:
+        out: the output folder.
+        selected: items selected for this call (after ``limit`` and ``shard``).
+        built: samples built by this call.
+        already_done: selected samples found finished (resume).
+        skipped: items skipped by this call (with reasons).
+        finished: samples finished in the whole folder after the call.
+        complete: every item of the (limited) source is finished or skipped.
+        timings: seconds per stage summed over built samples (:data:`STAGES`).
+        wall: wall-clock seconds of the processing loop.
+    """
+
+    out: Path
+    selected: int = 0
+    built: int = 0
+    already_done: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+    finished: int = 0
+    complete: bool = False
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    wall: float = 0.0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """Parse ``"I/N"`` (0-based ``I < N``) into ``(I, N)``; ``None`` means ``(0, 1)``.
+
+    >>> parse_shard("1/4"), parse_shard(None)
+    ((1, 4), (0, 1))
+    """
+    if text is None:
+        return 0, 1
+    try:
+        i_s, n_s = str(text).split("/")
+        i, n = int(i_s), int(n_s)
+    except ValueError:
+        raise BuildError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise BuildError(f"--shard {text}: need N >= 1 and 0 <= I < N (shards are numbered from 0)")
+    return i, n
+
+
+def fit_to_size(
+    image: np.ndarray, size: int, label_map: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Centre-crop the largest square and resize it to ``size x size``.
+
+    The crop starts at ``((W - s) // 2, (H - s) // 2)`` with ``s = min(H, W)``. The image is
+    resized with Pillow's bilinear filter (antialiased when shrinking), the label map with
+    nearest neighbour (pixel centres), so both stay aligned. Deterministic; a square image
+    of side ``size`` is returned unchanged.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        size: output side.
+        label_map: ``(H, W)`` integer labels or ``None``.
+
+    Returns:
+        ``(image (size, size, 3) uint8, label map (size, size) int32 or None)``.
+
+    >>> img = np.zeros((40, 60, 3), np.uint8); img[:, 30:] = 255
+    >>> lm = np.zeros((40, 60), np.int32); lm[:, 30:] = 7
+    >>> out, lab = fit_to_size(img, 20, lm)
+    >>> out.shape, lab.shape, lab[0].tolist() == [0] * 10 + [7] * 10
+    ((20, 20, 3), (20, 20), True)
+    """
+    h, w = image.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    crop = image[top : top + s, left : left + s]
+    lab_crop = None if label_map is None else label_map[top : top + s, left : left + s]
+    if s == size:
+        out = np.ascontiguousarray(crop)
+        lab = None if lab_crop is None else np.ascontiguousarray(lab_crop, dtype=np.int32)
+        return out, lab
+    out = np.asarray(Image.fromarray(np.ascontiguousarray(crop), "RGB").resize((size, size), Image.Resampling.BILINEAR))
+    lab = None
+    if lab_crop is not None:
+        lim = Image.fromarray(np.ascontiguousarray(lab_crop, dtype=np.int32), "I")
+        lab = np.asarray(lim.resize((size, size), Image.Resampling.NEAREST)).astype(np.int32)
+    return out, lab
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False)
+
+
+def _rel(path: Path | None, root: Path) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def _settings_dict(s: BuildSettings, listing_format: str, listing_split: str | None) -> dict[str, Any]:
+    return {
+        "source": str(Path(s.source).resolve()),
+        "format": listing_format,
+        "split": listing_split,
+        "labels": str(Path(s.labels).resolve()) if s.labels else None,
+        "regions": s.regions,
+        "sam_checkpoint": str(Path(s.sam_checkpoint).resolve()) if s.sam_checkpoint else None,
+        "sam_model_type": s.sam_model_type if s.regions == "sam" else None,
+        "size": s.size,
+        "seed": s.seed,
+        "layout": s.layout,
+        "resize": "centre square crop, then bilinear resize (labels: nearest)",
+        "perturb": s.perturb.to_dict(),
+    }
+
+
+def _files_for(item_id: str, layout: str) -> dict[str, str]:
+    if layout == "triptych":
+        return {"triptych": f"{item_id}.png"}
+    return {k: f"{k}/{item_id}.png" for k in ("composite", "real", "mask")}
+
+
+def _record_path(out: Path, item_id: str) -> Path:
+    return out / _BUILD_DIR / "records" / f"{item_id}.json"
+
+
+def _skip_path(out: Path, item_id: str) -> Path:
+    return out / _BUILD_DIR / "skipped" / f"{item_id}.json"
+
+
+def _is_finished(out: Path, item_id: str, layout: str) -> bool:
+    if not _record_path(out, item_id).is_file():
+        return False
+    return all((out / rel).is_file() for rel in _files_for(item_id, layout).values())
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Exclusive lock on ``out/.build/lock`` (POSIX ``flock``; no-op where unavailable)."""
+    lock_path = out / _BUILD_DIR / "lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _prepare_out(out: Path, settings: dict[str, Any]) -> None:
+    """Create ``out`` or check that it is a build folder with the same settings."""
+    path = out / _BUILD_DIR / _SETTINGS_FILE
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"{out}: output path exists and is not a folder")
+    if out.is_dir() and not (out / _BUILD_DIR).is_dir():
+        others = sorted(p.name for p in out.iterdir())
+        if others:  # checked before anything (the lock file) is created in a foreign folder
+            raise BuildError(
+                f"{out}: folder is not empty and is not a harmonykit benchmark build "
+                f"(found {', '.join(others[:3])}); choose an empty or new --out folder"
+            )
+    with _locked(out):
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise BuildError(f"{path}: unreadable build settings ({exc}); use a new --out folder") from None
+            diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+            if diff:
+                details = "; ".join(f"{k}: {old.get(k)!r} in the folder, {settings.get(k)!r} now" for k in diff)
+                raise BuildError(
+                    f"{out}: this folder was built with different settings ({details}); "
+                    "use the same settings to resume, or a new --out folder"
+                )
+            return
+        others = sorted(p.name for p in out.iterdir() if p.name != _BUILD_DIR)
+        if others:
+            raise BuildError(
+                f"{out}: folder holds files but no build settings (found {', '.join(others[:3])}); "
+                "choose an empty or new --out folder"
+            )
+        atomic_write_text(path, _dumps(settings) + "\n")
+
+
+# ----------------------------------------------------------------------------- per-item work
+
+
+@dataclass
+class _ItemResult:
+    id: str
+    record: dict[str, Any] | None = None
+    skip: Skip | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Worker:
+    """Per-process state: settings and the region labeler (built once per process)."""
+
+    def __init__(self, settings: BuildSettings, out: str, root: str) -> None:
+        self.s = settings
+        self.out = Path(out)
+        self.root = Path(root)
+        self.labeler: Callable[[np.ndarray], np.ndarray] | None = None
+        if settings.regions != "labels":
+            from harmonykit.data.regions import make_labeler
+
+            kw: dict[str, Any] = {}
+            if settings.regions == "sam":
+                kw = {"sam_checkpoint": settings.sam_checkpoint, "sam_model_type": settings.sam_model_type}
+            self.labeler = make_labeler(settings.regions, **kw)
+
+    def run(self, item: SourceItem) -> _ItemResult:
+        s = self.s
+        t: dict[str, float] = {}
+        t0 = time.perf_counter()
+        try:
+            image = read_image(item.image_path)
+            label = None
+            if s.regions == "labels":
+                if item.label_path is None:
+                    return _ItemResult(item.id, skip=Skip(item.id, str(item.image_path), "no label map"))
+                label = read_label_map(item.label_path, size=image.shape[:2])
+        except HarmonykitError as exc:
+            file = getattr(exc, "path", str(item.image_path))
+            return _ItemResult(item.id, skip=Skip(item.id, file, getattr(exc, "reason", str(exc))))
+        src_hw = [int(image.shape[0]), int(image.shape[1])]
+        had_labels = label is not None and bool(np.any(label))
+        image, label = fit_to_size(image, s.size, label)
+        t1 = time.perf_counter()
+        t["decode"] = t1 - t0
+        if self.labeler is not None:
+            label = np.asarray(self.labeler(image), dtype=np.int32)
+        assert label is not None
+        t2 = time.perf_counter()
+        t["regions"] = t2 - t1
+        try:
+            res = make_composite(image, label, rng_for(s.seed, item.id), s.perturb)
+        except NoUsableRegionError as exc:
+            file = str(item.label_path if s.regions == "labels" else item.image_path)
+            reason = str(exc) + (f" (after resizing to {s.size}x{s.size})" if had_labels else "")
+            if s.regions != "labels":
+                reason += f" ({s.regions} regions)"
+            return _ItemResult(item.id, skip=Skip(item.id, file, reason))
+        t3 = time.perf_counter()
+        t["filters"] = t3 - t2
+        files = _files_for(item.id, s.layout)
+        if s.layout == "triptych":
+            mask3 = np.repeat(res.mask[..., None], 3, axis=2)
+            blobs = {"triptych": encode_png(np.concatenate([res.real, res.composite, mask3], axis=1))}
+        else:
+            blobs = {
+                "composite": encode_png(res.composite),
+                "real": encode_png(res.real),
+                "mask": encode_png(res.mask),
+            }
+        sha = {k: hashlib.sha256(b).hexdigest() for k, b in blobs.items()}
+        for k, b in blobs.items():
+            atomic_write_bytes(self.out / files[k], b)
+        record = {
+            "id": item.id,
+            "source": {"image": _rel(item.image_path, self.root), "label": _rel(item.label_path, self.root)
+                       if s.regions == "labels" else None},
+            "source_size": src_hw,
+            "size": [s.size, s.size],
+            "region_source": s.regions,
+            "recipe": res.recipe,
+            "files": files,
+            "sha256": sha,
+        }
+        atomic_write_text(_record_path(self.out, item.id), _dumps(record) + "\n")
+        skip_file = _skip_path(self.out, item.id)
+        if skip_file.exists():
+            with contextlib.suppress(FileNotFoundError):
+                skip_file.unlink()
+        t["encode"] = time.perf_counter() - t3
+        return _ItemResult(item.id, record=record, timings=t)
+
+
+_WORKER: _Worker | None = None
+
+
+def _init_worker(settings: BuildSettings, out: str, root: str) -> None:
+    """Pool initializer (spawn-safe): one thread per process, build the labeler once."""
+    global _WORKER
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # for libraries imported from here on (torch)
+    if "torch" in sys.modules or settings.regions == "sam":
+        import torch
+
+        torch.set_num_threads(1)
+    _WORKER = _Worker(settings, out, root)
+
+
+def _run_item(item: SourceItem) -> _ItemResult:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER.run(item)
+
+
+# ----------------------------------------------------------------------------- finalize
+
+
+def _finalize(out: Path, settings: dict[str, Any], selected_ids: list[str]) -> tuple[int, bool]:
+    """Merge per-sample records into ``manifest.jsonl`` and ``benchmark.json``.
+
+    Returns ``(finished samples in the folder, complete)``.
+    """
+    with _locked(out):
+        rec_dir = out / _BUILD_DIR / "records"
+        skip_dir = out / _BUILD_DIR / "skipped"
+        layout = settings["layout"]
+        records: dict[str, str] = {}
+        if rec_dir.is_dir():
+            for p in sorted(rec_dir.glob("*.json")):
+                item_id = p.name[: -len(".json")]
+                if _is_finished(out, item_id, layout):
+                    records[item_id] = p.read_text("utf-8").strip()
+        skips: list[dict[str, Any]] = []
+        if skip_dir.is_dir():
+            for p in sorted(skip_dir.glob("*.json")):
+                item_id = p.name[: -len(".json")]
+                if item_id not in records:
+                    skips.append(json.loads(p.read_text("utf-8")))
+        skipped_ids = {s["id"] for s in skips}
+        pending = sorted(i for i in selected_ids if i not in records and i not in skipped_ids)
+        complete = not pending
+        ids = sorted(records)
+        atomic_write_text(out / "manifest.jsonl", "".join(records[i] + "\n" for i in ids))
+        bench = {
+            "benchmark_format": _BENCHMARK_FORMAT,
+            "harmonykit_version": __version__,
+            "layout": layout,
+            "files": (
+                {"triptych": "<id>.png: [real | composite | mask] side by side, (S, 3S, 3) RGB"}
+                if layout == "triptych"
+                else {"composite": "composite/<id>.png", "real": "real/<id>.png", "mask": "mask/<id>.png (0/255)"}
+            ),
+            "manifest": "manifest.jsonl",
+            "settings": settings,
+            "counts": {
+                "selected": len(selected_ids),
+                "samples": len(ids),
+                "skipped": len(skips),
+                "pending": len(pending),
+            },
+            "complete": complete,
+            "skipped": sorted(skips, key=lambda s: s["id"]),
+        }
+        atomic_write_text(out / "benchmark.json", json.dumps(bench, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
+    return len(ids), complete
+
+
+# ----------------------------------------------------------------------------- main entry
+
+
+def build_benchmark(
+    settings: BuildSettings,
+    out: str | Path,
+    *,
+    limit: int | None = None,
+    workers: int = 1,
+    shard: tuple[int, int] = (0, 1),
+    on_skip: Callable[[Skip], None] | None = None,
+    show_progress: bool | None = None,
+) -> BuildReport:
+    """Build (or resume) a benchmark into ``out`` (see module docstring).
+
+    Args:
+        settings: what to build (:class:`BuildSettings`).
+        out: output folder (created; must be empty, or a build with the same settings).
+        limit: use only the first ``limit`` items (by id) of the source.
+        workers: processes (``1`` = in this process; more = a ``spawn`` pool).
+        shard: ``(i, n)``: build only items ``i, i + n, i + 2n, ...`` of the sorted list.
+        on_skip: called for every skipped item as it happens (e.g. print to stderr).
+        show_progress: force the progress bar on/off (default: on unless
+            ``HARMONYKIT_NO_PROGRESS`` is set).
+
+    Returns:
+        :class:`BuildReport`.
+
+    Raises:
+        BuildError / SourceError: bad options, unusable source, folder with other settings.
+    """
+    settings.validate()
+    if workers < 1:
+        raise BuildError(f"--workers must be >= 1, got {workers}")
+    if limit is not None and limit < 1:
+        raise BuildError(f"--limit must be >= 1, got {limit}")
+    si, sn = shard
+    if sn < 1 or not 0 <= si < sn:
+        raise BuildError(f"invalid shard {si}/{sn}")
+    out = Path(out)
+    listing = scan_source(
+        settings.source, format=settings.format, split=settings.split, labels=settings.labels,
+        require_labels=settings.regions == "labels",
+    )
+    sdict = _settings_dict(settings, listing.format, listing.split)
+    _prepare_out(out, sdict)
+
+    entries: dict[str, SourceItem | Skip] = {}
+    for it in listing.items:
+        entries[it.id] = it
+    for p in listing.problems:
+        entries.setdefault(p.id, Skip(p.id, str(p.path), p.reason))
+    all_ids = sorted(entries)
+    if limit is not None:
+        all_ids = all_ids[:limit]
+    mine = all_ids[si::sn]
+    report = BuildReport(out=out, selected=len(mine))
+
+    def _skip(s: Skip) -> None:
+        atomic_write_text(_skip_path(out, s.id), _dumps({"id": s.id, "file": s.file, "reason": s.reason}) + "\n")
+        report.skipped.append(s)
+        if on_skip is not None:
+            on_skip(s)
+
+    todo: list[SourceItem] = []
+    for item_id in mine:
+        e = entries[item_id]
+        if isinstance(e, Skip):
+            if _is_finished(out, item_id, settings.layout):
+                report.already_done += 1  # e.g. built before its label folder changed
+            else:
+                _skip(e)
+        elif _is_finished(out, item_id, settings.layout):
+            report.already_done += 1
+        else:
+            todo.append(e)
+
+    root = str(listing.root)
+    t_start = time.perf_counter()
+    bar = progress(total=len(todo), desc="build-benchmark", unit="img",
+                   disable=None if show_progress is None else not show_progress)
+    try:
+        results: Iterator[_ItemResult]
+        if workers == 1 or len(todo) <= 1:
+            worker = _Worker(settings, str(out), root)
+            results = (worker.run(it) for it in todo)
+            pool = None
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")
+            pool = ctx.Pool(min(workers, len(todo)), initializer=_init_worker, initargs=(settings, str(out), root))
+            chunk = max(1, min(8, len(todo) // (workers * 8)))
+            results = pool.imap_unordered(_run_item, todo, chunksize=chunk)
+        try:
+            for res in results:
+                if res.skip is not None:
+                    _skip(res.skip)
+                else:
+                    report.built += 1
+                    for k, v in res.timings.items():
+                        report.timings[k] = report.timings.get(k, 0.0) + v
+                bar.update(1)
+        except BaseException:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+            raise
+        if pool is not None:
+            pool.close()
+            pool.join()
+    finally:
+        bar.close()
+    report.wall = time.perf_counter() - t_start
+    report.finished, report.complete = _finalize(out, sdict, all_ids)
+    return report

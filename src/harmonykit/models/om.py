@@ -1,0 +1,146 @@
+"""Operator-mask models (Sg-MMH) and the RGB baseline: attention U-Net + head.
+
+Registered models (:func:`harmonykit.models.create_model`); parameter counts are for the
+default (``lab`` / ``rgb`` head, ``mask_use="never"``) configuration:
+
+====================  =====  ===  ====  =======  ===========================================
+name                  depth  ngf  head  params   use
+====================  =====  ===  ====  =======  ===========================================
+``om_unet``           8      64   lab   39.50 M  the paper's OM generator (Sg-MMH, sec. 4.1)
+``om_unet_small``     6      16   lab   1.36 M   CPU-trainable size (the default model)
+``om_unet_tiny``      4      8    lab   0.08 M   tests, smoke runs
+``rgb_unet``          8      64   rgb   39.50 M  the paper's RGB baseline (Table 2 "RGB")
+``rgb_unet_small``    6      16   rgb   1.36 M   the baseline at the small size
+``rgb_unet_tiny``     4      8    rgb   0.08 M   tests
+====================  =====  ===  ====  =======  ===========================================
+
+Every builder accepts the same keyword arguments (the table's values are its defaults):
+
+* ``depth``, ``ngf``, ``max_mult``, ``norm``, ``dropout``, ``dropout_blocks``,
+  ``attention_levels``: the backbone (:class:`~harmonykit.models.unet.AttentionUNet`);
+* ``head``: ``lab``, ``lab_add``, ``hls``, ``hls_add`` (operator masks,
+  :class:`~harmonykit.models.heads.OperatorMaskHead`), ``rgb`` (direct RGB, the paper's
+  baseline) or ``rgb_residual``; ``bounded``, ``scales``, ``kernel_size`` go to the head;
+* ``mask_use``: ``"never"`` (the paper: the composite only, the network finds the
+  inharmonious regions itself) or ``"optional"`` (a 4th input channel carries the
+  foreground mask, zeros when none is given: one model that works with or without a mask).
+
+Configurations are JSON-able (strings, numbers, lists, dicts), which is what
+``save_pretrained`` records; a callable ``norm`` works but cannot be saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harmonykit.models.base import HarmonizationModel
+from harmonykit.models.heads import HEAD_NAMES, create_head
+from harmonykit.models.layers import NormSpec
+from harmonykit.models.registry import register_model
+from harmonykit.models.unet import AttentionUNet
+
+__all__ = ["build_unet_model", "PAPER", "SMALL", "TINY"]
+
+#: backbone sizes of the registered variants
+PAPER: dict[str, Any] = {"depth": 8, "ngf": 64}
+SMALL: dict[str, Any] = {"depth": 6, "ngf": 16}
+TINY: dict[str, Any] = {"depth": 4, "ngf": 8}
+
+_MASK_USES = ("never", "optional")
+
+
+def build_unet_model(
+    *,
+    depth: int = 8,
+    ngf: int = 64,
+    head: str = "lab",
+    mask_use: str = "never",
+    max_mult: int = 8,
+    norm: NormSpec = "in",
+    dropout: float = 0.5,
+    dropout_blocks: Sequence[int] | None = None,
+    attention_levels: Sequence[int] | None = None,
+    bounded: bool = True,
+    scales: Mapping[str, float] | None = None,
+    kernel_size: int = 3,
+) -> HarmonizationModel:
+    """Wire an :class:`AttentionUNet` and a head into a :class:`HarmonizationModel`.
+
+    Args: see the module docstring. ``bounded`` and ``scales`` apply to operator-mask
+    heads only.
+
+    Raises:
+        ValueError: unknown ``head`` or ``mask_use``, or invalid backbone settings.
+
+    >>> m = build_unet_model(depth=3, ngf=4, head="hls_add", mask_use="optional")
+    >>> m.backbone.in_channels, m.head.channels, m.mask_use
+    (4, ('h_add', 'l_add', 's_add'), 'optional')
+    """
+    if mask_use not in _MASK_USES:
+        raise ValueError(f"mask_use must be one of {_MASK_USES}, got {mask_use!r}")
+    if head not in HEAD_NAMES:
+        raise ValueError(f"unknown head {head!r}; expected one of {list(HEAD_NAMES)}")
+    backbone = AttentionUNet(
+        in_channels=3 if mask_use == "never" else 4,
+        ngf=ngf,
+        depth=depth,
+        max_mult=max_mult,
+        norm=norm,
+        dropout=dropout,
+        dropout_blocks=dropout_blocks,
+        attention_levels=attention_levels,
+    )
+    head_kw: dict[str, Any] = {"kernel_size": kernel_size}
+    if not head.startswith("rgb"):
+        head_kw.update(bounded=bounded, scales=scales)
+    elif scales is not None:
+        raise ValueError(f"scales apply to operator-mask heads, not to head {head!r}")
+    return HarmonizationModel(
+        backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use
+    )
+
+
+def _build(name: str, defaults: Mapping[str, Any], kwargs: dict[str, Any]) -> HarmonizationModel:
+    model = build_unet_model(**{**defaults, **kwargs})
+    model.config = {"name": name, "kwargs": dict(kwargs)}
+    return model
+
+
+@register_model("om_unet")
+def om_unet(**kwargs: Any) -> HarmonizationModel:
+    """The paper's operator-mask generator: depth 8, ngf 64, ``lab`` head (39.5 M params).
+
+    Keyword arguments: see :func:`build_unet_model`.
+    """
+    return _build("om_unet", {**PAPER, "head": "lab"}, kwargs)
+
+
+@register_model("om_unet_small")
+def om_unet_small(**kwargs: Any) -> HarmonizationModel:
+    """CPU-trainable operator-mask model: depth 6, ngf 16, ``lab`` head (1.36 M params)."""
+    return _build("om_unet_small", {**SMALL, "head": "lab"}, kwargs)
+
+
+@register_model("om_unet_tiny")
+def om_unet_tiny(**kwargs: Any) -> HarmonizationModel:
+    """Tiny operator-mask model for tests: depth 4, ngf 8, ``lab`` head."""
+    return _build("om_unet_tiny", {**TINY, "head": "lab"}, kwargs)
+
+
+@register_model("rgb_unet")
+def rgb_unet(**kwargs: Any) -> HarmonizationModel:
+    """The paper's RGB baseline: the same U-Net with a direct RGB output (39.5 M params)."""
+    return _build("rgb_unet", {**PAPER, "head": "rgb"}, kwargs)
+
+
+@register_model("rgb_unet_small")
+def rgb_unet_small(**kwargs: Any) -> HarmonizationModel:
+    """RGB baseline at the small size: depth 6, ngf 16."""
+    return _build("rgb_unet_small", {**SMALL, "head": "rgb"}, kwargs)
+
+
+@register_model("rgb_unet_tiny")
+def rgb_unet_tiny(**kwargs: Any) -> HarmonizationModel:
+    """Tiny RGB baseline for tests: depth 4, ngf 8."""
+    return _build("rgb_unet_tiny", {**TINY, "head": "rgb"}, kwargs)

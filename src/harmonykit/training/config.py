@@ -1,0 +1,293 @@
+"""Typed training configuration (:class:`TrainConfig`), read with :func:`load_train_config`.
+
+Every section is a dataclass; YAML keys and ``--set`` overrides are checked against it
+(see :mod:`harmonykit.config`). Value checks live in each ``__post_init__`` and raise
+:class:`~harmonykit.errors.ConfigError` naming the key; :func:`validate_train_config` adds
+the checks that need the model registry (model name/arguments, mask/region use).
+
+Reference of every key: ``docs/training.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harmonykit.config import load_config, to_dict
+from harmonykit.data.perturb import PerturbConfig
+from harmonykit.errors import ConfigError
+from harmonykit.training.losses import LossWeights
+
+__all__ = [
+    "ModelConfig",
+    "RegionsConfig",
+    "DataConfig",
+    "OptimConfig",
+    "PerceptualConfig",
+    "GanConfig",
+    "TrainConfig",
+    "load_train_config",
+    "validate_train_config",
+    "RESUME_MUTABLE_KEYS",
+    "config_diff",
+]
+
+
+@dataclass
+class ModelConfig:
+    """The generator: a registered model name and its keyword arguments."""
+
+    name: str = "om_unet"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RegionsConfig:
+    """Regions: label maps for sources without annotations (perturbation regions) and the
+    semantic region maps of region-aware models (SRIN's ``M_s``).
+
+    ``kind``: ``slic`` / ``felzenszwalb`` (superpixels, offline) or ``sam`` (needs
+    ``sam_checkpoint``). ``cache_dir``: on-disk cache of region maps (SRIN).
+    """
+
+    kind: Literal["slic", "felzenszwalb", "sam"] = "slic"
+    n_segments: int = 12
+    compactness: float = 10.0
+    scale: float = 400.0
+    sam_checkpoint: Path | None = None
+    sam_model_type: Literal["vit_b", "vit_l", "vit_h"] = "vit_b"
+    max_side: int | None = 512
+    cache_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "sam" and self.sam_checkpoint is None:
+            raise ConfigError("regions.sam_checkpoint is required when regions.kind is 'sam' (SAM weights cannot be downloaded here)")
+        if self.kind != "sam" and self.sam_checkpoint is not None:
+            raise ConfigError(f"regions.sam_checkpoint is set but regions.kind is {self.kind!r}")
+        if self.n_segments < 1:
+            raise ConfigError(f"regions.n_segments must be >= 1, got {self.n_segments}")
+
+    def labeler_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`harmonykit.data.regions.RegionMapProvider`."""
+        if self.kind == "slic":
+            return {"n_segments": self.n_segments, "compactness": self.compactness}
+        if self.kind == "felzenszwalb":
+            return {"scale": self.scale}
+        return {"sam_checkpoint": self.sam_checkpoint, "sam_model_type": self.sam_model_type}
+
+
+@dataclass
+class DataConfig:
+    """Training pairs.
+
+    ``kind``:
+
+    * ``onthefly``: pairs made every iteration from source images (``images``; ADE20K, LIP or
+      a plain folder of photos, ``format``) with the Sg-MMH perturbations (``perturb``):
+      the shorter side is resized to ``load_size`` (default ``size``), then a random
+      ``size x size`` crop. Sources without label maps get superpixel/SAM regions
+      (``regions``).
+    * ``benchmark``: a fixed harmonykit benchmark folder (``root``, from ``build-benchmark``).
+    * ``iharmony4``: the iHarmony4 dataset root (``root``; ``subsets``, ``split``).
+    """
+
+    kind: Literal["onthefly", "benchmark", "iharmony4"] = "onthefly"
+    images: Path | None = None
+    format: Literal["auto", "generic", "ade20k", "lip"] = "auto"
+    labels: Path | None = None
+    root: Path | None = None
+    split: Literal["train", "val", "test"] | None = "train"
+    subsets: list[str] | None = None
+    size: int = 256
+    load_size: int | None = None
+    workers: int = 2
+    regions: RegionsConfig = field(default_factory=RegionsConfig)
+    mask_dropout: float = 0.0
+    perturb: PerturbConfig = field(default_factory=PerturbConfig)
+
+    def __post_init__(self) -> None:
+        if self.kind == "onthefly":
+            if self.images is None:
+                raise ConfigError("data.images is required for data.kind 'onthefly' (the source image folder)")
+            if self.root is not None:
+                raise ConfigError("data.root is for 'benchmark'/'iharmony4' data; use data.images for 'onthefly'")
+        else:
+            if self.root is None:
+                raise ConfigError(f"data.root is required for data.kind {self.kind!r}")
+            if self.images is not None:
+                raise ConfigError(f"data.images is for 'onthefly' data; use data.root for {self.kind!r}")
+        if self.size < 16 or self.size % 2:
+            raise ConfigError(f"data.size must be an even number >= 16, got {self.size}")
+        if self.load_size is not None and self.load_size < self.size:
+            raise ConfigError(f"data.load_size ({self.load_size}) must be >= data.size ({self.size})")
+        if self.workers < 0:
+            raise ConfigError(f"data.workers must be >= 0, got {self.workers}")
+        if not 0.0 <= self.mask_dropout <= 1.0:
+            raise ConfigError(f"data.mask_dropout must be in [0, 1], got {self.mask_dropout}")
+
+
+@dataclass
+class OptimConfig:
+    """Adam + multi-step LR schedule. ``batch_size`` is per process (per GPU)."""
+
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    iterations: int = 40000
+    milestones: list[int] = field(default_factory=lambda: [20000, 30000])
+    gamma: float = 0.5
+    batch_size: int = 64
+    grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"optim.betas must be in [0, 1), got {list(self.betas)}")
+        if self.iterations < 1:
+            raise ConfigError(f"optim.iterations must be >= 1, got {self.iterations}")
+        if self.batch_size < 1:
+            raise ConfigError(f"optim.batch_size must be >= 1, got {self.batch_size}")
+        if sorted(self.milestones) != list(self.milestones) or any(m < 1 for m in self.milestones):
+            raise ConfigError(f"optim.milestones must be increasing positive steps, got {self.milestones}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise ConfigError(f"optim.gamma must be in (0, 1], got {self.gamma}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError(f"optim.grad_clip must be > 0 or null, got {self.grad_clip}")
+
+
+@dataclass
+class PerceptualConfig:
+    """Where the LPIPS-VGG weights are (``null`` = the default look-up, see
+    :mod:`harmonykit.perceptual`)."""
+
+    vgg_weights: Path | None = None
+    lpips_weights: Path | None = None
+
+
+@dataclass
+class GanConfig:
+    """The adversarial stage (OMGAN): a discriminator, and the generator to start from.
+
+    ``init_from``: an OM run directory (``config.yaml`` + ``weights/``) or a model directory;
+    its EMA weights initialise the generator. ``lr``/``betas`` of the discriminator default
+    to ``optim``'s.
+    """
+
+    discriminator: str = "patch_gan"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    init_from: Path | None = None
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+
+
+@dataclass
+class TrainConfig:
+    """A training run. See ``docs/training.md`` for every key."""
+
+    data: DataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    perceptual: PerceptualConfig = field(default_factory=PerceptualConfig)
+    gan: GanConfig | None = None
+    ema_decay: float = 0.999
+    amp: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+    max_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        for k in ("log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"{k} must be >= 1, got {getattr(self, k)}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"max_minutes must be > 0 or null, got {self.max_minutes}")
+        if self.loss.gan > 0 and self.gan is None:
+            raise ConfigError("loss.gan > 0 needs a gan: section (discriminator, init_from)")
+        if self.gan is not None and self.loss.gan == 0:
+            raise ConfigError("a gan: section is set but loss.gan is 0; set loss.gan (paper: 0.005)")
+        if self.optim.milestones and self.optim.milestones[-1] >= self.optim.iterations:
+            raise ConfigError(
+                f"optim.milestones {self.optim.milestones} must be below optim.iterations ({self.optim.iterations})"
+            )
+
+
+#: keys that may differ between a run's saved config and the one given with ``--resume``
+RESUME_MUTABLE_KEYS: tuple[str, ...] = (
+    "optim.iterations",
+    "data.workers",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "max_minutes",
+    "device",
+)
+
+
+def validate_train_config(cfg: TrainConfig) -> None:
+    """Checks that need the registries: the model and discriminator exist, their arguments
+    are accepted, and the model's inputs fit the data settings (builds them once on the
+    meta device, so it costs no memory). ``gan.init_from`` is checked when training starts.
+
+    Raises:
+        ConfigError: naming the offending key.
+    """
+    import torch
+
+    from harmonykit.models import create_model, is_model, list_models
+
+    if not is_model(cfg.model.name):
+        raise ConfigError(f"model.name: unknown model {cfg.model.name!r}; registered: {', '.join(list_models())}")
+    try:
+        with torch.device("meta"):
+            model = create_model(cfg.model.name, **cfg.model.kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.kwargs: {cfg.model.name} rejects {cfg.model.kwargs}: {exc}") from None
+    if cfg.data.mask_dropout > 0 and model.mask_use != "optional":
+        raise ConfigError(
+            f"data.mask_dropout={cfg.data.mask_dropout} needs a mask-optional model; "
+            f"{cfg.model.name} has mask_use={model.mask_use!r}"
+        )
+    if cfg.gan is not None:
+        from harmonykit.training.build import build_discriminator
+
+        with torch.device("meta"):
+            build_discriminator(cfg.gan)
+
+
+def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), validate: bool = True) -> TrainConfig:
+    """Read a training YAML file with ``key=value`` overrides (and validate it)."""
+    cfg = load_config(path, TrainConfig, overrides)
+    if validate:
+        try:
+            validate_train_config(cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    return cfg
+
+
+def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    out: list[str] = []
+
+    def walk(x: Any, y: Any, prefix: str) -> None:
+        if isinstance(x, dict) and isinstance(y, dict) and not prefix.endswith("kwargs"):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), f"{prefix}.{k}" if prefix else k)
+        elif x != y:
+            out.append(prefix)
+
+    walk(to_dict(a), to_dict(b), "")
+    return out
+

@@ -1,0 +1,220 @@
+"""Training data: the dataset of a :class:`~harmonykit.training.config.DataConfig` and the
+iteration-indexed data order.
+
+Data order (what makes ``--resume`` exact and multi-process runs consistent)
+---------------------------------------------------------------------------
+Training consumes a stream of *positions* ``p = 0, 1, 2, ...``. Step ``s`` of a run with
+``world_size`` processes and a per-process batch ``B`` uses the global batch
+``p in [s * G, (s + 1) * G)`` with ``G = B * world_size``; rank ``r`` takes
+``[s * G + r * B, s * G + (r + 1) * B)``. A position maps to a sample by
+
+* ``epoch = p // N``, ``index = perm_epoch[p % N]`` with ``N`` the dataset length and
+  ``perm_epoch = rng_for(seed, "order", epoch).permutation(N)``;
+* the dataset makes sample ``(epoch, index)``: on-the-fly pairs draw their crop, flip and
+  perturbation from ``(seed, epoch, index)``
+  (:class:`harmonykit.data.onthefly.OnTheFlyPairs`); fixed pairs ignore the epoch.
+
+So the batch of step ``s`` is a pure function of ``(seed, s, rank, world_size, B)``: it does
+not depend on DataLoader workers, on what ran before, or on a resume in between. With
+``world_size`` processes the union of the ranks' batches at step ``s`` is exactly the batch
+of a single process with batch ``G``.
+
+Mask dropout (mask-optional models): sample ``j`` of rank ``r``'s batch at step ``s`` has
+its mask input replaced by zeros ("no mask") when
+``rng_for(seed, "mask_dropout", s, r).random(B)[j] < data.mask_dropout``. The loss still
+sees the true mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from harmonykit.errors import ConfigError
+from harmonykit.training.config import DataConfig, RegionsConfig
+from harmonykit.utils.seeding import rng_for
+
+__all__ = [
+    "StepBatchSampler",
+    "EpochIndexed",
+    "build_region_provider",
+    "build_dataset",
+    "build_loader",
+    "mask_dropout",
+]
+
+
+class StepBatchSampler(torch.utils.data.Sampler):
+    """Yields, for ``step in range(start_step, end_step)``, the list of ``(epoch, index)``
+    keys of this rank's batch (see module docstring).
+
+    >>> s = StepBatchSampler(n=3, batch_size=2, seed=0, start_step=0, end_step=2, shuffle=False)
+    >>> list(s)
+    [[(0, 0), (0, 1)], [(0, 2), (1, 0)]]
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        end_step: int,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+    ) -> None:
+        if n < 1:
+            raise ConfigError("the training dataset is empty")
+        self.n, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
+        self.start_step, self.end_step = int(start_step), int(end_step)
+        self.rank, self.world_size, self.shuffle = int(rank), int(world_size), shuffle
+        self._perm_epoch = -1
+        self._perm: np.ndarray | None = None
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if epoch != self._perm_epoch:
+            self._perm = rng_for(self.seed, "order", epoch).permutation(self.n) if self.shuffle else np.arange(self.n)
+            self._perm_epoch = epoch
+        assert self._perm is not None
+        return self._perm
+
+    def keys(self, step: int) -> list[tuple[int, int]]:
+        """``(epoch, index)`` of every sample of this rank's batch at ``step``."""
+        first = (step * self.world_size + self.rank) * self.batch_size
+        out = []
+        for p in range(first, first + self.batch_size):
+            epoch, k = divmod(p, self.n)
+            out.append((epoch, int(self._order(epoch)[k])))
+        return out
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start_step, self.end_step):
+            yield self.keys(step)
+
+    def __len__(self) -> int:
+        return max(0, self.end_step - self.start_step)
+
+
+class EpochIndexed(torch.utils.data.Dataset):
+    """Adapter: ``ds[(epoch, index)]`` for datasets whose samples do not change with the
+    epoch (fixed benchmark pairs): returns ``base[index]``."""
+
+    def __init__(self, base: torch.utils.data.Dataset) -> None:
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+        return self.base[int(key[1])]
+
+
+def build_region_provider(cfg: RegionsConfig) -> Any:
+    """The region-map provider (SRIN's semantic map) of ``cfg``, cached on disk when
+    ``cache_dir`` is set."""
+    from harmonykit.data.regions import CachedRegionMaps, RegionMapProvider
+
+    provider = RegionMapProvider(cfg.kind, max_side=cfg.max_side, **cfg.labeler_kwargs())
+    if cfg.cache_dir is not None:
+        return CachedRegionMaps(provider, cfg.cache_dir)
+    return provider
+
+
+def build_dataset(cfg: DataConfig, seed: int, uses_regions: bool) -> torch.utils.data.Dataset:
+    """The training dataset, indexed by ``(epoch, index)`` keys.
+
+    * ``onthefly``: :class:`~harmonykit.data.onthefly.OnTheFlyPairs` over
+      ``open_source(images, format, split, labels)``; perturbation regions come from the
+      label maps when every source item has one, else from ``regions.kind``.
+    * ``benchmark`` / ``iharmony4``: :class:`~harmonykit.data.datasets.TorchPairs` over
+      ``open_benchmark(root, layout, subsets, split)`` resized to ``size``.
+
+    ``uses_regions``: add the semantic region map ``"regions"`` to every sample.
+    """
+    regions = build_region_provider(cfg.regions) if uses_regions else None
+    if cfg.kind == "onthefly":
+        from harmonykit.data.onthefly import OnTheFlyPairs
+        from harmonykit.data.sources import open_source
+
+        assert cfg.images is not None
+        if not cfg.images.exists():
+            raise ConfigError(f"data.images: {cfg.images} does not exist")
+        if cfg.split == "test":
+            raise ConfigError("data.split: on-the-fly sources have 'train' or 'val' splits")
+        split = cfg.split if cfg.format in ("ade20k", "lip") else None
+        if cfg.format == "auto":
+            from harmonykit.data.sources import detect_format
+
+            split = cfg.split if detect_format(cfg.images) in ("ade20k", "lip") else None
+        items = open_source(cfg.images, format=cfg.format, split=split, labels=cfg.labels)
+        labelled = all(it.label_path is not None for it in items)
+        region_source = "labels" if labelled else cfg.regions.kind
+        labeler_kwargs = None if labelled else cfg.regions.labeler_kwargs()
+        ds = OnTheFlyPairs(
+            items,
+            size=cfg.size,
+            regions=region_source,
+            perturb=cfg.perturb,
+            seed=seed,
+            load_size=cfg.load_size,
+            labeler_kwargs=labeler_kwargs,
+            region_maps=regions,
+        )
+        return ds
+    from harmonykit.data.datasets import TorchPairs, open_benchmark
+
+    assert cfg.root is not None
+    if cfg.split == "val":
+        raise ConfigError(f"data.split: {cfg.kind} data has 'train' or 'test' splits")
+    layout = "iharmony4" if cfg.kind == "iharmony4" else "auto"
+    bench = open_benchmark(cfg.root, layout=layout, subsets=cfg.subsets, split=cfg.split or "train")
+    if len(bench) == 0:
+        raise ConfigError(f"data.root: {cfg.root} has no {cfg.split} pairs")
+    return EpochIndexed(TorchPairs(bench, size=cfg.size, regions=regions))
+
+
+def build_loader(
+    dataset: torch.utils.data.Dataset,
+    sampler: StepBatchSampler,
+    workers: int,
+    seed: int,
+    pin_memory: bool = False,
+) -> torch.utils.data.DataLoader:
+    """A DataLoader over ``sampler``'s batches. Samples are seeded by their keys, so the
+    number of workers changes nothing but speed; the loader gets its own generator so it
+    never touches the global torch RNG."""
+    from harmonykit.data.datasets import collate_pairs
+
+    g = torch.Generator()
+    g.manual_seed(seed)
+    warm = getattr(dataset, "warm_cache", None)
+    if workers > 0 and callable(warm) and getattr(dataset, "cache_enabled", False):
+        warm(show_progress=False)  # fill before forking so every worker starts with it
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate_pairs,
+        pin_memory=pin_memory,
+        generator=g,
+        persistent_workers=False,
+        prefetch_factor=2 if workers > 0 else None,
+    )
+
+
+def mask_dropout(mask: torch.Tensor, p: float, seed: int, step: int, rank: int = 0) -> torch.Tensor:
+    """The mask input with whole samples zeroed with probability ``p`` (module docstring).
+
+    >>> m = torch.ones(4, 1, 2, 2)
+    >>> mask_dropout(m, 0.0, 0, 0).sum().item(), mask_dropout(m, 1.0, 0, 0).sum().item()
+    (16.0, 0.0)
+    """
+    if p <= 0:
+        return mask
+    drop = rng_for(seed, "mask_dropout", step, rank).random(mask.shape[0]) < p
+    keep = torch.from_numpy(~drop).to(device=mask.device, dtype=mask.dtype).view(-1, 1, 1, 1)
+    return mask * keep

@@ -1,0 +1,189 @@
+"""Training losses.
+
+Sg-MMH (paper section 3.4): ``total = alpha * Charbonnier + beta * LPIPS + gamma * L_G`` with
+``(alpha, beta, gamma) = (1, 1, 0.005)`` (eq. 7).
+
+* :func:`charbonnier` (eq. 3): ``mean(sqrt((x - y)^2 + eps^2))``, ``eps = 1e-6``, averaged
+  over every element.
+* LPIPS (eq. 4): :class:`harmonykit.perceptual.LPIPS` (VGG, v0.1), averaged over the batch.
+* Relativistic-average GAN, ESRGAN form (eqs. 5-6), with BCE-with-logits on the critic
+  outputs ``C(.)`` (PatchGAN maps; ``E[.]`` is the mean over batch and patches):
+
+  - :func:`relativistic_d_loss`:
+    ``1/2 [BCE(C(I) - E[C(I_h)], 1) + BCE(C(I_h) - E[C(I)], 0)]``
+  - :func:`relativistic_g_loss`:
+    ``1/2 [BCE(C(I) - E[C(I_h)], 0) + BCE(C(I_h) - E[C(I)], 1)]``
+
+  The paper writes eqs. 5-6 as sums; the factor 1/2 is the BasicSR/ESRGAN implementation
+  the paper was built on (its ``gamma = 0.005`` was tuned with it).
+
+SRIN (paper section 3.1 does not name its loss): :func:`l1` (RainNet/HDNet
+reconstruction term; the shipped SRIN configs use it) or :func:`fg_mse`, the
+foreground-normalised MSE of Sofiiuk et al. (``sum(M * err^2) / max(sum(M), min_area)``
+per image).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "charbonnier",
+    "l1",
+    "fg_mse",
+    "relativistic_d_loss",
+    "relativistic_g_loss",
+    "LossWeights",
+    "GeneratorLoss",
+]
+
+
+def charbonnier(pred: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
+    """Charbonnier loss ``mean(sqrt((pred - target)^2 + eps^2))`` (paper eq. 3).
+
+    >>> charbonnier(torch.tensor([0.0, 0.3]), torch.tensor([0.4, 0.0]), eps=0.0)
+    tensor(0.3500)
+    """
+    return torch.sqrt((pred - target).pow(2) + eps * eps).mean()
+
+
+def l1(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute error over every element.
+
+    >>> l1(torch.tensor([0.0, 1.0]), torch.tensor([0.5, 0.0]))
+    tensor(0.7500)
+    """
+    return (pred - target).abs().mean()
+
+
+def fg_mse(pred: Tensor, target: Tensor, mask: Tensor, min_area: float = 100.0) -> Tensor:
+    """Foreground-normalised MSE, averaged over the batch.
+
+    Per image: ``sum_{c,h,w} M * (pred - target)^2 / max(sum_{h,w} M, min_area)``.
+
+    Args:
+        pred, target: ``(B, C, H, W)``.
+        mask: ``(B, 1, H, W)`` in ``[0, 1]``.
+        min_area: lower bound of the normaliser, in pixels (keeps tiny masks from blowing up).
+
+    >>> p = torch.zeros(1, 3, 2, 2); t = torch.zeros(1, 3, 2, 2); t[0, :, 0, 0] = 0.5
+    >>> m = torch.zeros(1, 1, 2, 2); m[0, 0, 0, :] = 1
+    >>> fg_mse(p, t, m, min_area=1.0)  # 3 * 0.25 / 2
+    tensor(0.3750)
+    """
+    if mask.dim() != 4 or mask.shape[1] != 1:
+        raise ValueError(f"expected mask (B, 1, H, W), got {tuple(mask.shape)}")
+    err = (mask * (pred - target).pow(2)).sum(dim=(1, 2, 3))
+    area = mask.sum(dim=(1, 2, 3)).clamp_min(min_area)
+    return (err / area).mean()
+
+
+def relativistic_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Discriminator loss of the relativistic-average GAN (paper eq. 5, ESRGAN form).
+
+    ``fake_logits`` must be computed on detached generator outputs.
+
+    >>> relativistic_d_loss(torch.zeros(2, 1, 1, 1), torch.zeros(2, 1, 1, 1))  # ln 2
+    tensor(0.6931)
+    """
+    real_rel = real_logits - fake_logits.mean()
+    fake_rel = fake_logits - real_logits.mean()
+    loss_real = F.binary_cross_entropy_with_logits(real_rel, torch.ones_like(real_rel))
+    loss_fake = F.binary_cross_entropy_with_logits(fake_rel, torch.zeros_like(fake_rel))
+    return 0.5 * (loss_real + loss_fake)
+
+
+def relativistic_g_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Generator loss of the relativistic-average GAN (paper eq. 6, ESRGAN form).
+
+    ``real_logits`` are detached (they do not depend on the generator).
+    """
+    real_logits = real_logits.detach()
+    real_rel = real_logits - fake_logits.mean()
+    fake_rel = fake_logits - real_logits.mean()
+    loss_real = F.binary_cross_entropy_with_logits(real_rel, torch.zeros_like(real_rel))
+    loss_fake = F.binary_cross_entropy_with_logits(fake_rel, torch.ones_like(fake_rel))
+    return 0.5 * (loss_real + loss_fake)
+
+
+@dataclass
+class LossWeights:
+    """Weights of the generator loss terms; a term with weight 0 is not computed.
+
+    ``charbonnier``/``lpips``/``gan`` are Sg-MMH's alpha/beta/gamma (paper: 1, 1, 0.005;
+    ``gan`` defaults to 0 because it needs a discriminator, i.e. the OMGAN stage); ``l1`` and
+    ``fg_mse`` are for SRIN.
+    """
+
+    charbonnier: float = 1.0
+    lpips: float = 1.0
+    gan: float = 0.0
+    l1: float = 0.0
+    fg_mse: float = 0.0
+    fg_mse_min_area: float = 100.0
+
+    def __post_init__(self) -> None:
+        from harmonykit.errors import ConfigError
+
+        for name in ("charbonnier", "lpips", "gan", "l1", "fg_mse"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+        if self.charbonnier == self.lpips == self.gan == self.l1 == self.fg_mse == 0:
+            raise ConfigError("loss: every weight is 0, nothing to train")
+
+
+class GeneratorLoss(nn.Module):
+    """Weighted sum of the generator's loss terms.
+
+    Args:
+        weights: the term weights.
+        perceptual: an LPIPS module (required when ``weights.lpips > 0``).
+
+    ``forward(pred, target, mask, fake_logits=None, real_logits=None)`` returns
+    ``(total, terms)`` where ``terms`` maps each computed term's name to its (unweighted)
+    value. With ``weights.gan > 0`` the discriminator logits are required.
+    """
+
+    def __init__(self, weights: LossWeights, perceptual: nn.Module | None = None) -> None:
+        super().__init__()
+        if weights.lpips > 0 and perceptual is None:
+            raise ValueError("weights.lpips > 0 needs a perceptual module")
+        self.weights = weights
+        self.perceptual = perceptual
+
+    def forward(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        mask: Tensor | None = None,
+        fake_logits: Tensor | None = None,
+        real_logits: Tensor | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        w = self.weights
+        terms: dict[str, Tensor] = {}
+        total = pred.new_zeros(())
+        if w.charbonnier > 0:
+            terms["charbonnier"] = charbonnier(pred, target)
+            total = total + w.charbonnier * terms["charbonnier"]
+        if w.l1 > 0:
+            terms["l1"] = l1(pred, target)
+            total = total + w.l1 * terms["l1"]
+        if w.fg_mse > 0:
+            if mask is None:
+                raise ValueError("fg_mse needs the foreground mask")
+            terms["fg_mse"] = fg_mse(pred, target, mask, w.fg_mse_min_area)
+            total = total + w.fg_mse * terms["fg_mse"]
+        if w.lpips > 0:
+            assert self.perceptual is not None
+            terms["lpips"] = self.perceptual(pred.float(), target.float()).mean()
+            total = total + w.lpips * terms["lpips"]
+        if w.gan > 0:
+            if fake_logits is None or real_logits is None:
+                raise ValueError("weights.gan > 0 needs the discriminator logits")
+            terms["gan_g"] = relativistic_g_loss(real_logits.float(), fake_logits.float())
+            total = total + w.gan * terms["gan_g"]
+        return total, terms

@@ -1,0 +1,93 @@
+"""``harmonykit evaluate`` and ``harmonykit compare`` through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harmonykit.cli.main import main
+from harmonykit.io import write_image, write_mask
+from harmonykit.models import create_model
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory, coffee) -> Path:
+    """A 3-pair harmonykit-layout benchmark (32x32, lossless PNG)."""
+    root = tmp_path_factory.mktemp("cli") / "bench"
+    for k in range(3):
+        real = coffee[20 * k: 20 * k + 256: 8, 100: 356: 8].copy()
+        mask = np.zeros((32, 32), np.uint8)
+        mask[4 + 4 * k: 16 + 4 * k, 8:24] = 255
+        comp = real.copy()
+        comp[mask > 0] = np.clip(comp[mask > 0] * 0.6 + 40, 0, 255).astype(np.uint8)
+        write_image(root / "composite" / f"p{k}.png", comp)
+        write_image(root / "real" / f"p{k}.png", real)
+        write_mask(root / "mask" / f"p{k}.png", mask)
+    return root
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_evaluate_baseline_and_model_then_compare(tmp_path, bench, capsys) -> None:
+    rc, out, _ = _run(capsys, "evaluate", str(bench), "--model", "identity", "--size", "32",
+                      "--out", str(tmp_path / "id"), "--no-lpips")
+    assert rc == 0, out
+    assert "| Composite |" in out and "| identity |" in out and "3 scored, 0 failed" in out
+    for name in ("metrics.json", "per_image.csv", "table.md", "best_worst.png"):
+        assert (tmp_path / "id" / name).is_file()
+    m = json.loads((tmp_path / "id" / "metrics.json").read_text())
+    assert m["overall"]["model"]["mse"] == m["overall"]["composite"]["mse"] > 0
+
+    torch.manual_seed(0)
+    run_dir = tmp_path / "run"
+    create_model("om_unet_tiny").save_pretrained(run_dir / "weights")
+    (run_dir / "config.yaml").write_text("model: om_unet_tiny\n")
+    rc, out, _ = _run(capsys, "evaluate", str(bench), "--model", str(run_dir), "--size", "32",
+                      "--out", str(tmp_path / "om"), "--batch-size", "2", "--workers", "1")
+    assert rc == 0, out
+    m = json.loads((tmp_path / "om" / "metrics.json").read_text())
+    assert m["settings"]["model"]["label"] == "run" and m["settings"]["mask_short"] == "mask-free"
+    assert m["overall"]["model"]["om_iou"] is not None
+
+    rc, out, _ = _run(capsys, "compare", str(tmp_path / "id"), str(tmp_path / "om"),
+                      "--out", str(tmp_path / "cmp.md"))
+    assert rc == 0
+    rows = [ln.split("|")[1].strip() for ln in out.strip().splitlines()[2:]]
+    assert rows == ["Composite", "identity", "run"]
+    assert (tmp_path / "cmp.md").read_text() == out
+
+
+def test_evaluate_exit_codes(tmp_path, bench, capsys) -> None:
+    # unknown model / missing benchmark: usage errors, exit 2, no report
+    rc, _, err = _run(capsys, "evaluate", str(bench), "--model", "no_such_model", "--out", str(tmp_path / "x"))
+    assert rc == 2 and "no_such_model" in err and "identity" in err
+    assert not (tmp_path / "x").exists()
+    rc, _, err = _run(capsys, "evaluate", str(tmp_path / "missing"), "--model", "identity", "--out", str(tmp_path / "x"))
+    assert rc == 2 and "does not exist" in err
+    rc, _, err = _run(capsys, "evaluate", str(bench), "--model", "identity", "--size", "5")
+    assert rc == 2 and "--size" in err
+    # a corrupt image: exit 1, report written
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(bench, broken)
+    (broken / "composite" / "p1.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    rc, out, err = _run(capsys, "evaluate", str(broken), "--model", "reinhard", "--size", "32",
+                        "--out", str(tmp_path / "b"), "--no-lpips")
+    assert rc == 1 and "1 image(s) failed" in err
+    m = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert m["counts"]["scored"] == 2 and m["failures"][0]["id"] == "p1"
+    assert "oracle mask" in m["settings"]["mask_setting"]
+
+
+def test_compare_rejects_non_reports(tmp_path, capsys) -> None:
+    rc, _, err = _run(capsys, "compare", str(tmp_path))
+    assert rc == 2 and "metrics.json" in err

@@ -1,0 +1,129 @@
+"""``harmonykit harmonize`` and ``harmonykit edit``: files, folders, globs, masks, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from harmonykit.cli.main import main
+from harmonykit.operators import OperatorMasks
+
+
+@pytest.fixture(scope="module")
+def om_dir(tmp_path_factory) -> Path:
+    from harmonykit.models import create_model
+
+    model = create_model("om_unet_tiny")
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    d = tmp_path_factory.mktemp("om")
+    model.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut, chelsea) -> Path:
+    d = tmp_path_factory.mktemp("photos")
+    Image.fromarray(astronaut).resize((64, 48)).save(d / "astro.jpg", quality=90)
+    cat = np.asarray(Image.fromarray(chelsea).resize((50, 40)))
+    alpha = np.full(cat.shape[:2], 255, np.uint8)
+    alpha[:, :10] = 0
+    Image.fromarray(np.dstack([cat, alpha]), "RGBA").save(d / "cat.png")
+    mask = np.zeros((48, 64), np.uint8)
+    mask[10:30, 20:40] = 255
+    Image.fromarray(np.dstack([mask] * 3)).save(d / "astro_mask.jpg", quality=95)  # 3-channel JPEG mask
+    im = Image.fromarray(astronaut).resize((64, 48))
+    exif = im.getexif()
+    exif[0x0112] = 8  # rotate 90 degrees counter-clockwise to display
+    im.save(d / "rotated.jpg", exif=exif.tobytes())
+    return d
+
+
+def test_harmonize_folder_glob_masks_alpha_exif(om_dir, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["harmonize", str(photos), "--model", str(om_dir), "--out", str(out), "--work-size", "32",
+                 "--save-masks"])
+    assert code == 0, capsys.readouterr().err
+    # the *_mask.jpg next to astro.jpg is a mask, not an input
+    assert sorted(p.name for p in out.glob("*.png") if ".masks" not in p.name) == ["astro.png", "cat.png", "rotated.png"]
+    assert Image.open(out / "astro.png").size == (64, 48)
+    cat = Image.open(out / "cat.png")
+    assert cat.mode == "RGBA" and np.array_equal(np.asarray(cat)[..., 3], np.asarray(Image.open(photos / "cat.png"))[..., 3])
+    assert Image.open(out / "rotated.png").size == (48, 64)  # EXIF orientation applied
+    masks = OperatorMasks.load(out / "astro.masks.npz")
+    assert masks.size == (32, 32) and OperatorMasks.load_metadata(out / "astro.masks.npz")["image_size"] == [48, 64]
+    assert Image.open(out / "astro.masks.png").mode == "RGB"
+
+    out2 = tmp_path / "out2"
+    code = main(["harmonize", str(photos / "a*o.jpg"), "--model", str(om_dir), "--out", str(out2), "--work-size", "32"])
+    assert code == 0 and [p.name for p in out2.iterdir()] == ["astro.png"]
+
+
+def test_bad_files_are_reported_and_skipped(om_dir, photos, tmp_path, capsys):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xffnot really a jpeg")
+    out = tmp_path / "out"
+    code = main(["harmonize", str(bad), str(photos / "astro.jpg"), str(tmp_path / "missing.png"),
+                 "--model", str(om_dir), "--out", str(out), "--work-size", "32"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "broken.jpg" in err and "missing.png: no such file or folder" in err and "Traceback" not in err
+    assert (out / "astro.png").is_file() and not (out / "broken.png").exists()
+
+
+def test_mask_folder_and_mask_requiring_baseline(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["harmonize", str(photos / "astro.jpg"), str(photos / "cat.png"), "--model", "reinhard",
+                 "--mask", str(photos), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "cat.png: no mask found" in err  # astro has astro_mask.jpg, cat has none
+    res = np.asarray(Image.open(out / "astro.png")).astype(int)
+    src = np.asarray(Image.open(photos / "astro.jpg").convert("RGB")).astype(int)
+    assert np.abs(res - src)[:5].max() <= 0  # background rows untouched by reinhard
+    assert np.abs(res - src)[10:30, 20:40].mean() > 1
+
+
+def test_user_errors_exit_2(om_dir, photos, tmp_path, capsys, monkeypatch):
+    import harmonykit.models.hub as hub
+
+    monkeypatch.setattr(hub, "PRETRAINED_DIR", tmp_path / "none")
+    assert main(["harmonize", str(photos / "astro.jpg"), "--out", str(tmp_path / "o")]) == 2
+    assert "packaged 'default' model is not installed" in capsys.readouterr().err
+    assert main(["harmonize", str(photos), "--mask", str(photos / "astro_mask.jpg"), "--model", "identity",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "pass a folder of masks" in capsys.readouterr().err
+
+
+def test_edit_rerenders_with_gain_offset_and_region(om_dir, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["harmonize", str(photos / "astro.jpg"), "--model", str(om_dir), "--out", str(out),
+                 "--work-size", "32", "--save-masks"]) == 0
+    npz = out / "astro.masks.npz"
+    same = tmp_path / "same.png"
+    assert main(["edit", str(photos / "astro.jpg"), "--masks", str(npz), "--out", str(same)]) == 0
+    assert np.array_equal(np.asarray(Image.open(same)), np.asarray(Image.open(out / "astro.png")))
+    bright = tmp_path / "bright.png"
+    assert main(["edit", str(photos / "astro.jpg"), "--masks", str(npz), "--out", str(bright),
+                 "--offset", "l_add=30", "--gain", "a_add=0", "b_add=0", "--save-masks", str(tmp_path / "e.npz")]) == 0
+    assert np.asarray(Image.open(bright)).mean() > np.asarray(Image.open(same)).mean() + 10
+    edited = OperatorMasks.load(tmp_path / "e.npz")
+    assert float(edited["a_add"].abs().max()) == 0.0 and (tmp_path / "e.png").is_file()
+    region = np.zeros((10, 10), np.uint8)
+    region[:, :5] = 255  # left half only
+    Image.fromarray(region).save(tmp_path / "left.png")
+    part = tmp_path / "part.png"
+    assert main(["edit", str(photos / "astro.jpg"), "--masks", str(npz), "--out", str(part),
+                 "--offset", "l_add=30", "--region", str(tmp_path / "left.png")]) == 0
+    p, s = np.asarray(Image.open(part)).astype(int), np.asarray(Image.open(same)).astype(int)
+    assert (p - s)[:, :24].mean() > 10 and np.abs(p - s)[:, 40:].max() <= 1
+    capsys.readouterr()
+    assert main(["edit", str(photos / "astro.jpg"), "--masks", str(npz), "--out", str(part), "--gain", "q_add=2"]) == 2
+    assert "unknown operator channel" in capsys.readouterr().err
+    assert main(["edit", str(photos / "astro.jpg"), "--masks", str(tmp_path / "no.npz"), "--out", str(part)]) == 2
+    assert "does not exist" in capsys.readouterr().err

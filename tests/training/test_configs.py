@@ -1,0 +1,89 @@
+"""Every shipped config loads and validates; the paper recipes hold their numbers; the CPU
+recipe runs on a tiny photo folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from harmonykit.errors import ConfigError
+from harmonykit.models import create_model, load_model
+from harmonykit.training import load_train_config, train
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+SHIPPED = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+
+
+def test_all_expected_configs_are_shipped():
+    assert set(SHIPPED) == {
+        "om_hscene.yaml", "omgan_hscene.yaml", "rgb_hscene.yaml", "om_hlip.yaml", "omgan_hlip.yaml",
+        "rgb_hlip.yaml", "cpu_photos.yaml", "srin_iharmony4.yaml", "srin_in_iharmony4.yaml",
+        "srin_rain_iharmony4.yaml", "srin_bain_iharmony4.yaml",
+    }
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_config_loads_and_validates(name):
+    cfg = load_train_config(CONFIGS / name)  # validates model/discriminator on the meta device
+    assert cfg.ema_decay == 0.999
+    with torch.device("meta"):
+        model = create_model(cfg.model.name, **cfg.model.kwargs)
+    if name.startswith("srin"):
+        assert cfg.data.kind == "iharmony4" and cfg.data.size == 256 and cfg.optim.batch_size == 12
+        assert (cfg.optim.lr, cfg.optim.betas, cfg.optim.gamma) == (1e-3, (0.9, 0.999), 0.1)
+        # 120 epochs of 65,742 pairs at batch 12; milestones at epochs 100 and 110
+        assert cfg.optim.iterations == 120 * 65742 // 12
+        assert cfg.optim.milestones == [100 * 65742 // 12, 110 * 65742 // 12]
+        assert (cfg.loss.l1, cfg.loss.charbonnier, cfg.loss.lpips, cfg.loss.gan) == (1.0, 0.0, 0.0, 0.0)
+        assert model.mask_use == "required"
+        assert model.uses_regions == (cfg.model.kwargs["norm"] == "srin")
+    elif name != "cpu_photos.yaml":
+        hscene = "hscene" in name
+        assert cfg.data.kind == "onthefly" and cfg.data.format == ("ade20k" if hscene else "lip")
+        assert cfg.optim.batch_size == 64 and cfg.optim.betas == (0.9, 0.99) and cfg.data.size == 256
+        assert (cfg.loss.charbonnier, cfg.loss.lpips) == (1.0, 1.0)
+        assert model.mask_use == "never"
+        if name.startswith("omgan"):
+            assert cfg.optim.iterations == 10000 and cfg.loss.gan == 0.005
+            assert cfg.gan is not None and cfg.gan.discriminator == "patch_gan"
+            assert cfg.gan.init_from == Path(f"runs/om_{'hscene' if hscene else 'hlip'}")
+        else:
+            assert cfg.optim.lr == 2e-4 and cfg.optim.gamma == 0.5 and cfg.loss.gan == 0
+            assert (cfg.optim.iterations, cfg.optim.milestones) == (
+                (40000, [20000, 30000]) if hscene else (85000, [55000, 75000]))
+            assert cfg.model.name == ("om_unet" if name.startswith("om") else "rgb_unet")
+
+
+def test_validation_errors_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"model.name: unknown model 'om_unett'"):
+        load_train_config(CONFIGS / "om_hscene.yaml", ["model.name=om_unett"])
+    with pytest.raises(ConfigError, match=r"model.kwargs: om_unet rejects \{'ngff': 3\}"):
+        load_train_config(CONFIGS / "om_hscene.yaml", ["model.kwargs.ngff=3"])
+    with pytest.raises(ConfigError, match=r"data.mask_dropout=0.5 needs a mask-optional model"):
+        load_train_config(CONFIGS / "om_hscene.yaml", ["data.mask_dropout=0.5"])
+    with pytest.raises(ConfigError, match=r"gan.discriminator: unknown discriminator 'nope'"):
+        load_train_config(CONFIGS / "omgan_hscene.yaml", ["gan.discriminator=nope"])
+    with pytest.raises(ConfigError, match=r"loss.gan > 0 needs a gan: section"):
+        load_train_config(CONFIGS / "om_hscene.yaml", ["loss.gan=0.005"])
+    with pytest.raises(ConfigError, match=r"regions.sam_checkpoint is required"):
+        load_train_config(CONFIGS / "srin_iharmony4.yaml", ["data.regions.kind=sam"])
+    with pytest.raises(ConfigError, match=r"unknown key 'optim.epochs'"):
+        load_train_config(CONFIGS / "om_hscene.yaml", ["optim.epochs=3"])
+    with pytest.raises(ConfigError, match=r"amp: 'fp8' is not one of 'fp32', 'bf16', 'fp16'"):
+        load_train_config(CONFIGS / "om_hscene.yaml", ["amp=fp8"])
+    with pytest.raises(ConfigError, match=r"data.root is required for data.kind 'benchmark'"):
+        load_train_config(CONFIGS / "om_hscene.yaml", ["data.kind=benchmark"])
+
+
+def test_cpu_photos_smoke_run(photos, tmp_path):
+    cfg = load_train_config(CONFIGS / "cpu_photos.yaml",
+                            [f"data.images={photos}", "optim.iterations=2", "optim.milestones=[1]"])
+    assert cfg.model.name == "om_unet_small" and cfg.optim.batch_size == 8 and cfg.data.size <= 256
+    res = train(cfg, tmp_path / "run")
+    assert res.step == 2 and res.status == "done"
+    model = load_model(tmp_path / "run" / "weights")
+    assert model.mask_use == "optional"
+    out = model.harmonize(torch.rand(1, 3, 40, 56), work_size=32)
+    assert out.image.shape == (1, 3, 40, 56) and out.operator_masks is not None

@@ -1,0 +1,114 @@
+"""Hand-computed checks of the training losses."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from harmonykit.errors import ConfigError
+from harmonykit.training.losses import (
+    GeneratorLoss,
+    LossWeights,
+    charbonnier,
+    fg_mse,
+    l1,
+    relativistic_d_loss,
+    relativistic_g_loss,
+)
+
+
+def softplus(z: float) -> float:
+    return math.log1p(math.exp(z))
+
+
+def test_charbonnier():
+    pred = torch.tensor([[0.0, 0.3], [0.5, 0.5]])
+    target = torch.tensor([[0.4, 0.0], [0.5, 0.5]])
+    # sqrt(0.16 + 1e-12) = 0.4, sqrt(0.09 + 1e-12) = 0.3, two zeros give eps = 1e-6
+    expected = (0.4 + 0.3 + 1e-6 + 1e-6) / 4
+    assert charbonnier(pred, target).item() == pytest.approx(expected, rel=1e-6)
+    assert charbonnier(pred, pred).item() == pytest.approx(1e-6, rel=1e-4)
+
+
+def test_l1_and_fg_mse():
+    pred = torch.zeros(2, 3, 2, 2)
+    target = torch.zeros(2, 3, 2, 2)
+    target[0, 0, 0, 0] = 0.5  # in the mask of image 0
+    target[0, 1, 1, 1] = 1.0  # outside it: ignored by fg_mse
+    target[1, :, 1, 0] = 0.2  # image 1, in its mask
+    mask = torch.zeros(2, 1, 2, 2)
+    mask[0, 0, 0, :] = 1.0  # area 2
+    mask[1, 0, 1, 0] = 0.5  # area 0.5 -> clamped to min_area
+    assert l1(pred, target).item() == pytest.approx((0.5 + 1.0 + 3 * 0.2) / 24)
+    # image 0: 0.25 / 2 = 0.125 ; image 1: 0.5 * 3 * 0.04 / max(0.5, 1) = 0.06
+    assert fg_mse(pred, target, mask, min_area=1.0).item() == pytest.approx((0.125 + 0.06) / 2)
+    # min_area 100 (default) dominates both
+    assert fg_mse(pred, target, mask).item() == pytest.approx((0.25 / 100 + 0.06 / 100) / 2)
+    with pytest.raises(ValueError, match="mask"):
+        fg_mse(pred, target, mask[:, 0])
+
+
+def test_relativistic_losses_hand_computed():
+    real = torch.tensor([3.0, 1.0]).view(2, 1, 1, 1)
+    fake = torch.tensor([0.0, 0.0]).view(2, 1, 1, 1)
+    # E[C(real)] = 2, E[C(fake)] = 0 ; real_rel = (3, 1), fake_rel = (-2, -2)
+    # D: 1/2 [mean(softplus(-3), softplus(-1)) + softplus(-2)]
+    d_expected = 0.5 * ((softplus(-3) + softplus(-1)) / 2 + softplus(-2))
+    # G: 1/2 [mean(softplus(3), softplus(1)) + softplus(2)]
+    g_expected = 0.5 * ((softplus(3) + softplus(1)) / 2 + softplus(2))
+    assert relativistic_d_loss(real, fake).item() == pytest.approx(d_expected, rel=1e-6)
+    assert relativistic_g_loss(real, fake).item() == pytest.approx(g_expected, rel=1e-6)
+    assert d_expected == pytest.approx(0.153926, abs=1e-6)
+
+
+def test_relativistic_g_gradients_only_reach_fake():
+    real = torch.tensor([1.0, -1.0, 0.5], requires_grad=True)
+    fake = torch.tensor([0.0, 2.0, -1.0], requires_grad=True)
+    relativistic_g_loss(real, fake).backward()
+    assert real.grad is None
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    # raising a fake logit (more "real") lowers the generator loss
+    with torch.no_grad():
+        base = relativistic_g_loss(real, fake).item()
+        bumped = relativistic_g_loss(real, fake + 0.1).item()
+    assert bumped < base
+
+
+class MeanAbs(nn.Module):
+    """Stand-in perceptual distance: per-image mean |x - y|."""
+
+    def forward(self, x, y):
+        return (x - y).abs().mean(dim=(1, 2, 3))
+
+
+def test_generator_loss_total():
+    pred = torch.zeros(1, 3, 2, 2)
+    target = torch.full((1, 3, 2, 2), 0.5)
+    real = torch.tensor([3.0, 1.0]).view(2, 1, 1, 1)
+    fake = torch.tensor([0.0, 0.0]).view(2, 1, 1, 1)
+    w = LossWeights(charbonnier=1.0, lpips=2.0, gan=0.005)
+    total, terms = GeneratorLoss(w, MeanAbs())(pred, target, fake_logits=fake, real_logits=real)
+    g = 0.5 * ((softplus(3) + softplus(1)) / 2 + softplus(2))
+    char = math.sqrt(0.25 + 1e-12)
+    assert set(terms) == {"charbonnier", "lpips", "gan_g"}
+    assert terms["lpips"].item() == pytest.approx(0.5)
+    assert total.item() == pytest.approx(char + 2 * 0.5 + 0.005 * g, rel=1e-6)
+    with pytest.raises(ValueError, match="discriminator logits"):
+        GeneratorLoss(w, MeanAbs())(pred, target)
+    with pytest.raises(ValueError, match="perceptual module"):
+        GeneratorLoss(w, None)
+
+
+def test_srin_weights():
+    w = LossWeights(charbonnier=0, lpips=0, l1=1.0)
+    pred = torch.zeros(1, 3, 2, 2)
+    target = torch.full((1, 3, 2, 2), 0.25)
+    total, terms = GeneratorLoss(w)(pred, target)
+    assert list(terms) == ["l1"] and total.item() == pytest.approx(0.25)
+    with pytest.raises(ConfigError, match="every weight is 0"):
+        LossWeights(charbonnier=0, lpips=0)
+    with pytest.raises(ConfigError, match="loss.gan must be >= 0"):
+        LossWeights(gan=-1)
