@@ -14,14 +14,17 @@ Two region settings are measured:
   builder only reads them (the ADE20K / LIP situation).
 
 For each setting and worker count it prints samples/s (wall clock of the processing loop,
-pool start-up included), samples/s per worker, and the share of worker time spent in each
-stage: decode (read + resize), regions, filters (perturbation), encode (PNG + hash + write).
+pool start-up included), samples/s per worker, samples per CPU-second (user + system time
+of this process and its workers: the per-core rate, which stays meaningful on a machine
+shared with other jobs) and the share of worker time spent in each stage: decode (read +
+resize), regions, filters (perturbation), encode (PNG + hash + write).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -57,6 +60,11 @@ def _make_source(photos: Path, root: Path, copies: int) -> tuple[Path, Path]:
     return src, labels
 
 
+def _cpu_seconds() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("photos", nargs="?", default="/work/shared/data/photos")
@@ -77,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         n = len(list_images(src))
         print(f"source: {n} images ({args.copies} copies of {photos}), label maps precomputed in "
               f"{time.perf_counter() - t:.1f} s; size {args.size}; cpu count {os.cpu_count()}")
-        print(f"{'regions':<10} {'workers':>7} {'samples':>7} {'wall s':>7} {'samples/s':>9} {'per worker':>10}  "
+        print(f"{'regions':<10} {'workers':>7} {'samples':>7} {'wall s':>7} {'samples/s':>9} {'per worker':>10} {'per cpu-s':>9}  "
               + "  ".join(f"{s:>8}" for s in STAGES) + "  ms/sample (worker time)")
         for regions in args.regions:
             for workers in args.workers:
@@ -86,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
                     source=str(src), format="generic", labels=str(labels) if regions == "labels" else None,
                     regions=regions, size=args.size, seed=0,
                 )
+                cpu0 = _cpu_seconds()
                 rep = build_benchmark(settings, out, workers=workers, show_progress=False)
+                cpu = _cpu_seconds() - cpu0
                 total = sum(rep.timings.values()) or 1.0
                 rate = rep.built / rep.wall
                 shares = "  ".join(f"{100 * rep.timings[s] / total:7.1f}%" for s in STAGES)
-                print(f"{regions:<10} {workers:>7} {rep.built:>7} {rep.wall:>7.2f} {rate:>9.1f} {rate / workers:>10.1f}  "
+                print(f"{regions:<10} {workers:>7} {rep.built:>7} {rep.wall:>7.2f} {rate:>9.1f} {rate / workers:>10.1f} {rep.built / cpu:>9.1f}  "
                       f"{shares}  {1000 * total / max(rep.built, 1):.1f}")
     return 0
 

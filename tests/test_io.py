@@ -162,3 +162,10 @@ def test_list_images(tmp_path):
         (tmp_path / n).write_bytes(b"x")
     assert [p.name for p in list_images(tmp_path)] == ["a.png", "b.JPG"]
     assert isinstance(list_images(tmp_path)[0], Path)
+
+
+def test_atomic_write_uses_normal_file_mode(tmp_path):
+    umask = os.umask(0)
+    os.umask(umask)
+    atomic_write_text(tmp_path / "m.txt", "x")
+    assert (tmp_path / "m.txt").stat().st_mode & 0o777 == 0o666 & ~umask

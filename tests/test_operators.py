@@ -174,3 +174,21 @@ def test_heatmaps_scale_and_colours():
     fixed = m.heatmaps(scales=8.0, size=(12, 16))
     assert fixed.scales["l_add"] == 8.0 and fixed.images["l_add"].shape == (12, 16, 3)
     assert not np.array_equal(fixed.images["l_add"][0, 0], red)  # half the scale: lighter red
+
+
+def test_for_each_tile_threads_cover_rows_and_restore_settings():
+    from harmonykit.operators import for_each_tile
+
+    seen = []
+    before = torch.get_num_threads()
+    for_each_tile(10, 3, lambda y0, y1: seen.append((y0, y1)), workers=2)
+    assert sorted(seen) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert torch.get_num_threads() == before
+
+    def boom(y0, y1):
+        if y0 == 3:
+            raise RuntimeError("tile 3 failed")
+
+    with pytest.raises(RuntimeError, match="tile 3 failed"):
+        for_each_tile(10, 3, boom, workers=2)
+    assert torch.get_num_threads() == before

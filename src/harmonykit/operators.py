@@ -51,8 +51,10 @@ Fast full-resolution apply (:meth:`OperatorMasks.apply_uint8`)
 For inference on large photos the masks are applied in row tiles: for each tile the small
 masks are resized to the tile's rows with the same bilinear weights as a whole-image
 :func:`torch.nn.functional.interpolate` (so a tiled result equals the untiled one), and the
-colour conversions run in place in float32 on preallocated buffers. A 12 MP photo never
-exists as a float tensor; memory is the uint8 input and output plus a few tile buffers.
+colour conversions run in place in float32 on preallocated buffers. Tiles are spread over
+``torch.get_num_threads()`` Python threads with single-threaded ops (:func:`for_each_tile`),
+which keeps a busy machine from stalling every small op. A 12 MP photo never exists as a
+float tensor; memory is the uint8 input and output plus a few tile buffers per thread.
 :meth:`OperatorMasks.apply` (the differentiable path used in training) is unchanged.
 """
 
@@ -61,8 +63,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +101,7 @@ __all__ = [
     "apply_operator_values",
     "identity_value",
     "diverging_colormap",
+    "for_each_tile",
 ]
 
 #: colour space -> names of its three components, in order
@@ -138,7 +143,7 @@ MASKS_FILE_FORMAT = "harmonykit.operator_masks"
 MASKS_FILE_VERSION = 1
 
 #: pixels per tile of the full-resolution apply (rows = this // width)
-DEFAULT_TILE_PIXELS = 1 << 18
+DEFAULT_TILE_PIXELS = 1 << 16
 
 
 def identity_value(channel: str) -> float:
@@ -207,48 +212,66 @@ def apply_operator_values(image: Tensor, values: Tensor, channels: tuple[str, ..
 _XYZ_W = tuple(tuple(v / _WHITE_D65[i] for v in row) for i, row in enumerate(_XYZ_FROM_RGB))
 _RGB_FROM_XYZ = np.linalg.inv(np.asarray(_XYZ_FROM_RGB, dtype=np.float64))
 _RGB_FROM_T = tuple(tuple(float(_RGB_FROM_XYZ[i, j] * _WHITE_D65[j]) for j in range(3)) for i in range(3))
+# each piecewise curve's upper branch evaluated at its knee (see _knee_)
+_SRGB_KNEE = ((0.04045 + 0.055) / 1.055) ** 2.4
+_F_EPS = _EPS_LAB ** (1.0 / 3.0)
+_LIN_KNEE = 1.055 * 0.0031308 ** (1.0 / 2.4) - 0.055
+_MATRICES: dict[tuple[str, torch.dtype, str], Tensor] = {}
+_SRGB_LUT: dict[str, Tensor] = {}
 
 
-def _mat3_(m: tuple[tuple[float, ...], ...], src: Tensor, dst: Tensor) -> None:
-    """``dst = m @ src`` for planar ``(3, n)`` tensors (``dst`` must not alias ``src``)."""
-    for i in range(3):
-        torch.mul(src[0], m[i][0], out=dst[i])
-        dst[i].add_(src[1], alpha=m[i][1])
-        dst[i].add_(src[2], alpha=m[i][2])
+def _matrix_tensor(name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
+    key = (name, dtype, str(device))
+    if key not in _MATRICES:
+        m = _XYZ_W if name == "xyz" else _RGB_FROM_T
+        _MATRICES[key] = torch.tensor(m, dtype=dtype, device=device)
+    return _MATRICES[key]
 
 
-class _Workspace:
-    """Preallocated planar buffers for one tile of ``n`` pixels."""
+def _srgb_lut(device: torch.device) -> Tensor:
+    """The 256 linear values of ``u8 / 255`` (float32), computed with the reference
+    :func:`harmonykit.color._srgb_to_linear`, so a lookup equals the reference exactly."""
+    key = str(device)
+    if key not in _SRGB_LUT:
+        from harmonykit.color import _srgb_to_linear
 
-    def __init__(self, n: int, dtype: torch.dtype, device: torch.device) -> None:
-        self.x = torch.empty(3, n, dtype=dtype, device=device)
-        self.y = torch.empty(3, n, dtype=dtype, device=device)
-        self.t = torch.empty(3, n, dtype=dtype, device=device)
-        self.m = torch.empty(3, n, dtype=torch.bool, device=device)
-
-    def views(self, n: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return self.x[:, :n], self.y[:, :n], self.t[:, :n], self.m[:, :n]
+        _SRGB_LUT[key] = _srgb_to_linear(torch.arange(256, dtype=torch.float32) / 255.0).to(device)
+    return _SRGB_LUT[key]
 
 
-def _lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace) -> None:
-    """Retouch planar sRGB ``x`` ``(3, n)`` in place with per-pixel values ``(C, n)`` (LAB)."""
+def _knee_(hi: Tensor, lo: Tensor, knee: float) -> Tensor:
+    """``where(x > knee, hi, lo)`` for a continuous piecewise curve with increasing branches:
+    ``hi`` was evaluated on ``x`` clamped to the knee and ``knee`` is ``hi``'s value there, so
+    ``hi + min(lo - knee, 0)`` is ``lo`` below the knee and ``hi`` above it (in place in
+    ``hi``; no comparisons, no masks)."""
+    return hi.add_(lo.sub_(knee).clamp_(max=0.0))
+
+
+def _pow_(x: Tensor, p: float) -> Tensor:
+    """``x ** p`` in place for ``x > 0`` as ``exp2(p * log2(x))`` (about 3x faster than pow)."""
+    return x.log2_().mul_(p).exp2_()
+
+
+def _lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace, linear: bool = False) -> None:
+    """Retouch planar sRGB ``x`` ``(3, n)`` in place with per-pixel values ``(C, n)`` (LAB).
+
+    Same maths as :func:`apply_operator_values` (the differentiable reference), reordered
+    for speed: no temporaries, no masks. ``linear=True``: ``x`` already holds linear RGB.
+    """
     n = x.shape[1]
-    _, y, t, m = ws.views(n)
-    # sRGB -> linear (in x)
-    torch.gt(x, 0.04045, out=m)
-    torch.clamp(x, min=0.04045, out=t)
-    t.add_(0.055).div_(1.055).log_().mul_(2.4).exp_()
-    x.div_(12.92)
-    torch.where(m, t, x, out=x)
-    # linear -> XYZ / white (in y) -> f (in y)
-    _mat3_(_XYZ_W, x, y)
-    torch.gt(y, _EPS_LAB, out=m)
+    y, t = ws.get("y", n), ws.get("t", n)
+    if not linear:  # sRGB -> linear: hi = ((c + 0.055) / 1.055) ** 2.4, lo = c / 12.92
+        torch.clamp(x, min=0.04045, out=t)
+        _pow_(t.add_(0.055).div_(1.055), 2.4)
+        _knee_(t, x.div_(12.92), _SRGB_KNEE)
+        x.copy_(t)
+    # linear -> t = XYZ / white (y) -> f (y): hi = t ** (1/3), lo = kappa t + 16/116
+    torch.matmul(_matrix_tensor("xyz", x.dtype, x.device), x, out=y)
     torch.clamp(y, min=_EPS_LAB, out=t)
-    t.log_().mul_(1.0 / 3.0).exp_()
-    y.mul_(_KAPPA).add_(16.0 / 116.0)
-    torch.where(m, t, y, out=y)
-    # f -> Lab (in x)
-    fx, fy, fz = y[0], y[1], y[2]
+    _pow_(t, 1.0 / 3.0)
+    _knee_(t, y.mul_(_KAPPA).add_(16.0 / 116.0), _F_EPS)
+    fx, fy, fz = t[0], t[1], t[2]
+    # f -> Lab (x)
     torch.mul(fy, 116.0, out=x[0]).sub_(16.0)
     torch.sub(fx, fy, out=x[1]).mul_(500.0)
     torch.sub(fy, fz, out=x[2]).mul_(200.0)
@@ -259,27 +282,37 @@ def _lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Works
             x[ci].mul_(vals[index[f"{comp}_mul"]])
         if f"{comp}_add" in index:
             x[ci].add_(vals[index[f"{comp}_add"]])
-    # Lab -> f (in y)
-    torch.add(x[0], 16.0, out=fy).div_(116.0)
-    torch.div(x[1], 500.0, out=fx).add_(fy)
-    torch.div(x[2], 200.0, out=fz).neg_().add_(fy)
-    # f -> t = XYZ / white (in y)
-    torch.clamp(y, min=0.0, out=t)
+    # Lab -> f (y)
+    gx, gy, gz = y[0], y[1], y[2]
+    torch.add(x[0], 16.0, out=gy).div_(116.0)
+    torch.div(x[1], 500.0, out=gx).add_(gy)
+    torch.div(x[2], 200.0, out=gz).neg_().add_(gy)
+    # f -> t = XYZ / white (t): hi = f ** 3, lo = (f - 16/116) / kappa
+    torch.clamp(y, min=_F_EPS, out=t)
     torch.mul(t, t, out=x).mul_(t)
-    torch.gt(x, _EPS_LAB, out=m)
-    y.sub_(16.0 / 116.0).div_(_KAPPA)
-    torch.where(m, x, y, out=y)
-    # -> linear RGB (in x) -> sRGB
-    _mat3_(_RGB_FROM_T, y, x)
-    torch.gt(x, 0.0031308, out=m)
-    torch.clamp(x, min=0.0031308, out=t)
-    t.log_().mul_(1.0 / 2.4).exp_().mul_(1.055).sub_(0.055)
-    x.mul_(12.92)
-    torch.where(m, t, x, out=x)
+    _knee_(x, y.sub_(16.0 / 116.0).div_(_KAPPA), _EPS_LAB)
+    # -> linear RGB (x) -> sRGB: hi = 1.055 c ** (1/2.4) - 0.055, lo = 12.92 c
+    torch.matmul(_matrix_tensor("rgb", x.dtype, x.device), x, out=t)
+    torch.clamp(t, min=0.0031308, out=x)
+    _pow_(x, 1.0 / 2.4).mul_(1.055).sub_(0.055)
+    _knee_(x, t.mul_(12.92), _LIN_KNEE)
     x.clamp_(0.0, 1.0)
 
 
-def _hls_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace) -> None:
+class _Workspace:
+    """Preallocated buffers for one tile of at most ``n`` pixels (one per worker thread)."""
+
+    def __init__(self, n: int, dtype: torch.dtype, device: torch.device, index: bool = False) -> None:
+        self._bufs = {k: torch.empty(3 * n, dtype=dtype, device=device) for k in ("x", "y", "t")}
+        if index:
+            self._bufs["idx"] = torch.empty(3 * n, dtype=torch.int64, device=device)
+
+    def get(self, name: str, n: int) -> Tensor:
+        """A contiguous ``(3, n)`` view of buffer ``name``."""
+        return self._bufs[name][: 3 * n].view(3, n)
+
+
+def _hls_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace, linear: bool = False) -> None:
     """HLS retouch of planar ``x`` ``(3, n)`` in place (reference maths, per tile)."""
     out = apply_operator_values(x.unsqueeze(0).unsqueeze(-1), vals.unsqueeze(0).unsqueeze(-1), channels, "hls")
     x.copy_(out[0, :, :, 0])
@@ -316,8 +349,10 @@ class _RowResampler:
             r = v[:, y0:y1]
         else:
             r = v[:, self.i0[y0:y1]] * self.lam0[:, y0:y1] + v[:, self.i1[y0:y1]] * self.lam1[:, y0:y1]
-        if r.shape[-1] != self.width:
-            r = F.interpolate(r.unsqueeze(0), size=(y1 - y0, self.width), mode="bilinear", align_corners=False)[0]
+        if r.shape[-1] != self.width:  # the width pass: 1-D linear per row (same weights, 2x faster)
+            c, th, w = r.shape
+            r = F.interpolate(r.reshape(1, c * th, w), size=self.width, mode="linear", align_corners=False)
+            r = r.view(c, th, self.width)
         return r
 
 
@@ -328,6 +363,43 @@ def _tensor_view(arr: np.ndarray) -> Tensor:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(arr)
+
+
+_TILE_THREAD = threading.local()
+
+
+def for_each_tile(
+    height: int, rows: int, work: Callable[[int, int], None], workers: int | None = None
+) -> None:
+    """Call ``work(y0, y1)`` for the row tiles ``[0, rows), [rows, 2 rows), ...`` of ``height``.
+
+    With ``workers > 1`` (default: ``torch.get_num_threads()``) the tiles run on that many
+    Python threads, each with single-threaded PyTorch ops: tiles are independent, so no
+    thread waits for another inside an op. On a busy machine this is several times faster
+    than PyTorch's per-op intra-op threads, whose every small op synchronises all threads.
+    ``work`` must only write its own rows. Exceptions propagate.
+    """
+    starts = list(range(0, height, max(1, rows)))
+    n = torch.get_num_threads() if workers is None else int(workers)
+    n = max(1, min(n, len(starts)))
+    if n == 1:
+        for y0 in starts:
+            work(y0, min(height, y0 + rows))
+        return
+    caller_threads = torch.get_num_threads()
+
+    def task(y0: int) -> None:
+        if getattr(_TILE_THREAD, "single", False) is not True:
+            torch.set_num_threads(1)  # this worker thread only (OpenMP settings are per thread)
+            _TILE_THREAD.single = True
+        work(y0, min(height, y0 + rows))
+
+    try:
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="harmonykit-tile") as pool:
+            for future in [pool.submit(task, y0) for y0 in starts]:
+                future.result()
+    finally:
+        torch.set_num_threads(caller_threads)  # the default for threads started later
 
 
 def _tile_rows(width: int, tile_rows: int | None) -> int:
@@ -546,7 +618,7 @@ class OperatorMasks:
                 dst = out[b]
                 self._run_tiles(
                     b if self.batch_size > 1 else 0, src.shape[-2], src.shape[-1], tile_rows, image.dtype, image.device,
-                    load=lambda xt, y0, y1, s=src: xt.copy_(s[:, y0:y1]),
+                    load=lambda ws, xt, y0, y1, s=src: xt.copy_(s[:, y0:y1]),
                     store=lambda xt, y0, y1, d=dst: d[:, y0:y1].copy_(xt),
                 )
         return out
@@ -595,32 +667,50 @@ class OperatorMasks:
         dst = torch.from_numpy(out)
         on_cpu = dev.type == "cpu"
 
-        def load(xt: Tensor, y0: int, y1: int) -> None:
+        lut = _srgb_lut(dev) if self.space == "lab" else None
+
+        def load(ws: _Workspace, xt: Tensor, y0: int, y1: int) -> None:
             tile = src[y0:y1].permute(2, 0, 1)
-            xt.copy_(tile if on_cpu else tile.to(dev, non_blocking=True)).div_(255.0)
+            tile = tile if on_cpu else tile.to(dev, non_blocking=True)
+            if lut is None:
+                xt.copy_(tile).div_(255.0)
+                return
+            idx = ws.get("idx", xt.shape[1] * xt.shape[2])  # sRGB -> linear by table lookup
+            idx.view_as(xt).copy_(tile)
+            torch.index_select(lut, 0, idx.view(-1), out=xt.view(-1))
 
         def store(xt: Tensor, y0: int, y1: int) -> None:
             xt.mul_(255.0).add_(0.5)  # clamped to [0, 1] by the kernel: truncation rounds
             dst[y0:y1].permute(2, 0, 1).copy_(xt if on_cpu else xt.cpu())
 
         with torch.no_grad():
-            self._run_tiles(index, arr.shape[0], arr.shape[1], tile_rows, torch.float32, dev, load, store)
+            self._run_tiles(index, arr.shape[0], arr.shape[1], tile_rows, torch.float32, dev, load, store,
+                            lut=lut is not None)
         return out
 
-    def _run_tiles(self, index, height, width, tile_rows, dtype, device, load, store) -> None:
+    def _run_tiles(self, index, height, width, tile_rows, dtype, device, load, store, workers=None, lut=False) -> None:
+        """Run the retoucher over row tiles. ``load(ws, xt, y0, y1)`` fills ``xt`` ``(3, rows,
+        W)`` with the tile (linear RGB when ``lut`` and the space is LAB, else sRGB in
+        ``[0, 1]``); ``store(xt, y0, y1)`` takes the retouched sRGB tile."""
         rows = min(_tile_rows(width, tile_rows), height)
         values = self.values[index].detach().to(device=device, dtype=dtype)
         resampler = _RowResampler(values, height, width)
-        ws = _Workspace(rows * width, dtype, device)
         kernel = _lab_retouch_ if self.space == "lab" else _hls_retouch_
-        for y0 in range(0, height, rows):
-            y1 = min(height, y0 + rows)
+        spaces = threading.local()
+
+        def work(y0: int, y1: int) -> None:
+            ws = getattr(spaces, "ws", None)
+            if ws is None:
+                ws = spaces.ws = _Workspace(rows * width, dtype, device, index=lut)
             n = (y1 - y0) * width
-            xt = ws.x[:, :n].view(3, y1 - y0, width)
-            load(xt, y0, y1)
+            x = ws.get("x", n)
+            xt = x.view(3, y1 - y0, width)
+            load(ws, xt, y0, y1)
             vals = resampler.rows(y0, y1).reshape(len(self.channels), n)
-            kernel(xt.view(3, n), vals, self.channels, ws)
+            kernel(x, vals, self.channels, ws, linear=lut)
             store(xt, y0, y1)
+
+        for_each_tile(height, rows, work, workers=1 if device.type != "cpu" else workers)
 
     # ----------------------------------------------------------------- editing
     def edit(

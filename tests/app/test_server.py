@@ -39,7 +39,7 @@ def composite(astronaut) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def client(om_tiny_dir) -> TestClient:
-    app = create_app(Harmonizer.from_pretrained(om_tiny_dir, work_size=32), max_sessions=2, preview_side=48)
+    app = create_app(Harmonizer.from_pretrained(om_tiny_dir, work_size=32), max_sessions=2, preview_side=64)
     return TestClient(app)
 
 
@@ -62,9 +62,9 @@ def test_upload_render_region_download(client, composite, tmp_path):
     r = upload(client, composite)
     assert r.status_code == 200, r.text
     j = r.json()
-    assert (j["width"], j["height"]) == (80, 64) and (j["preview_width"], j["preview_height"]) == (48, 38)
+    assert (j["width"], j["height"]) == (80, 64) and (j["preview_width"], j["preview_height"]) == (64, 51)
     assert j["editable"] and [c["name"] for c in j["channels"]][:2] == ["l_mul", "l_add"]
-    assert decode(j["result"]).shape == (38, 48, 3) and decode(j["composite"]).shape == (38, 48, 3)
+    assert decode(j["result"]).shape == (51, 64, 3) and decode(j["composite"]).shape == (51, 64, 3)
     assert set(j["heatmaps"]) == {c["name"] for c in j["channels"]}
     assert j["timings"]["network"] > 0
     sid = j["id"]
@@ -78,7 +78,7 @@ def test_upload_render_region_download(client, composite, tmp_path):
 
     reg = client.post(f"/api/sessions/{sid}/region", json={"x": 0.1, "y": 0.1})
     assert reg.status_code == 200 and len(reg.json()["region"]) == 1
-    assert decode(reg.json()["overlay"]).shape == (38, 48, 4)
+    assert decode(reg.json()["overlay"]).shape == (51, 64, 4)
     assert reg.json()["result"] != e["result"]  # the edit now applies to one superpixel only
 
     img = client.get(f"/api/sessions/{sid}/image.png")

@@ -21,6 +21,7 @@ from harmonykit.data.builder import (
 from harmonykit.data.perturb import PerturbConfig, replay
 from harmonykit.data.regions import superpixel_labels
 from harmonykit.data.sources import SourceError
+from harmonykit.errors import MissingDependencyError
 from harmonykit.io import encode_png, read_image, read_label_map
 
 SIZE = 64
@@ -261,3 +262,72 @@ def test_nothing_built(tmp_path):
     (src / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     rep = build_benchmark(BuildSettings(source=str(src), regions="slic", size=32), tmp_path / "out")
     assert rep.built == 0 and rep.finished == 0 and len(rep.skipped) == 2
+
+
+def test_ade20k_source_end_to_end(tmp_path, astronaut):
+    ade = tmp_path / "ADEChallengeData2016"
+    for split, tag in (("training", "train"), ("validation", "val")):
+        for i in (1, 2):
+            stem = f"ADE_{tag}_{i:08d}"
+            (ade / "images" / split).mkdir(parents=True, exist_ok=True)
+            (ade / "annotations" / split).mkdir(parents=True, exist_ok=True)
+            img = np.asarray(Image.fromarray(astronaut).resize((48, 40)))
+            Image.fromarray(img if i == 1 else img[::-1].copy()).save(ade / "images" / split / f"{stem}.jpg")
+            lab = np.zeros((40, 48), np.uint8)
+            lab[:20, :24], lab[20:, 24:], lab[:20, 24:] = 150, 12, 1
+            Image.fromarray(lab, "L").save(ade / "annotations" / split / f"{stem}.png")
+    out = tmp_path / "hscene"
+    rep = build_benchmark(BuildSettings(source=str(tmp_path), split="train", size=32), out)
+    assert rep.built == 2
+    recs = manifest(out)
+    assert [r["id"] for r in recs] == ["ADE_train_00000001", "ADE_train_00000002"]
+    assert recs[0]["source"] == {"image": "ADEChallengeData2016/images/training/ADE_train_00000001.jpg",
+                                 "label": "ADEChallengeData2016/annotations/training/ADE_train_00000001.png"}
+    for r in recs:
+        assert r["recipe"]["n_labels"] == 3 and len(r["recipe"]["regions"]) == 1
+        assert r["recipe"]["regions"][0]["label"] in (1, 12, 150)
+    bench = json.loads((out / "benchmark.json").read_text())
+    assert bench["settings"]["format"] == "ade20k" and bench["settings"]["split"] == "train"
+
+
+def test_worker_start_failure_is_reported(tmp_path, source, monkeypatch):
+    imgs, _ = source
+    s = BuildSettings(source=str(imgs), regions="sam", sam_checkpoint=str(tmp_path / "missing.pth"), size=32)
+    with pytest.raises(BuildError, match="checkpoint file does not exist"):
+        build_benchmark(s, tmp_path / "o1")
+    # a worker whose set-up fails must not raise in the pool initializer (Pool would restart
+    # it forever): the error is kept and raised for the first item, in the parent process
+    import harmonykit.data.builder as builder
+
+    def boom(*args, **kwargs):
+        raise MissingDependencyError("segment-anything is not installed")
+
+    monkeypatch.setattr(builder, "_Worker", boom)
+    monkeypatch.setattr(builder, "_WORKER", None)
+    monkeypatch.setattr(builder, "_INIT_ERROR", None)
+    builder._init_worker(settings_for(source), str(tmp_path / "o2"), str(imgs))
+    with pytest.raises(BuildError, match="could not start: segment-anything is not installed"):
+        builder._run_item(builder.SourceItem("x", imgs / "x.jpg", None))
+
+
+def test_samples_per_image_gives_distinct_recipes(tmp_path):
+    import json
+
+    import numpy as np
+    from skimage import data
+
+    from harmonykit.data.builder import BuildSettings, build_benchmark
+    from harmonykit.io import read_image, write_image
+
+    src = tmp_path / "src"
+    write_image(src / "cat.png", data.chelsea()[::4, ::4])
+    settings = BuildSettings(source=str(src), format="generic", regions="slic", size=48, samples_per_image=3)
+    report = build_benchmark(settings, tmp_path / "out", show_progress=False)
+    assert report.selected == 3
+    lines = [json.loads(x) for x in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in lines] == ["cat_0", "cat_1", "cat_2"]
+    assert len({json.dumps(r["recipe"], sort_keys=True) for r in lines}) == 3
+    reals = [read_image(tmp_path / "out" / "real" / f"cat_{k}.png") for k in range(3)]
+    comps = [read_image(tmp_path / "out" / "composite" / f"cat_{k}.png") for k in range(3)]
+    assert not np.array_equal(comps[0], comps[1])
+    assert reals[0].shape == (48, 48, 3)

@@ -157,3 +157,36 @@ def test_rgb_model_adds_upsampled_change(rgb_tiny_dir, photo):
     ref = model.harmonize(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, work_size=32).image
     ref8 = np.clip(np.round(ref[0].permute(1, 2, 0).numpy() * 255), 0, 255)
     assert np.abs(ref8 - res.rgb).max() <= 1
+
+
+@pytest.mark.slow
+def test_real_composites_full_resolution(shared_dir, om_tiny_dir, srin_tiny_dir):
+    """All real composites (up to 19 MP, 3-channel JPEG masks) give outputs at the input size."""
+    from harmonykit.io import read_image
+
+    folder = shared_dir / "data" / "real_composites"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is not present")
+    images = sorted(p for p in folder.glob("*.jpg") if not p.stem.endswith("_mask"))
+    assert len(images) >= 7
+    om = Harmonizer.from_pretrained(om_tiny_dir, work_size=64)
+    srin = Harmonizer.from_pretrained(srin_tiny_dir, work_size=64)
+    for path in images:
+        mask = next(folder.glob(path.stem + "_mask.*"))
+        rgb = read_image(path)
+        res = om(rgb)
+        assert res.rgb.shape == rgb.shape, path.name
+        if rgb.shape[0] * rgb.shape[1] < 2_000_000:  # SRIN on the small ones (JPEG masks included)
+            out = srin(rgb, mask)
+            assert out.rgb.shape == rgb.shape and out.mask_used, path.name
+
+
+def test_downsize_matches_whole_image_resize(photo):
+    import torch.nn.functional as F
+
+    from harmonykit.inference.harmonizer import _downsize
+
+    ref = F.interpolate(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, size=(20, 30),
+                        mode="bilinear", align_corners=False, antialias=True)
+    for rows in (None, 1, 7):
+        assert torch.allclose(_downsize(photo, (20, 30), rows), ref, atol=1e-6)

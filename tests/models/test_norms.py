@@ -120,6 +120,16 @@ def test_masked_mean_std_vs_numpy():
     np.testing.assert_allclose(n.flatten().numpy(), mask.sum(dim=(1, 2, 3)).numpy())
 
 
+def test_masked_mean_std_float32_large_offset():
+    """The one-pass moments are shifted: no cancellation on features far from zero."""
+    x, mask, _ = _inputs()
+    x = x * 0.01 + 1000.0
+    mu, sd, _ = masked_mean_std(x.float(), mask.float())
+    mu_ref, sd_ref = _np_stats(x.numpy(), mask.numpy(), 1e-5)
+    np.testing.assert_allclose(mu.numpy(), mu_ref, rtol=1e-6)
+    np.testing.assert_allclose(sd.numpy(), sd_ref, rtol=2e-3)
+
+
 # ------------------------------------------------------------------------- in
 def test_instance_norm_ignores_mask():
     x, mask, regions = _inputs()

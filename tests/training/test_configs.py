@@ -19,7 +19,7 @@ SHIPPED = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 def test_all_expected_configs_are_shipped():
     assert set(SHIPPED) == {
         "om_hscene.yaml", "omgan_hscene.yaml", "rgb_hscene.yaml", "om_hlip.yaml", "omgan_hlip.yaml",
-        "rgb_hlip.yaml", "cpu_photos.yaml", "srin_iharmony4.yaml", "srin_in_iharmony4.yaml",
+        "rgb_hlip.yaml", "cpu_photos.yaml", "default_photos.yaml", "srin_iharmony4.yaml", "srin_in_iharmony4.yaml",
         "srin_rain_iharmony4.yaml", "srin_bain_iharmony4.yaml",
     }
 
@@ -39,7 +39,12 @@ def test_config_loads_and_validates(name):
         assert (cfg.loss.l1, cfg.loss.charbonnier, cfg.loss.lpips, cfg.loss.gan) == (1.0, 0.0, 0.0, 0.0)
         assert model.mask_use == "required"
         assert model.uses_regions == (cfg.model.kwargs["norm"] == "srin")
-    elif name != "cpu_photos.yaml":
+    elif name in ("cpu_photos.yaml", "default_photos.yaml"):
+        assert cfg.data.kind == "onthefly" and cfg.model.name == "om_unet_small"
+        assert model.mask_use == "optional" and cfg.data.mask_dropout == 0.5
+        if name == "default_photos.yaml":  # the packaged model's held-out photos
+            assert set(cfg.data.exclude) == {"astronaut", "chelsea", "coffee", "rocket", "motorcycle_left"}
+    else:
         hscene = "hscene" in name
         assert cfg.data.kind == "onthefly" and cfg.data.format == ("ade20k" if hscene else "lip")
         assert cfg.optim.batch_size == 64 and cfg.optim.betas == (0.9, 0.99) and cfg.data.size == 256

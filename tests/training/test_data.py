@@ -40,3 +40,23 @@ def test_mask_dropout_is_per_sample_and_seeded():
     assert 0 < int(dropped.sum()) < 8  # both cases occur for this seed
     # whole samples are dropped, never parts of one
     assert set(out.sum(dim=(1, 2, 3)).tolist()) <= {0.0, 9.0}
+
+
+def test_onthefly_exclude_leaves_out_held_out_photos(tmp_path):
+    import pytest
+    from skimage import data as skdata
+
+    from harmonykit.errors import ConfigError
+    from harmonykit.io import write_image
+    from harmonykit.training.config import DataConfig
+    from harmonykit.training.data import build_dataset
+
+    for name in ("astronaut", "chelsea", "coffee"):
+        write_image(tmp_path / f"{name}.png", getattr(skdata, name)()[::8, ::8])
+    cfg = DataConfig(kind="onthefly", images=tmp_path, format="generic", split=None, size=32,
+                     exclude=["chelsea"])
+    ds = build_dataset(cfg, seed=0, uses_regions=False)
+    assert sorted(it.id for it in ds.items) == ["astronaut", "coffee"]
+    bad = DataConfig(kind="onthefly", images=tmp_path, format="generic", split=None, size=32, exclude=["nope"])
+    with pytest.raises(ConfigError, match="nope"):
+        build_dataset(bad, seed=0, uses_regions=False)

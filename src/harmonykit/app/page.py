@@ -25,7 +25,9 @@ INDEX_HTML = r"""<!doctype html>
   figcaption { font-weight: 600; margin-bottom: 4px; }
   figure img { max-width: 100%; display: block; background: #ddd; }
   .stack { position: relative; display: inline-block; max-width: 100%; }
-  .stack img#overlay { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none; }
+  .stack img#overlay { position: absolute; left: 0; top: 0; width: 100%; height: 100%; pointer-events: none;
+                       background: transparent; }
+  .stack img#overlay:not([src]) { display: none; }
   .stack.picking img#result { cursor: crosshair; }
   #controls { display: flex; gap: 12px; flex-wrap: wrap; align-items: center; margin-bottom: 8px; }
   #channels { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 10px; }

@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="global seed (default 0)")
     parser.add_argument("--degrade-prob", type=float, default=None,
                         help="probability of a noise/blur/JPEG degradation per image (default 0.05)")
+    parser.add_argument("--samples-per-image", type=int, default=1, metavar="K",
+                        help="composites per source image (ids <stem>_<k>; default 1)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use only the first N images (by id)")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
     parser.add_argument("--shard", default=None, metavar="I/N",
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         layout=args.layout,
         perturb=perturb,
+        samples_per_image=args.samples_per_image,
     )
 
     def on_skip(skip: object) -> None:

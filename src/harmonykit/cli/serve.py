@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from harmonykit.app.server import create_app
 
     with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is fine
         try:
             probe.bind((args.host, args.port))
         except OSError as exc:

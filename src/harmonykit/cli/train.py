@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 HELP = "train a model from a YAML config (resume, multi-GPU with torchrun)"
@@ -42,12 +43,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else Path("runs") / config.stem
     cfg = load_train_config(config, args.overrides)
     result = train(cfg, out, resume=args.resume)
-    if result.last:
-        import os
-
-        if int(os.environ.get("RANK", "0")) == 0:
-            print(
-                f"harmonykit train: {result.status} at step {result.step}; "
-                f"{result.samples_per_s:.2f} samples/s; weights in {out / 'weights'}"
-            )
+    if int(os.environ.get("RANK", "0")) == 0:
+        speed = f"; {result.samples_per_s:.2f} samples/s" if result.samples_per_s > 0 else ""
+        print(f"harmonykit train: {result.status} at step {result.step}{speed}; weights in {out / 'weights'}")
     return 0

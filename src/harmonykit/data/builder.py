@@ -118,6 +118,9 @@ class BuildSettings:
         seed: global seed; sample seeds are ``derive_seed(seed, id)``.
         layout: ``harmonykit`` or ``triptych``.
         perturb: the perturbation sampling settings.
+        samples_per_image: composites made from each source image (``> 1``: sample ids
+            ``<stem>_<k>``, ``k = 0..K-1``, each with its own seed and recipe), so that a
+            handful of held-out photos gives a benchmark of useful size.
     """
 
     source: str
@@ -131,6 +134,7 @@ class BuildSettings:
     seed: int = 0
     layout: str = "harmonykit"
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
+    samples_per_image: int = 1
 
     def validate(self) -> None:
         """Raise :class:`BuildError` for invalid values."""
@@ -138,10 +142,14 @@ class BuildSettings:
             raise BuildError(f"unknown layout {self.layout!r}; choose from {', '.join(LAYOUTS)}")
         if self.regions not in REGION_KINDS:
             raise BuildError(f"unknown region source {self.regions!r}; choose from {', '.join(REGION_KINDS)}")
+        if not isinstance(self.samples_per_image, int) or self.samples_per_image < 1:
+            raise BuildError(f"--samples-per-image must be an integer >= 1, got {self.samples_per_image!r}")
         if not isinstance(self.size, int) or self.size < 8:
             raise BuildError(f"--size must be an integer >= 8, got {self.size!r}")
         if self.regions == "sam" and not self.sam_checkpoint:
-            raise BuildError("--regions sam needs --sam-checkpoint PATH (SAM weights cannot be downloaded here)")
+            raise BuildError("--regions sam needs --sam-checkpoint PATH (a SAM weights file, e.g. sam_vit_b_01ec64.pth)")
+        if self.regions == "sam" and not Path(str(self.sam_checkpoint)).is_file():
+            raise BuildError(f"{self.sam_checkpoint}: SAM checkpoint file does not exist")
         if self.regions != "sam" and self.sam_checkpoint:
             raise BuildError(f"--sam-checkpoint is only used with --regions sam, not {self.regions}")
 
@@ -274,6 +282,7 @@ def _settings_dict(s: BuildSettings, listing_format: str, listing_split: str | N
         "layout": s.layout,
         "resize": "centre square crop, then bilinear resize (labels: nearest)",
         "perturb": s.perturb.to_dict(),
+        "samples_per_image": s.samples_per_image,
     }
 
 
@@ -445,20 +454,30 @@ class _Worker:
 
 
 _WORKER: _Worker | None = None
+_INIT_ERROR: str | None = None
 
 
 def _init_worker(settings: BuildSettings, out: str, root: str) -> None:
-    """Pool initializer (spawn-safe): one thread per process, build the labeler once."""
-    global _WORKER
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # for libraries imported from here on (torch)
-    if "torch" in sys.modules or settings.regions == "sam":
-        import torch
+    """Pool initializer (spawn-safe): one thread per process, build the labeler once.
 
-        torch.set_num_threads(1)
-    _WORKER = _Worker(settings, out, root)
+    An initializer that raises makes ``multiprocessing.Pool`` restart workers forever, so a
+    failure (e.g. SAM weights missing) is stored and re-raised by :func:`_run_item`.
+    """
+    global _WORKER, _INIT_ERROR
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # for libraries imported from here on (torch)
+    try:
+        _WORKER = _Worker(settings, out, root)
+        if "torch" in sys.modules:  # e.g. SAM: one intra-op thread per worker process
+            import torch
+
+            torch.set_num_threads(1)
+    except Exception as exc:  # reported by _run_item in the parent process
+        _INIT_ERROR = str(exc) if isinstance(exc, HarmonykitError) else f"{type(exc).__name__}: {exc}"
 
 
 def _run_item(item: SourceItem) -> _ItemResult:
+    if _INIT_ERROR is not None:
+        raise BuildError(f"a worker process could not start: {_INIT_ERROR}")
     assert _WORKER is not None, "worker not initialised"
     return _WORKER.run(item)
 
@@ -564,8 +583,14 @@ def build_benchmark(
     _prepare_out(out, sdict)
 
     entries: dict[str, SourceItem | Skip] = {}
+    k_per = settings.samples_per_image
     for it in listing.items:
-        entries[it.id] = it
+        if k_per == 1:
+            entries[it.id] = it
+        else:
+            for k in range(k_per):
+                sid = f"{it.id}_{k}"
+                entries[sid] = SourceItem(sid, it.image_path, it.label_path)
     for p in listing.problems:
         entries.setdefault(p.id, Skip(p.id, str(p.path), p.reason))
     all_ids = sorted(entries)

@@ -205,6 +205,29 @@ def resize_mask(mask: Tensor, size: tuple[int, int], mode: str = "area") -> Tens
     return F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
 
 
+def _weighted_moments(x: Tensor, weights: Tensor, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """RainNet's weighted mean/std of ``x (B, C, H, W)`` for ``K`` weight maps ``(B, K, H, W)``.
+
+    Returns ``mean, std (B, C, K)`` and ``count (B, 1, K)``. Computed in one pass with two
+    ``(B, C, H W)`` temporaries (matrix products over the pixels) on ``x`` shifted by its
+    detached per-channel mean; ``sum w (x - mu)^2 = S2 - 2 d S1 + d^2 n`` with ``d = mu - shift``
+    is algebraically exact, the shift only keeps float32 free of cancellation.
+    """
+    b, c = x.shape[:2]
+    xf = x.reshape(b, c, -1)
+    wf = weights.reshape(b, weights.shape[1], -1).transpose(1, 2).to(x.dtype)  # (B, N, K)
+    count = wf.sum(dim=1, keepdim=True)  # (B, 1, K)
+    shift = xf.detach().mean(dim=2, keepdim=True)  # (B, C, 1)
+    xs = xf - shift
+    s1 = torch.bmm(xs, wf)  # (B, C, K): sum w (x - shift)
+    s2 = torch.bmm(xs.square(), wf)  # sum w (x - shift)^2
+    denom = count + eps
+    mean = (s1 + shift * count) / denom
+    d = mean - shift
+    var = (s2 - 2.0 * d * s1 + d.square() * count) / denom
+    return mean, torch.sqrt(var.clamp_min(0.0) + eps), count
+
+
 def masked_mean_std(x: Tensor, weight: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor, Tensor]:
     """Weighted per sample/channel mean and standard deviation (RainNet's estimator).
 
@@ -226,10 +249,23 @@ def masked_mean_std(x: Tensor, weight: Tensor, eps: float = 1e-5) -> tuple[Tenso
     >>> mu.item(), sd.item(), n.item()
     (2.0, 1.0, 2.0)
     """
-    count = weight.sum(dim=(2, 3), keepdim=True)
-    mean = (x * weight).sum(dim=(2, 3), keepdim=True) / (count + eps)
-    var = (weight * (x - mean).square()).sum(dim=(2, 3), keepdim=True) / (count + eps)
-    return mean, torch.sqrt(var + eps), count
+    mean, std, count = _weighted_moments(x, weight, eps)
+    return mean[..., None], std[..., None], count[..., None]
+
+
+def _region_stats(x: Tensor, mask: Tensor, eps: float) -> tuple[Tensor, ...]:
+    """``(mu_f, sd_f, n_f, mu_b, sd_b, n_b)``, ``(B, C, 1, 1)`` / ``(B, 1, 1, 1)``, in one pass."""
+    mean, std, count = _weighted_moments(x, torch.cat([mask, 1.0 - mask], dim=1), eps)
+    mean, std, count = mean[..., None], std[..., None], count[..., None]
+    return mean[:, :, :1], std[:, :, :1], count[:, :, :1], mean[:, :, 1:], std[:, :, 1:], count[:, :, 1:]
+
+
+def _blend_affine(x: Tensor, mask: Tensor, a_f: Tensor, c_f: Tensor, a_b: Tensor, c_b: Tensor) -> Tensor:
+    """``m (a_f x + c_f) + (1 - m)(a_b x + c_b)`` with per-channel ``a, c (B, C, 1, 1)``,
+    as ``x * S + T`` (two full-size temporaries)."""
+    scale = torch.addcmul(a_b, mask, a_f - a_b)
+    offset = torch.addcmul(c_b, mask, c_f - c_b)
+    return torch.addcmul(offset, x, scale)
 
 
 def region_instance_norm(x: Tensor, mask: Tensor, eps: float = 1e-5) -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -245,10 +281,10 @@ def region_instance_norm(x: Tensor, mask: Tensor, eps: float = 1e-5) -> tuple[Te
         ``xbar (B, C, H, W)`` and ``(mu_f, sd_f, n_f, mu_b, sd_b, n_b)``: ``(B, C, 1, 1)``
         statistics and ``(B, 1, 1, 1)`` region weights.
     """
-    mu_f, sd_f, n_f = masked_mean_std(x, mask, eps)
-    mu_b, sd_b, n_b = masked_mean_std(x, 1.0 - mask, eps)
-    xbar = mask * ((x - mu_f) / sd_f) + (1.0 - mask) * ((x - mu_b) / sd_b)
-    return xbar, (mu_f, sd_f, n_f, mu_b, sd_b, n_b)
+    stats = _region_stats(x, mask, eps)
+    mu_f, sd_f, _, mu_b, sd_b, _ = stats
+    xbar = _blend_affine(x, mask, 1.0 / sd_f, -mu_f / sd_f, 1.0 / sd_b, -mu_b / sd_b)
+    return xbar, stats
 
 
 def rain_normalize(
@@ -266,7 +302,9 @@ def rain_normalize(
     ``bg = (x - mu_b) / sd_b * (1 + g_b) + b_b``, ``out = m fg + (1 - m) bg``.
     When the background is empty (``sum(1 - m)`` below a thousandth of a pixel) the
     foreground keeps its own statistics (``sd_b, mu_b := sd_f, mu_f``); an empty foreground
-    only contributes ``0``.
+    only contributes ``0``. Both branches are affine in ``x`` per channel, so the result is
+    computed as ``x * S + T`` (few full-size temporaries: this layer runs at full resolution
+    in the decoder).
 
     Args:
         x: ``(B, C, H, W)`` features.
@@ -286,15 +324,21 @@ def rain_normalize(
     _check_map(mask, x, 1, "mask")
     if mask.shape[-2:] != x.shape[-2:]:
         raise ValueError(f"mask size {tuple(mask.shape[-2:])} does not match features {tuple(x.shape[-2:])}")
-    _, (mu_f, sd_f, _, mu_b, sd_b, n_b) = region_instance_norm(x, mask, eps)
+    mu_f, sd_f, _, mu_b, sd_b, n_b = _region_stats(x, mask, eps)
     empty_bg = n_b < _EMPTY
     ref_mu = torch.where(empty_bg, mu_f, mu_b)
     ref_sd = torch.where(empty_bg, sd_f, sd_b)
-    fg = (x - mu_f) / sd_f * ref_sd + ref_mu
-    bg = (x - mu_b) / sd_b
-    fg = _affine(fg, gamma_f, beta_f)
-    bg = _affine(bg, gamma_b, beta_b)
-    return mask * fg + (1.0 - mask) * bg
+    one_f = 1.0 if gamma_f is None else 1.0 + gamma_f.view(1, -1, 1, 1)
+    one_b = 1.0 if gamma_b is None else 1.0 + gamma_b.view(1, -1, 1, 1)
+    a_f = ref_sd / sd_f * one_f
+    c_f = (ref_mu - mu_f * ref_sd / sd_f) * one_f
+    a_b = one_b / sd_b
+    c_b = -mu_b * a_b
+    if beta_f is not None:
+        c_f = c_f + beta_f.view(1, -1, 1, 1)
+    if beta_b is not None:
+        c_b = c_b + beta_b.view(1, -1, 1, 1)
+    return _blend_affine(x, mask.to(x.dtype), a_f, c_f, a_b, c_b)
 
 
 def _affine(x: Tensor, gamma: Tensor | None, beta: Tensor | None) -> Tensor:

@@ -50,6 +50,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "checkpoint_dir",
+    "has_checkpoint",
     "publish_weights",
     "remove_stale_temporaries",
 ]
@@ -155,6 +156,11 @@ class Checkpoint:
 def checkpoint_dir(run_dir: str | Path) -> Path:
     """``RUN/checkpoints/last``."""
     return Path(run_dir) / "checkpoints" / "last"
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a checkpoint (``last``, or ``.last.old`` after a kill)."""
+    return _readable(checkpoint_dir(run_dir)) is not None
 
 
 def _st_bytes(state: dict[str, Tensor]) -> bytes:

@@ -90,6 +90,9 @@ class DataConfig:
       (``regions``).
     * ``benchmark``: a fixed harmonykit benchmark folder (``root``, from ``build-benchmark``).
     * ``iharmony4``: the iHarmony4 dataset root (``root``; ``subsets``, ``split``).
+
+    ``exclude``: source image ids (file stems) left out of ``onthefly`` training, e.g. the
+    photos held out for testing.
     """
 
     kind: Literal["onthefly", "benchmark", "iharmony4"] = "onthefly"
@@ -104,6 +107,7 @@ class DataConfig:
     workers: int = 2
     regions: RegionsConfig = field(default_factory=RegionsConfig)
     mask_dropout: float = 0.0
+    exclude: list[str] = field(default_factory=list)
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
 
     def __post_init__(self) -> None:

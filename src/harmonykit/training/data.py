@@ -151,6 +151,13 @@ def build_dataset(cfg: DataConfig, seed: int, uses_regions: bool) -> torch.utils
 
             split = cfg.split if detect_format(cfg.images) in ("ade20k", "lip") else None
         items = open_source(cfg.images, format=cfg.format, split=split, labels=cfg.labels)
+        if cfg.exclude:
+            unknown = sorted(set(cfg.exclude) - {it.id for it in items})
+            if unknown:
+                raise ConfigError(f"data.exclude: no source image with id(s) {unknown} in {cfg.images}")
+            items = [it for it in items if it.id not in set(cfg.exclude)]
+        if not items:
+            raise ConfigError(f"data.images: no usable source image left in {cfg.images}")
         labelled = all(it.label_path is not None for it in items)
         region_source = "labels" if labelled else cfg.regions.kind
         labeler_kwargs = None if labelled else cfg.regions.labeler_kwargs()

@@ -58,6 +58,7 @@ from harmonykit.training.build import (
 )
 from harmonykit.training.checkpoint import (
     checkpoint_dir,
+    has_checkpoint,
     load_checkpoint,
     publish_weights,
     remove_stale_temporaries,
@@ -124,8 +125,7 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     saved_path = run_dir / CONFIG_FILE
-    has_ckpt = load_checkpoint_exists(run_dir)
-    if not resume and has_ckpt:
+    if not resume and has_checkpoint(run_dir):
         raise HarmonykitError(
             f"{run_dir} already holds a training run (checkpoints/last); pass --resume to continue it "
             "or choose another --out"
@@ -139,11 +139,6 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
                 f"{', '.join(RESUME_MUTABLE_KEYS)} may change when resuming"
             )
     dump_config(cfg, saved_path)
-
-
-def load_checkpoint_exists(run_dir: Path) -> bool:
-    last = checkpoint_dir(run_dir)
-    return last.is_dir() or (last.parent / f".{last.name}.old").is_dir()
 
 
 # --------------------------------------------------------------------------- log
@@ -180,10 +175,6 @@ class CsvLog:
 
 
 # --------------------------------------------------------------------------- trainer
-def _unwrap(m: nn.Module) -> nn.Module:
-    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
-
-
 class Trainer:
     """One training run (see the module docstring). Use :meth:`run`, or :func:`train`."""
 
@@ -204,6 +195,9 @@ class Trainer:
             raise ConfigError("amp: fp16 needs CUDA (GradScaler); use amp: bf16 or fp32 on CPU")
         self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.amp]
         validate_train_config(cfg)
+        # missing LPIPS weights stop the run before anything is written
+        perceptual = build_perceptual(cfg.perceptual).to(dev) if cfg.loss.lpips > 0 else None
+        self.loss_fn = GeneratorLoss(cfg.loss, perceptual)
         if ctx.is_main:
             prepare_run_dir(cfg, self.run_dir, self.resume)
             remove_stale_temporaries(self.run_dir)
@@ -238,10 +232,6 @@ class Trainer:
                     raise HarmonykitError(f"{ckpt.path}: the checkpoint has no discriminator but the config has gan:")
                 disc.load_state_dict(ckpt.discriminator)
             self.disc = disc.to(dev).train()
-
-        # losses
-        perceptual = build_perceptual(cfg.perceptual).to(dev) if cfg.loss.lpips > 0 else None
-        self.loss_fn = GeneratorLoss(cfg.loss, perceptual)
 
         # optimisation
         self.opt_g = build_optimizer(list(model.parameters()), cfg.optim)
@@ -278,11 +268,12 @@ class Trainer:
         terms = [t for t in ("charbonnier", "l1", "fg_mse", "lpips", "gan_g") if getattr(cfg.loss, t.removesuffix("_g")) > 0]
         if self.disc is not None:
             terms.append("gan_d")
-        self.terms = terms
         self.log = CsvLog(self.run_dir / LOG_FILE, ["step", "lr", "samples_per_s", "elapsed_s", "total", *terms])
         if ctx.is_main and ckpt is not None:
             self.log.load(self.start_step)
         self.last_ckpt_step = self.start_step if ckpt is not None else None
+        self._preview_batch: dict[str, Any] | None = None
+        self.step_lr = cfg.optim.lr
 
     def _state(self, step: int) -> dict[str, Any]:
         assert self.ctx is not None
@@ -291,8 +282,6 @@ class Trainer:
             "scheduler_g": self.sched_g.state_dict(),
             "scaler_g": self.scaler_g.state_dict(),
             "world_size": self.ctx.world_size,
-            "batch_size": self.cfg.optim.batch_size,
-            "seed": self.cfg.seed,
         }
         if self.opt_d is not None:
             assert self.sched_d is not None and self.scaler_d is not None
@@ -312,12 +301,10 @@ class Trainer:
             self.sched_d.load_state_dict(state["scheduler_d"])
             if state.get("scaler_d"):
                 self.scaler_d.load_state_dict(state["scaler_d"])
-        same = (state.get("world_size"), state.get("batch_size"), state.get("seed")) == (
-            self.ctx.world_size, self.cfg.optim.batch_size, self.cfg.seed)
-        if not same and self.ctx.is_main:
+        if state.get("world_size") != self.ctx.world_size and self.ctx.is_main:
             print(
-                "harmonykit train: note: world size, batch size or seed differ from the checkpoint's; "
-                "the data order from here on differs from an uninterrupted run"
+                f"harmonykit train: note: the checkpoint was written by {state.get('world_size')} process(es), "
+                f"this run has {self.ctx.world_size}; the data order from here on differs from an uninterrupted run"
             )
 
     # ----------------------------------------------------------------- writing
@@ -333,7 +320,8 @@ class Trainer:
         self.last_ckpt_step = step
 
     def _preview(self) -> dict[str, Any]:
-        if not hasattr(self, "_preview_batch"):
+        """The fixed preview batch: samples ``(0, 0..3)`` (made once)."""
+        if self._preview_batch is None:
             from harmonykit.data.datasets import collate_pairs
 
             n = min(PREVIEW_ROWS, len(self.dataset))
@@ -464,9 +452,10 @@ class Trainer:
                 n_done += 1
                 if n_done == 1:
                     t_first = time.perf_counter()
-                for k, v in logged.items():
-                    window.setdefault(k, []).append(v)
-                win_steps += 1
+                if ctx.is_main:
+                    for k, v in logged.items():
+                        window.setdefault(k, []).append(v)
+                    win_steps += 1
                 bar.update(1)
                 end = done == iters
                 if ctx.is_main and (done % cfg.log_every == 0 or end):
