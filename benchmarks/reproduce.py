@@ -148,16 +148,16 @@ def figure(bench: Path, methods: list[tuple[str, str, bool]], ids: list[str], pa
         heat = None
         for label, _spec, with_mask in methods:
             h = harmonizers[label]
-            needs = getattr(h, "needs_mask", False)
-            res = h(comp, mask=mask if (with_mask or needs) else None)
-            cells.append(np.asarray(res.image))
+            give = with_mask or h.mask_use == "required"
+            res = h(comp, mask=mask if give else None)
+            cells.append(res.rgb)
             if res.operator_masks is not None:
                 heat = res.operator_masks
         cells.append(real)
         if heat is not None:
-            maps = heat.heatmaps()
+            maps = heat.heatmaps(size=comp.shape[:2]).images
             for ch in ("l_add", "a_add", "b_add"):
-                cells.append(np.asarray(maps[ch]) if ch in maps else np.zeros_like(comp))
+                cells.append(maps[ch] if ch in maps else np.zeros_like(comp))
         else:
             cells += [np.zeros_like(comp)] * 3
         rows.append([np.asarray(Image.fromarray(c[..., :3]).resize((tile, tile))) for c in cells])

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from harmonykit.cli.main import main
@@ -14,17 +13,8 @@ from harmonykit.operators import OperatorMasks
 
 
 @pytest.fixture(scope="module")
-def om_dir(tmp_path_factory) -> Path:
-    from harmonykit.models import create_model
-
-    model = create_model("om_unet_tiny")
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.head.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    d = tmp_path_factory.mktemp("om")
-    model.save_pretrained(d)
-    return d
+def om_dir(om_tiny_dir) -> Path:
+    return om_tiny_dir
 
 
 @pytest.fixture(scope="module")

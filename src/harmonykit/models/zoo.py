@@ -1,4 +1,6 @@
 """Importing this module registers every built-in architecture."""
 
-from harmonykit.models import om  # noqa: F401  (om_unet family, rgb baseline)
-from harmonykit.models import srin  # noqa: F401  (srin_unet family)
+from harmonykit.models import (
+    om,  # noqa: F401  (om_unet family, rgb baseline)
+    srin,  # noqa: F401  (srin_unet family)
+)
