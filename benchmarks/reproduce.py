@@ -97,7 +97,8 @@ def default_methods(runs: Path | None) -> list[tuple[str, str, bool]]:
             if (runs / name / "weights" / "config.json").is_file():
                 methods.append((f"{label} (no mask)", str(runs / name), False))
     if "default" in list_pretrained():
-        methods.append(("default (no mask)", "default", False))
+        if not any(m[0].startswith("OM (") for m in methods):  # the packaged model is the OM run
+            methods.append(("default (no mask)", "default", False))
         methods.append(("default (with mask)", "default", True))
     return methods
 
