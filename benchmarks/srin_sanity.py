@@ -66,14 +66,15 @@ def make_dataset(photos: Path, root: Path, per_photo: int, side: int, held_out: 
     return sub
 
 
-def train(data: Path, out: Path, norm: str, steps: int, size: int, ngf: int, minutes: float) -> Path:
+def train(data: Path, out: Path, norm: str, steps: int, size: int, ngf: int, minutes: float,
+          model: str = "srin_unet") -> Path:
     if (out / "weights" / "config.json").is_file():
         return out
     cmd = [
         sys.executable, "-m", "harmonykit", "train", str(REPO / "configs" / "srin_iharmony4.yaml"),
         "--set", f"data.root={data}", "--set", f"data.size={size}", "--set", "data.workers=0",
         "--set", f"data.regions.cache_dir={out.parent / 'region_cache'}",
-        "--set", f"model.kwargs={{norm: {norm}, ngf: {ngf}}}",
+        "--set", f"model.name={model}", "--set", f"model.kwargs={{norm: {norm}, ngf: {ngf}}}",
         "--set", f"optim.iterations={steps}", "--set", f"optim.milestones=[{int(steps * 0.8)}]",
         "--set", "optim.batch_size=8", "--set", "ema_decay=0.99", "--set", "device=cpu",
         "--set", f"max_minutes={minutes}", "--set", "log_every=20", "--set", f"sample_every={steps}",
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--minutes", type=float, default=15.0)
     ap.add_argument("--norms", nargs="+", default=["srin", "rain"])
+    ap.add_argument("--model", default="srin_unet",
+                    help="srin_unet (RGB output, the paper) or srin_om (operator-mask head, starts at identity)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HARMONYKIT_NO_PROGRESS", "1")
 
@@ -107,16 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     n_test = len((data / "HPhotos_test.txt").read_text().split())
     n_train = len((data / "HPhotos_train.txt").read_text().split())
     print(f"dataset {data}: {n_train} train / {n_test} test composites")
-    untrained = args.out / "untrained_srin"
+    untrained = args.out / f"untrained_{args.model}"
     if not (untrained / "config.json").is_file():
-        create_model("srin_unet", norm="srin", ngf=args.ngf).save_pretrained(untrained)
+        create_model(args.model, norm="srin", ngf=args.ngf).save_pretrained(untrained)
     runs = {}
     for norm in args.norms:
         t = time.perf_counter()
-        runs[norm] = train(data, args.out / f"run_{norm}", norm, args.steps, args.size, args.ngf, args.minutes)
+        runs[norm] = train(data, args.out / f"run_{args.model}_{norm}", norm, args.steps, args.size, args.ngf,
+                           args.minutes, args.model)
         print(f"trained {norm} in {time.perf_counter() - t:.0f} s")
-    methods = [("identity (composite)", "identity"), ("srin untrained", str(untrained))]
-    methods += [(f"srin_unet norm={n} trained", str(p)) for n, p in runs.items()]
+    methods = [("identity (composite)", "identity"), (f"{args.model} untrained", str(untrained))]
+    methods += [(f"{args.model} norm={n} trained", str(p)) for n, p in runs.items()]
     rows = []
     for label, spec in methods:
         rep = args.out / "reports" / label.split()[0].replace("=", "_") / label.replace(" ", "_").replace("=", "_")
