@@ -90,3 +90,49 @@ def test_benchmark_folder_training(write_config, tmp_path):
     ))
     assert train(cfg, tmp_path / "run").step == 1
     assert load_model(tmp_path / "run" / "weights").config["name"] == "rgb_unet_tiny"
+
+
+def test_fixed_pair_augmentation_crops_and_flips_consistently(tmp_path):
+    import torch
+
+    from harmonykit.errors import ConfigError
+    from harmonykit.training.config import DataConfig, RegionsConfig
+    from harmonykit.training.data import EpochIndexed, build_dataset
+
+    root = make_iharmony4(tmp_path / "ih4", n=2)
+    regions = RegionsConfig(kind="slic", n_segments=4)
+    plain = build_dataset(DataConfig(kind="iharmony4", root=root, size=40, workers=0), seed=0, uses_regions=True)
+    aug_cfg = DataConfig(kind="iharmony4", root=root, size=32, load_size=40, flip=True, workers=0, regions=regions)
+    aug = build_dataset(aug_cfg, seed=0, uses_regions=True)
+    assert isinstance(aug, EpochIndexed) and aug.size == 32 and aug.flip
+    full = plain[(0, 0)]
+    seen_flip = seen_plain = False
+    crops = set()
+    for epoch in range(12):
+        item = aug[(epoch, 0)]
+        for k in ("composite", "real", "mask", "regions"):
+            assert item[k].shape[-2:] == (32, 32), k
+        assert item["id"] == full["id"]
+        # find the crop/flip: the composite is a window of the 40x40 (possibly flipped) one
+        found = None
+        for flipped in (False, True):
+            src = {k: full[k].flip(-1) if flipped else full[k] for k in ("composite", "real", "mask")}
+            for top in range(9):
+                for left in range(9):
+                    win = src["composite"][:, top:top + 32, left:left + 32]
+                    if torch.equal(win, item["composite"]):
+                        found = (flipped, top, left)
+                        # real and mask went through the same crop and flip
+                        assert torch.equal(src["real"][:, top:top + 32, left:left + 32], item["real"])
+                        assert torch.equal(src["mask"][:, top:top + 32, left:left + 32], item["mask"])
+        assert found is not None
+        seen_flip |= found[0]
+        seen_plain |= not found[0]
+        crops.add(found[1:])
+        # the same key gives the same sample (workers, resume), whatever was drawn before
+        assert torch.equal(aug[(epoch, 0)]["composite"], item["composite"])
+    assert seen_flip and seen_plain and len(crops) > 3  # it changes from epoch to epoch
+    # no augmentation: the sample is the same in every epoch
+    assert torch.equal(plain[(0, 1)]["composite"], plain[(5, 1)]["composite"])
+    with pytest.raises(ConfigError, match="larger than the training images"):
+        EpochIndexed([{"composite": torch.zeros(3, 8, 8)}], size=16)[(0, 0)]

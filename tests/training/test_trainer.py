@@ -243,3 +243,25 @@ def test_time_budget_stops_with_a_checkpoint_and_resumes(write_config, tmp_path)
     cfg2 = load_train_config(write_config(), ["max_minutes=null"])  # max_minutes may change on resume
     res = train(cfg2, tmp_path / "run", resume=True)
     assert (res.status, res.step) == ("done", 6)
+
+
+def test_log_csv_is_written_between_checkpoints(write_config, tmp_path, monkeypatch):
+    import harmonykit.training.trainer as trainer_mod
+
+    rows_on_disk: list[int] = []
+    real_flush = trainer_mod.CsvLog.flush
+
+    def flush(self):
+        real_flush(self)
+        rows_on_disk.append(len(list(csv.DictReader(self.path.open()))))
+
+    monkeypatch.setattr(trainer_mod.CsvLog, "flush", flush)
+    cfg = load_train_config(write_config(), ["checkpoint_every=100"])
+    monkeypatch.setattr(trainer_mod, "LOG_FLUSH_S", 0.0)  # flush at every log row
+    train(cfg, tmp_path / "run")
+    # rows 1..5 reached the disk before the only checkpoint (the end, step 6)
+    assert rows_on_disk[:5] == [1, 2, 3, 4, 5] and rows_on_disk[-1] == 6
+    monkeypatch.setattr(trainer_mod, "LOG_FLUSH_S", 1e9)  # only checkpoints and the end flush
+    rows_on_disk.clear()
+    train(cfg, tmp_path / "run2")
+    assert set(rows_on_disk) == {6}

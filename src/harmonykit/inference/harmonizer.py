@@ -43,13 +43,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
-from harmonykit.operators import (
-    OperatorMasks,
-    _RowResampler,
-    _tensor_view,
-    _tile_rows,
-    for_each_tile,
-)
+from harmonykit.operators import OperatorMasks, for_each_tile
+from harmonykit.operators.fast_apply import _RowResampler, _tensor_view, _tile_rows
 
 __all__ = ["Harmonizer", "Result", "ImageInput", "MaskInput", "load_image_input", "load_mask_input", "resolve_device"]
 

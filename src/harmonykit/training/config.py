@@ -91,6 +91,12 @@ class DataConfig:
     * ``benchmark``: a fixed harmonykit benchmark folder (``root``, from ``build-benchmark``).
     * ``iharmony4``: the iHarmony4 dataset root (``root``; ``subsets``, ``split``).
 
+    For ``benchmark`` / ``iharmony4`` pairs, images are resized to ``load_size x load_size``
+    (default ``size``; aspect ratio not kept, the iHarmony4 protocol), then a random
+    ``size x size`` crop when ``load_size > size``, and a random horizontal flip when
+    ``flip`` (seeded by the sample, see :class:`harmonykit.training.data.EpochIndexed`).
+    On-the-fly pairs always draw a crop and a flip.
+
     ``exclude``: source image ids (file stems) left out of ``onthefly`` training, e.g. the
     photos held out for testing.
     """
@@ -104,6 +110,7 @@ class DataConfig:
     subsets: list[str] | None = None
     size: int = 256
     load_size: int | None = None
+    flip: bool = False
     workers: int = 2
     regions: RegionsConfig = field(default_factory=RegionsConfig)
     mask_dropout: float = 0.0

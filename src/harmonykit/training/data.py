@@ -101,16 +101,65 @@ class StepBatchSampler(torch.utils.data.Sampler):
 
 class EpochIndexed(torch.utils.data.Dataset):
     """Adapter: ``ds[(epoch, index)]`` for datasets whose samples do not change with the
-    epoch (fixed benchmark pairs): returns ``base[index]``."""
+    epoch (fixed benchmark / iHarmony4 pairs): returns ``base[index]``, optionally
+    augmented.
 
-    def __init__(self, base: torch.utils.data.Dataset) -> None:
+    Augmentation (training on fixed pairs, as RainNet / DoveNet do on iHarmony4): when
+    ``size`` is smaller than the base items, a random ``size x size`` crop; with ``flip``, a
+    horizontal flip with probability 0.5. Both are drawn from
+    ``rng_for(seed, "augment", epoch, index)``, so they depend on the sample's key only (not
+    on workers or resume) and change from epoch to epoch. The same crop and flip apply to
+    every image-shaped tensor of the item (composite, real, mask, regions).
+
+    >>> base = [{"composite": torch.arange(16.0).view(1, 4, 4), "id": "a"}]
+    >>> ds = EpochIndexed(base, size=2, flip=True, seed=0)
+    >>> ds[(0, 0)]["composite"].shape
+    torch.Size([1, 2, 2])
+    >>> EpochIndexed(base)[(3, 0)]["composite"].shape  # no augmentation
+    torch.Size([1, 4, 4])
+    """
+
+    def __init__(
+        self,
+        base: torch.utils.data.Dataset,
+        size: int | None = None,
+        flip: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if size is not None and size < 1:
+            raise ConfigError(f"crop size must be >= 1, got {size}")
         self.base = base
+        self.size = size
+        self.flip = flip
+        self.seed = int(seed)
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
-        return self.base[int(key[1])]
+        epoch, index = int(key[0]), int(key[1])
+        item = self.base[index]
+        if self.size is None and not self.flip:
+            return item
+        if "error" in item:
+            return item
+        rng = rng_for(self.seed, "augment", epoch, index)
+        h, w = item["composite"].shape[-2:]
+        s = self.size
+        if s is not None and (s > h or s > w):
+            raise ConfigError(f"crop size {s} is larger than the training images ({h}x{w})")
+        top = int(rng.integers(0, h - s + 1)) if s is not None else 0
+        left = int(rng.integers(0, w - s + 1)) if s is not None else 0
+        do_flip = self.flip and bool(rng.random() < 0.5)
+        out = dict(item)
+        for k, v in item.items():
+            if isinstance(v, torch.Tensor) and v.dim() >= 2 and tuple(v.shape[-2:]) == (h, w):
+                if s is not None:
+                    v = v[..., top : top + s, left : left + s]
+                if do_flip:
+                    v = v.flip(-1)
+                out[k] = v.contiguous()
+        return out
 
 
 def build_region_provider(cfg: RegionsConfig) -> Any:
@@ -131,7 +180,9 @@ def build_dataset(cfg: DataConfig, seed: int, uses_regions: bool) -> torch.utils
       ``open_source(images, format, split, labels)``; perturbation regions come from the
       label maps when every source item has one, else from ``regions.kind``.
     * ``benchmark`` / ``iharmony4``: :class:`~harmonykit.data.datasets.TorchPairs` over
-      ``open_benchmark(root, layout, subsets, split)`` resized to ``size``.
+      ``open_benchmark(root, layout, subsets, split)`` resized to ``load_size`` (default
+      ``size``) squares, then, in :class:`EpochIndexed`, a random ``size`` crop when
+      ``load_size > size`` and a random horizontal flip when ``flip``.
 
     ``uses_regions``: add the semantic region map ``"regions"`` to every sample.
     """
@@ -181,7 +232,9 @@ def build_dataset(cfg: DataConfig, seed: int, uses_regions: bool) -> torch.utils
     bench = open_benchmark(cfg.root, layout=layout, subsets=cfg.subsets, split=cfg.split or "train")
     if len(bench) == 0:
         raise ConfigError(f"data.root: {cfg.root} has no {cfg.split} pairs")
-    return EpochIndexed(TorchPairs(bench, size=cfg.size, regions=regions))
+    load = cfg.load_size or cfg.size
+    crop = cfg.size if load > cfg.size else None
+    return EpochIndexed(TorchPairs(bench, size=load, regions=regions), size=crop, flip=cfg.flip, seed=seed)
 
 
 def build_loader(

@@ -23,7 +23,9 @@ One step (per process, batch ``B``):
 5. Discriminator step (adversarial runs): relativistic loss on ``[real, output.detach()]``.
 6. EMA update, LR schedules step (one scheduler step per iteration).
 7. Every ``log_every`` steps a ``log.csv`` row (means over the steps since the last row, on
-   rank 0's batches), every ``sample_every`` a sample grid of the EMA model on a fixed
+   rank 0's batches; the file is rewritten at checkpoints and at most every
+   ``LOG_FLUSH_S`` seconds in between, so it can be followed during a run; a resume keeps
+   the rows up to its checkpoint), every ``sample_every`` a sample grid of the EMA model on a fixed
    preview batch, every ``checkpoint_every`` (and at the end, and when ``max_minutes`` is
    reached) a checkpoint + ``RUN/weights``.
 
@@ -86,6 +88,7 @@ __all__ = ["TrainingDivergedError", "TrainResult", "Trainer", "train", "prepare_
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "log.csv"
+LOG_FLUSH_S = 30.0  # log.csv is rewritten at most this often between checkpoints
 PREVIEW_ROWS = 4
 
 
@@ -442,6 +445,7 @@ class Trainer:
         t0 = time.perf_counter()
         window: dict[str, list[float]] = {}
         win_t, win_steps = t0, 0
+        last_flush = t0
         n_done, t_first = 0, t0
         last: dict[str, float] = {}
         status = "done"
@@ -465,6 +469,9 @@ class Trainer:
                                            "elapsed_s": now - t0}
                     row.update({k: sum(v) / len(v) for k, v in window.items()})
                     self.log.append(row)
+                    if now - last_flush >= LOG_FLUSH_S:  # so `tail log.csv` follows a long run
+                        self.log.flush()
+                        last_flush = now
                     last = {k: float(v) for k, v in row.items()}
                     bar.set_postfix(loss=f"{row['total']:.4g}", lr=f"{row['lr']:.2g}")
                     window, win_t, win_steps = {}, now, 0

@@ -1,18 +1,10 @@
 """Operator masks: the editable, explainable output of Sg-MMH models.
 
 An :class:`OperatorMasks` holds per-pixel operator values ``(B, C, h, w)`` with channel
-names, and the colour space they act in. The retoucher (paper eq. 2) applies them to an
-RGB image of any size:
-
-* ``lab`` space, channels from ``l_mul l_add a_mul a_add b_mul b_add``:
-  ``out_c = in_c * c_mul + c_add`` on CIELAB ``L`` (0..100), ``a``, ``b`` (centred on 0).
-  ``add`` values are in natural units: L units for ``l_add``, CIELAB units for ``a/b_add``.
-* ``hls`` space, channels from ``h_mul h_add l_mul l_add s_mul s_add``: same rule on hue
-  (degrees, result wrapped modulo 360), lightness and saturation (0..1, clamped).
-
-A channel that is absent is the identity (``mul = 1``, ``add = 0``), so ``lab_add``
-models carry only ``l_add a_add b_add``. Masks predicted at a working size are resized to
-the image with bilinear interpolation (``align_corners=False``) before being applied.
+names, and the colour space they act in; :meth:`OperatorMasks.apply` retouches an RGB image
+of any size (semantics in :mod:`harmonykit.operators.channels`), and
+:meth:`OperatorMasks.apply_uint8` is the fast full-resolution path
+(:mod:`harmonykit.operators.fast_apply`).
 
 Editing (:meth:`OperatorMasks.edit`, paper section 4.3, figure 6b)
 ------------------------------------------------------------------
@@ -36,26 +28,7 @@ Files (:meth:`OperatorMasks.save` / :meth:`OperatorMasks.load`)
 ``harmonykit_version`` and ``metadata`` (a JSON object, e.g. the image size), written
 atomically and read without pickle.
 
-Display (:meth:`OperatorMasks.heatmaps`)
-----------------------------------------
-
-A diverging colour map centred on the identity: white = no change, red = positive
-deviation (``add > 0`` or ``mul > 1``), blue = negative. Each channel has its own scale
-``s`` (the deviation drawn at full colour): by default the largest absolute deviation of
-that channel, but at least :data:`MIN_HEATMAP_SCALES`, so that near-identity masks stay
-near white instead of amplifying noise. The scales are returned and written on the grid.
-
-Fast full-resolution apply (:meth:`OperatorMasks.apply_uint8`)
---------------------------------------------------------------
-
-For inference on large photos the masks are applied in row tiles: for each tile the small
-masks are resized to the tile's rows with the same bilinear weights as a whole-image
-:func:`torch.nn.functional.interpolate` (so a tiled result equals the untiled one), and the
-colour conversions run in place in float32 on preallocated buffers. Tiles are spread over
-``torch.get_num_threads()`` Python threads with single-threaded ops (:func:`for_each_tile`),
-which keeps a busy machine from stalling every small op. A 12 MP photo never exists as a
-float tensor; memory is the uint8 input and output plus a few tile buffers per thread.
-:meth:`OperatorMasks.apply` (the differentiable path used in training) is unchanged.
+Display (:meth:`OperatorMasks.heatmaps`): see :mod:`harmonykit.operators.heatmaps`.
 """
 
 from __future__ import annotations
@@ -64,9 +37,7 @@ import io
 import json
 import math
 import threading
-import warnings
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,412 +47,36 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from harmonykit.color import (
-    _EPS_LAB,
-    _KAPPA,
-    _WHITE_D65,
-    _XYZ_FROM_RGB,
-    hls_to_rgb,
-    lab_to_rgb,
-    rgb_to_hls,
-    rgb_to_lab,
-)
 from harmonykit.errors import HarmonykitError
+from harmonykit.operators.channels import (
+    CHANNEL_SETS,
+    CHANNEL_UNITS,
+    SPACES,
+    apply_operator_values,
+    identity_value,
+)
+from harmonykit.operators.fast_apply import (
+    _hls_retouch_,
+    _lab_retouch_,
+    _RowResampler,
+    _srgb_lut,
+    _tensor_view,
+    _tile_rows,
+    _Workspace,
+    for_each_tile,
+)
+from harmonykit.operators.heatmaps import (
+    MIN_HEATMAP_SCALES,
+    Heatmaps,
+    _fmt_scale,
+    _label_tile,
+    diverging_colormap,
+)
 
-__all__ = [
-    "SPACES",
-    "CHANNEL_SETS",
-    "CHANNEL_UNITS",
-    "MIN_HEATMAP_SCALES",
-    "MASKS_FILE_FORMAT",
-    "MASKS_FILE_VERSION",
-    "DEFAULT_TILE_PIXELS",
-    "OperatorMasks",
-    "Heatmaps",
-    "apply_operator_values",
-    "identity_value",
-    "diverging_colormap",
-    "for_each_tile",
-]
-
-#: colour space -> names of its three components, in order
-SPACES: dict[str, tuple[str, str, str]] = {"lab": ("l", "a", "b"), "hls": ("h", "l", "s")}
-
-#: named channel sets used by the model heads
-CHANNEL_SETS: dict[str, tuple[str, ...]] = {
-    "lab": ("l_mul", "l_add", "a_mul", "a_add", "b_mul", "b_add"),
-    "lab_add": ("l_add", "a_add", "b_add"),
-    "hls": ("h_mul", "h_add", "l_mul", "l_add", "s_mul", "s_add"),
-    "hls_add": ("h_add", "l_add", "s_add"),
-}
-
-#: (space, channel) -> unit of the channel's values (and of an ``edit`` offset)
-CHANNEL_UNITS: dict[tuple[str, str], str] = {
-    **{("lab", f"{c}_mul"): "factor" for c in "lab"},
-    **{("hls", f"{c}_mul"): "factor" for c in "hls"},
-    ("lab", "l_add"): "L units (L is 0..100)",
-    ("lab", "a_add"): "CIELAB a units",
-    ("lab", "b_add"): "CIELAB b units",
-    ("hls", "h_add"): "degrees",
-    ("hls", "l_add"): "HLS lightness (0..1)",
-    ("hls", "s_add"): "HLS saturation (0..1)",
-}
-
-#: (space, channel) -> smallest scale a heatmap uses (the deviation drawn at full colour)
-MIN_HEATMAP_SCALES: dict[tuple[str, str], float] = {
-    **{("lab", f"{c}_mul"): 0.01 for c in "lab"},
-    **{("hls", f"{c}_mul"): 0.01 for c in "hls"},
-    ("lab", "l_add"): 1.0,
-    ("lab", "a_add"): 1.0,
-    ("lab", "b_add"): 1.0,
-    ("hls", "h_add"): 1.0,
-    ("hls", "l_add"): 0.01,
-    ("hls", "s_add"): 0.01,
-}
+__all__ = ["MASKS_FILE_FORMAT", "MASKS_FILE_VERSION", "OperatorMasks"]
 
 MASKS_FILE_FORMAT = "harmonykit.operator_masks"
 MASKS_FILE_VERSION = 1
-
-#: pixels per tile of the full-resolution apply (rows = this // width)
-DEFAULT_TILE_PIXELS = 1 << 16
-
-
-def identity_value(channel: str) -> float:
-    """The identity value of a channel: 1 for ``*_mul``, 0 for ``*_add``.
-
-    >>> identity_value("l_mul"), identity_value("a_add")
-    (1.0, 0.0)
-    """
-    return 1.0 if channel.endswith("_mul") else 0.0
-
-
-def _to_space(rgb: Tensor, space: str) -> Tensor:
-    return rgb_to_lab(rgb) if space == "lab" else rgb_to_hls(rgb)
-
-
-def _from_space(x: Tensor, space: str) -> Tensor:
-    if space == "lab":
-        return lab_to_rgb(x, clip=True)
-    hue, light, sat = x.unbind(-3)
-    return hls_to_rgb(torch.stack([torch.remainder(hue, 360.0), light.clamp(0, 1), sat.clamp(0, 1)], -3))
-
-
-def apply_operator_values(image: Tensor, values: Tensor, channels: tuple[str, ...], space: str) -> Tensor:
-    """Apply operator values to an RGB image (the retoucher).
-
-    Args:
-        image: ``(B, 3, H, W)`` RGB in ``[0, 1]``.
-        values: ``(B, C, H, W)`` operator values at the image's size.
-        channels: names of the ``C`` channels (see :data:`CHANNEL_SETS`).
-        space: ``"lab"`` or ``"hls"``.
-
-    Returns:
-        ``(B, 3, H, W)`` RGB in ``[0, 1]``.
-
-    >>> img = torch.rand(1, 3, 4, 4, dtype=torch.float64)
-    >>> ident = torch.tensor([1.0, 0.0] * 3, dtype=torch.float64).view(1, 6, 1, 1).expand(1, 6, 4, 4)
-    >>> torch.allclose(apply_operator_values(img, ident, CHANNEL_SETS["lab"], "lab"), img, atol=1e-6)
-    True
-    """
-    if space not in SPACES:
-        raise ValueError(f"unknown operator space {space!r}, expected one of {sorted(SPACES)}")
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise ValueError(f"expected image (B, 3, H, W), got {tuple(image.shape)}")
-    if values.shape[1] != len(channels) or values.shape[-2:] != image.shape[-2:]:
-        raise ValueError(
-            f"operator values {tuple(values.shape)} do not match channels {channels} and image size {tuple(image.shape[-2:])}"
-        )
-    x = _to_space(image, space)
-    index = {name: i for i, name in enumerate(channels)}
-    comps = []
-    for ci, comp in enumerate(SPACES[space]):
-        c = x[:, ci : ci + 1]
-        if f"{comp}_mul" in index:
-            c = c * values[:, index[f"{comp}_mul"]].unsqueeze(1)
-        if f"{comp}_add" in index:
-            c = c + values[:, index[f"{comp}_add"]].unsqueeze(1)
-        comps.append(c)
-    return _from_space(torch.cat(comps, dim=1), space)
-
-
-
-
-# --------------------------------------------------------------------------------------
-# fast tiled apply (inference): same maths as apply_operator_values, in place, per tile
-
-_XYZ_W = tuple(tuple(v / _WHITE_D65[i] for v in row) for i, row in enumerate(_XYZ_FROM_RGB))
-_RGB_FROM_XYZ = np.linalg.inv(np.asarray(_XYZ_FROM_RGB, dtype=np.float64))
-_RGB_FROM_T = tuple(tuple(float(_RGB_FROM_XYZ[i, j] * _WHITE_D65[j]) for j in range(3)) for i in range(3))
-# each piecewise curve's upper branch evaluated at its knee (see _knee_)
-_SRGB_KNEE = ((0.04045 + 0.055) / 1.055) ** 2.4
-_F_EPS = _EPS_LAB ** (1.0 / 3.0)
-_LIN_KNEE = 1.055 * 0.0031308 ** (1.0 / 2.4) - 0.055
-_MATRICES: dict[tuple[str, torch.dtype, str], Tensor] = {}
-_SRGB_LUT: dict[str, Tensor] = {}
-
-
-def _matrix_tensor(name: str, dtype: torch.dtype, device: torch.device) -> Tensor:
-    key = (name, dtype, str(device))
-    if key not in _MATRICES:
-        m = _XYZ_W if name == "xyz" else _RGB_FROM_T
-        _MATRICES[key] = torch.tensor(m, dtype=dtype, device=device)
-    return _MATRICES[key]
-
-
-def _srgb_lut(device: torch.device) -> Tensor:
-    """The 256 linear values of ``u8 / 255`` (float32), computed with the reference
-    :func:`harmonykit.color._srgb_to_linear`, so a lookup equals the reference exactly."""
-    key = str(device)
-    if key not in _SRGB_LUT:
-        from harmonykit.color import _srgb_to_linear
-
-        _SRGB_LUT[key] = _srgb_to_linear(torch.arange(256, dtype=torch.float32) / 255.0).to(device)
-    return _SRGB_LUT[key]
-
-
-def _knee_(hi: Tensor, lo: Tensor, knee: float) -> Tensor:
-    """``where(x > knee, hi, lo)`` for a continuous piecewise curve with increasing branches:
-    ``hi`` was evaluated on ``x`` clamped to the knee and ``knee`` is ``hi``'s value there, so
-    ``hi + min(lo - knee, 0)`` is ``lo`` below the knee and ``hi`` above it (in place in
-    ``hi``; no comparisons, no masks)."""
-    return hi.add_(lo.sub_(knee).clamp_(max=0.0))
-
-
-def _pow_(x: Tensor, p: float) -> Tensor:
-    """``x ** p`` in place for ``x > 0`` as ``exp2(p * log2(x))`` (about 3x faster than pow)."""
-    return x.log2_().mul_(p).exp2_()
-
-
-def _lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace, linear: bool = False) -> None:
-    """Retouch planar sRGB ``x`` ``(3, n)`` in place with per-pixel values ``(C, n)`` (LAB).
-
-    Same maths as :func:`apply_operator_values` (the differentiable reference), reordered
-    for speed: no temporaries, no masks. ``linear=True``: ``x`` already holds linear RGB.
-    """
-    n = x.shape[1]
-    y, t = ws.get("y", n), ws.get("t", n)
-    if not linear:  # sRGB -> linear: hi = ((c + 0.055) / 1.055) ** 2.4, lo = c / 12.92
-        torch.clamp(x, min=0.04045, out=t)
-        _pow_(t.add_(0.055).div_(1.055), 2.4)
-        _knee_(t, x.div_(12.92), _SRGB_KNEE)
-        x.copy_(t)
-    # linear -> t = XYZ / white (y) -> f (y): hi = t ** (1/3), lo = kappa t + 16/116
-    torch.matmul(_matrix_tensor("xyz", x.dtype, x.device), x, out=y)
-    torch.clamp(y, min=_EPS_LAB, out=t)
-    _pow_(t, 1.0 / 3.0)
-    _knee_(t, y.mul_(_KAPPA).add_(16.0 / 116.0), _F_EPS)
-    fx, fy, fz = t[0], t[1], t[2]
-    # f -> Lab (x)
-    torch.mul(fy, 116.0, out=x[0]).sub_(16.0)
-    torch.sub(fx, fy, out=x[1]).mul_(500.0)
-    torch.sub(fy, fz, out=x[2]).mul_(200.0)
-    # operators
-    index = {name: i for i, name in enumerate(channels)}
-    for ci, comp in enumerate(SPACES["lab"]):
-        if f"{comp}_mul" in index:
-            x[ci].mul_(vals[index[f"{comp}_mul"]])
-        if f"{comp}_add" in index:
-            x[ci].add_(vals[index[f"{comp}_add"]])
-    # Lab -> f (y)
-    gx, gy, gz = y[0], y[1], y[2]
-    torch.add(x[0], 16.0, out=gy).div_(116.0)
-    torch.div(x[1], 500.0, out=gx).add_(gy)
-    torch.div(x[2], 200.0, out=gz).neg_().add_(gy)
-    # f -> t = XYZ / white (t): hi = f ** 3, lo = (f - 16/116) / kappa
-    torch.clamp(y, min=_F_EPS, out=t)
-    torch.mul(t, t, out=x).mul_(t)
-    _knee_(x, y.sub_(16.0 / 116.0).div_(_KAPPA), _EPS_LAB)
-    # -> linear RGB (x) -> sRGB: hi = 1.055 c ** (1/2.4) - 0.055, lo = 12.92 c
-    torch.matmul(_matrix_tensor("rgb", x.dtype, x.device), x, out=t)
-    torch.clamp(t, min=0.0031308, out=x)
-    _pow_(x, 1.0 / 2.4).mul_(1.055).sub_(0.055)
-    _knee_(x, t.mul_(12.92), _LIN_KNEE)
-    x.clamp_(0.0, 1.0)
-
-
-class _Workspace:
-    """Preallocated buffers for one tile of at most ``n`` pixels (one per worker thread)."""
-
-    def __init__(self, n: int, dtype: torch.dtype, device: torch.device, index: bool = False) -> None:
-        self._bufs = {k: torch.empty(3 * n, dtype=dtype, device=device) for k in ("x", "y", "t")}
-        if index:
-            self._bufs["idx"] = torch.empty(3 * n, dtype=torch.int64, device=device)
-
-    def get(self, name: str, n: int) -> Tensor:
-        """A contiguous ``(3, n)`` view of buffer ``name``."""
-        return self._bufs[name][: 3 * n].view(3, n)
-
-
-def _hls_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace, linear: bool = False) -> None:
-    """HLS retouch of planar ``x`` ``(3, n)`` in place (reference maths, per tile)."""
-    out = apply_operator_values(x.unsqueeze(0).unsqueeze(-1), vals.unsqueeze(0).unsqueeze(-1), channels, "hls")
-    x.copy_(out[0, :, :, 0])
-
-
-class _RowResampler:
-    """Bilinear resize of ``(C, h, w)`` values to rows ``[y0, y1)`` of an ``(H, W)`` image.
-
-    Uses the weights of ``F.interpolate(..., mode="bilinear", align_corners=False)`` for the
-    whole image (source row ``max((y + 0.5) * h / H - 0.5, 0)``, computed in float32 as
-    PyTorch does), so concatenating the tiles gives the whole-image result.
-    """
-
-    def __init__(self, values: Tensor, height: int, width: int) -> None:
-        self.values = values
-        self.height, self.width = height, width
-        h = values.shape[-2]
-        if h != height:
-            ft = np.float64 if values.dtype == torch.float64 else np.float32  # PyTorch's opmath type
-            scale = ft(h) / ft(height)
-            src = (np.arange(height, dtype=ft) + ft(0.5)) * scale - ft(0.5)
-            src = np.maximum(src, ft(0.0))
-            i0 = src.astype(np.int64)
-            lam1 = (src - i0.astype(ft)).astype(ft)
-            dev, dt = values.device, values.dtype
-            self.i0 = torch.from_numpy(i0).to(dev)
-            self.i1 = torch.from_numpy(np.minimum(i0 + 1, h - 1)).to(dev)
-            self.lam1 = torch.from_numpy(lam1).to(device=dev, dtype=dt).view(1, -1, 1)
-            self.lam0 = 1.0 - self.lam1
-
-    def rows(self, y0: int, y1: int) -> Tensor:
-        v = self.values
-        if v.shape[-2] == self.height:
-            r = v[:, y0:y1]
-        else:
-            r = v[:, self.i0[y0:y1]] * self.lam0[:, y0:y1] + v[:, self.i1[y0:y1]] * self.lam1[:, y0:y1]
-        if r.shape[-1] != self.width:  # the width pass: 1-D linear per row (same weights, 2x faster)
-            c, th, w = r.shape
-            r = F.interpolate(r.reshape(1, c * th, w), size=self.width, mode="linear", align_corners=False)
-            r = r.view(c, th, self.width)
-        return r
-
-
-def _tensor_view(arr: np.ndarray) -> Tensor:
-    """``torch.from_numpy`` that accepts read-only arrays (we only read them)."""
-    if arr.flags.writeable:
-        return torch.from_numpy(arr)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(arr)
-
-
-_TILE_THREAD = threading.local()
-
-
-def for_each_tile(
-    height: int, rows: int, work: Callable[[int, int], None], workers: int | None = None
-) -> None:
-    """Call ``work(y0, y1)`` for the row tiles ``[0, rows), [rows, 2 rows), ...`` of ``height``.
-
-    With ``workers > 1`` (default: ``torch.get_num_threads()``) the tiles run on that many
-    Python threads, each with single-threaded PyTorch ops: tiles are independent, so no
-    thread waits for another inside an op. On a busy machine this is several times faster
-    than PyTorch's per-op intra-op threads, whose every small op synchronises all threads.
-    ``work`` must only write its own rows. Exceptions propagate.
-    """
-    starts = list(range(0, height, max(1, rows)))
-    n = torch.get_num_threads() if workers is None else int(workers)
-    n = max(1, min(n, len(starts)))
-    if n == 1:
-        for y0 in starts:
-            work(y0, min(height, y0 + rows))
-        return
-    caller_threads = torch.get_num_threads()
-
-    def task(y0: int) -> None:
-        if getattr(_TILE_THREAD, "single", False) is not True:
-            torch.set_num_threads(1)  # this worker thread only (OpenMP settings are per thread)
-            _TILE_THREAD.single = True
-        work(y0, min(height, y0 + rows))
-
-    try:
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="harmonykit-tile") as pool:
-            for future in [pool.submit(task, y0) for y0 in starts]:
-                future.result()
-    finally:
-        torch.set_num_threads(caller_threads)  # the default for threads started later
-
-
-def _tile_rows(width: int, tile_rows: int | None) -> int:
-    if tile_rows is None:
-        return max(1, DEFAULT_TILE_PIXELS // max(1, width))
-    if int(tile_rows) < 1:
-        raise ValueError(f"tile_rows must be >= 1, got {tile_rows}")
-    return int(tile_rows)
-
-
-# --------------------------------------------------------------------------------------
-# heatmap colours
-
-# ColorBrewer RdBu (11 classes), reversed: blue (negative) -> white (identity) -> red
-_RDBU_R = (
-    (5, 48, 97), (33, 102, 172), (67, 147, 195), (146, 197, 222), (209, 229, 240), (247, 247, 247),
-    (253, 219, 199), (244, 165, 130), (214, 96, 77), (178, 24, 43), (103, 0, 31),
-)
-
-
-def _diverging_lut() -> np.ndarray:
-    anchors = np.asarray(_RDBU_R, dtype=np.float64)
-    pos = np.linspace(0.0, 1.0, len(anchors))
-    grid = np.linspace(0.0, 1.0, 257)  # odd: entry 128 is exactly the identity (white)
-    lut = np.stack([np.interp(grid, pos, anchors[:, c]) for c in range(3)], axis=1)
-    return np.clip(np.round(lut), 0, 255).astype(np.uint8)
-
-
-_LUT = _diverging_lut()
-
-
-def diverging_colormap(x: np.ndarray) -> np.ndarray:
-    """Colour ``x`` in ``[-1, 1]`` (clipped): blue ``-1``, white ``0``, red ``+1``.
-
-    Returns ``x.shape + (3,)`` uint8.
-
-    >>> diverging_colormap(np.array([-1.0, 0.0, 1.0])).tolist()
-    [[5, 48, 97], [247, 247, 247], [103, 0, 31]]
-    """
-    idx = np.round((np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0) + 1.0) * 128.0).astype(np.int64)
-    return _LUT[idx]
-
-
-@dataclass(frozen=True)
-class Heatmaps:
-    """Display images of operator masks (see the module docstring).
-
-    Attributes:
-        images: channel -> ``(h, w, 3)`` uint8 heatmap (white = identity).
-        scales: channel -> the deviation from identity drawn at full colour (``+-scale``).
-        units: channel -> unit of the scale (``factor`` for ``mul`` channels).
-        grid: ``(Hg, Wg, 3)`` uint8: the heatmaps in a grid (components as columns,
-            ``mul`` / ``add`` as rows), each labelled with its channel and scale, plus a
-            colour bar.
-    """
-
-    images: dict[str, np.ndarray]
-    scales: dict[str, float]
-    units: dict[str, str]
-    grid: np.ndarray
-
-    def legend(self) -> list[str]:
-        """One line per channel, e.g. ``l_add: blue -4 .. white 0 .. red +4 (L units ...)``."""
-        lines = []
-        for name, s in self.scales.items():
-            ident = identity_value(name)
-            lines.append(f"{name}: blue {ident - s:g} .. white {ident:g} .. red {ident + s:g} ({self.units[name]})")
-        return lines
-
-
-def _label_tile(tile: np.ndarray, text: str, strip: int = 14) -> np.ndarray:
-    from PIL import Image, ImageDraw
-
-    h, w = tile.shape[:2]
-    canvas = Image.new("RGB", (w, h + strip), (255, 255, 255))
-    canvas.paste(Image.fromarray(tile), (0, strip))
-    ImageDraw.Draw(canvas).text((2, 1), text, fill=(0, 0, 0))
-    return np.asarray(canvas)
-
-
-def _fmt_scale(name: str, s: float) -> str:
-    return f"{name} 1±{s:.3g}" if name.endswith("_mul") else f"{name} ±{s:.3g}"
 
 
 def _region_tensor(region: np.ndarray | Tensor, size: tuple[int, int], like: Tensor) -> Tensor:
