@@ -12,10 +12,16 @@
    batch 8, ``--size`` px, ``--ngf``) with the shipped ``configs/srin_iharmony4.yaml`` recipe
    (L1 loss, Adam 0.9/0.999, lr 1e-3) and SLIC region maps. ``--load-size`` / ``--flip`` add
    random crops and flips (the paper trains without augmentation, but 16 source photos are
-   few enough for a direct-RGB U-Net to memorise them).
+   few enough for a direct-RGB U-Net to memorise them). ``--head rgb_residual`` swaps the
+   paper's direct RGB output for ``image + tanh(conv)`` (zero-initialised: starts at identity);
+   ``--model srin_om`` uses the operator-mask head instead.
 3. Evaluates ``identity``, the untrained SRIN network and both trained models on the test
    split (mask given, the SRIN setting) and prints one table (MSE / PSNR / fMSE per
-   foreground-ratio bucket is in each report's table.md).
+   foreground-ratio bucket is in each report's table.md); ``--eval-train`` adds the train
+   split's MSE (far below the test MSE: memorisation). Results: ``OUT/results_NAME.json``.
+
+Runs that exist (``weights/``) are not trained again; a killed run resumes. The numbers of
+the shipped docs are in docs/models.md ("SRIN sanity run").
 """
 
 from __future__ import annotations
@@ -69,14 +75,16 @@ def make_dataset(photos: Path, root: Path, per_photo: int, side: int, held_out: 
 
 
 def train(data: Path, out: Path, norm: str, steps: int, size: int, ngf: int, minutes: float,
-          model: str = "srin_unet", load_size: int | None = None, flip: bool = False) -> Path:
+          model: str = "srin_unet", load_size: int | None = None, flip: bool = False,
+          head: str | None = None) -> Path:
     if (out / "weights" / "config.json").is_file():
         return out
     cmd = [
         sys.executable, "-m", "harmonykit", "train", str(REPO / "configs" / "srin_iharmony4.yaml"),
         "--set", f"data.root={data}", "--set", f"data.size={size}", "--set", "data.workers=0",
         "--set", f"data.regions.cache_dir={out.parent / 'region_cache'}",
-        "--set", f"model.name={model}", "--set", f"model.kwargs={{norm: {norm}, ngf: {ngf}}}",
+        "--set", f"model.name={model}",
+        "--set", f"model.kwargs={{norm: {norm}, ngf: {ngf}{f', head: {head}' if head else ''}}}",
         "--set", f"optim.iterations={steps}", "--set", f"optim.milestones=[{int(steps * 0.8)}]",
         "--set", "optim.batch_size=8", "--set", "ema_decay=0.99", "--set", "device=cpu",
         "--set", f"max_minutes={minutes}", "--set", "log_every=20", "--set", f"sample_every={steps}",
@@ -104,9 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--norms", nargs="+", default=["srin", "rain"])
     ap.add_argument("--model", default="srin_unet",
                     help="srin_unet (RGB output, the paper) or srin_om (operator-mask head, starts at identity)")
+    ap.add_argument("--head", default=None,
+                    help="output head instead of the model's default, e.g. rgb_residual (image + tanh, starts at "
+                         "identity) for srin_unet")
     ap.add_argument("--load-size", type=int, default=None,
                     help="train on random --size crops of --load-size squares (default: no crop)")
     ap.add_argument("--flip", action="store_true", help="random horizontal flips in training")
+    ap.add_argument("--eval-train", action="store_true",
+                    help="also score the train split (a train MSE far below the test MSE means memorisation)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HARMONYKIT_NO_PROGRESS", "1")
 
@@ -120,29 +133,42 @@ def main(argv: list[str] | None = None) -> int:
     n_test = len((data / "HPhotos_test.txt").read_text().split())
     n_train = len((data / "HPhotos_train.txt").read_text().split())
     print(f"dataset {data}: {n_train} train / {n_test} test composites")
-    untrained = args.out / f"untrained_{args.model}"
+    name = args.model + (f"_{args.head}" if args.head else "")
+    head_kw = {"head": args.head} if args.head else {}
+    untrained = args.out / f"untrained_{name}"
     if not (untrained / "config.json").is_file():
-        create_model(args.model, norm="srin", ngf=args.ngf).save_pretrained(untrained)
+        create_model(args.model, norm="srin", ngf=args.ngf, **head_kw).save_pretrained(untrained)
     runs = {}
     for norm in args.norms:
         t = time.perf_counter()
-        runs[norm] = train(data, args.out / f"run_{args.model}_{norm}", norm, args.steps, args.size, args.ngf,
-                           args.minutes, args.model, args.load_size, args.flip)
+        runs[norm] = train(data, args.out / f"run_{name}_{norm}", norm, args.steps, args.size, args.ngf,
+                           args.minutes, args.model, args.load_size, args.flip, args.head)
         print(f"trained {norm} in {time.perf_counter() - t:.0f} s")
-    methods = [("identity (composite)", "identity"), (f"{args.model} untrained", str(untrained))]
-    methods += [(f"{args.model} norm={n} trained", str(p)) for n, p in runs.items()]
+    methods = [("identity (composite)", "identity"), (f"{name} untrained", str(untrained))]
+    methods += [(f"{name} norm={n} trained", str(p)) for n, p in runs.items()]
     rows = []
     for label, spec in methods:
-        rep = args.out / "reports" / label.split()[0].replace("=", "_") / label.replace(" ", "_").replace("=", "_")
-        res = evaluate(data, spec, rep, EvalOptions(size=args.size, label=label, lpips=False, show_progress=False,
-                                                     split="test"))
-        m = res.summary["overall"]["model"]
-        rows.append({"label": label, **{k: m.get(k) for k in ("mse", "psnr", "fmse")}})
+        row: dict = {"label": label}
+        for split in ("test", "train") if args.eval_train else ("test",):
+            rep = args.out / "reports" / split / label.replace(" ", "_").replace("=", "_")
+            res = evaluate(data, spec, rep, EvalOptions(size=args.size, label=label, lpips=False, show_progress=False,
+                                                         split=split))
+            m = res.summary["overall"]["model"]
+            if split == "test":
+                row.update({k: m.get(k) for k in ("mse", "psnr", "fmse")})
+            else:
+                row["train_mse"] = m.get("mse")
+        rows.append(row)
     print(f"\n{n_test} test composites (held-out photos), {args.size}x{args.size}, mask given\n")
-    print("| method | MSE | PSNR | fMSE |\n|---|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['label']} | {r['mse']:.2f} | {r['psnr']:.2f} | {r['fmse']:.1f} |")
-    (args.out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    if args.eval_train:
+        print("| method | MSE | PSNR | fMSE | train MSE |\n|---|---:|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['label']} | {r['mse']:.2f} | {r['psnr']:.2f} | {r['fmse']:.1f} | {r['train_mse']:.2f} |")
+    else:
+        print("| method | MSE | PSNR | fMSE |\n|---|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['label']} | {r['mse']:.2f} | {r['psnr']:.2f} | {r['fmse']:.1f} |")
+    (args.out / f"results_{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
     return 0
 
 
