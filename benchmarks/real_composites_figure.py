@@ -41,16 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
 
+    from harmonykit.cli.harmonize import find_mask
     from harmonykit.inference import Harmonizer
     from harmonykit.io import list_images, read_image, read_mask, write_image
 
     h = Harmonizer.from_pretrained(args.model)
-    pairs = []
-    for p in list_images(args.folder):
-        if p.stem.endswith("_mask"):
-            continue
-        masks = [m for m in list_images(args.folder) if m.stem == f"{p.stem}_mask"]
-        pairs.append((p, masks[0] if masks else None))
+    pairs = [(p, find_mask(p, args.folder)) for p in list_images(args.folder) if not p.stem.endswith("_mask")]
     pairs = pairs[: args.limit] if args.limit else pairs
     rows = []
     labels = ["composite", "no mask", "with mask", "l_add", "a_add", "b_add"]

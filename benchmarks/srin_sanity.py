@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
 
     from harmonykit.evaluation.evaluator import EvalOptions, evaluate
+    from harmonykit.io import atomic_write_text
     from harmonykit.models import create_model
 
     held = set(yaml.safe_load((REPO / "configs" / "default_photos.yaml").read_text())["data"]["exclude"])
@@ -160,15 +161,12 @@ def main(argv: list[str] | None = None) -> int:
                 row["train_mse"] = m.get("mse")
         rows.append(row)
     print(f"\n{n_test} test composites (held-out photos), {args.size}x{args.size}, mask given\n")
-    if args.eval_train:
-        print("| method | MSE | PSNR | fMSE | train MSE |\n|---|---:|---:|---:|---:|")
-        for r in rows:
-            print(f"| {r['label']} | {r['mse']:.2f} | {r['psnr']:.2f} | {r['fmse']:.1f} | {r['train_mse']:.2f} |")
-    else:
-        print("| method | MSE | PSNR | fMSE |\n|---|---:|---:|---:|")
-        for r in rows:
-            print(f"| {r['label']} | {r['mse']:.2f} | {r['psnr']:.2f} | {r['fmse']:.1f} |")
-    (args.out / f"results_{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    extra = " train MSE |" if args.eval_train else ""
+    print(f"| method | MSE | PSNR | fMSE |{extra}\n|---|---:|---:|---:|{'---:|' if extra else ''}")
+    for r in rows:
+        train_col = f" {r['train_mse']:.2f} |" if extra else ""
+        print(f"| {r['label']} | {r['mse']:.2f} | {r['psnr']:.2f} | {r['fmse']:.1f} |{train_col}")
+    atomic_write_text(args.out / f"results_{name}.json", json.dumps(rows, indent=1) + "\n")
     return 0
 
 

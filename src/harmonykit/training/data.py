@@ -139,9 +139,7 @@ class EpochIndexed(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         epoch, index = int(key[0]), int(key[1])
         item = self.base[index]
-        if self.size is None and not self.flip:
-            return item
-        if "error" in item:
+        if (self.size is None and not self.flip) or "error" in item:
             return item
         rng = rng_for(self.seed, "augment", epoch, index)
         h, w = item["composite"].shape[-2:]
