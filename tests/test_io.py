@@ -169,3 +169,32 @@ def test_atomic_write_uses_normal_file_mode(tmp_path):
     os.umask(umask)
     atomic_write_text(tmp_path / "m.txt", "x")
     assert (tmp_path / "m.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_stale_temporaries_of_dead_processes_are_removed_live_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from harmonykit.io import atomic_write, is_temp_name, remove_stale_temp_files
+
+    # a temporary of a process that is gone (SIGKILLed in the middle of atomic_write)
+    code = ("import os, signal, sys; from harmonykit.io import atomic_write\n"
+            "with atomic_write(sys.argv[1]) as t:\n    t.write_bytes(b'par'); os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.png")], timeout=60)
+    assert proc.returncode == -9
+    dead = [p for p in tmp_path.iterdir()]
+    assert len(dead) == 1 and is_temp_name(dead[0].name) and not (tmp_path / "a.png").exists()
+    (tmp_path / ".hidden_user_file").write_text("keep")
+    (tmp_path / "b.png").write_bytes(b"keep")
+    with atomic_write(tmp_path / "c.png") as live:  # this process's own write in flight is kept
+        live.write_bytes(b"x")
+        assert remove_stale_temp_files(tmp_path) == dead
+        assert live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden_user_file", "b.png", "c.png"]
+    # an untagged temporary from an older version is removed only once it is old
+    legacy = tmp_path / ".d.png.abcd1234.png"
+    legacy.write_bytes(b"")
+    assert remove_stale_temp_files(tmp_path) == [] and legacy.exists()
+    os.utime(legacy, (0, 0))
+    assert remove_stale_temp_files(tmp_path) == [legacy]

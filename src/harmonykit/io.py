@@ -24,9 +24,14 @@ an interrupted run never leaves a truncated output.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import logging
 import os
+import re
+import socket
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +40,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from harmonykit.errors import ImageReadError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -49,6 +56,8 @@ __all__ = [
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
+    "is_temp_name",
+    "remove_stale_temp_files",
     "list_images",
 ]
 
@@ -242,16 +251,90 @@ def read_label_map(
     return arr
 
 
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+# ".<name>.tmp-<host tag>-<pid>-<mkstemp's 8 random characters><suffix>"
+_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.tmp-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-[a-z0-9_]{8}(?P<suffix>\.[^.]*)?$")
+# what atomic_write wrote before it tagged its temporaries: ".<name>.<8 random><suffix>"
+_LEGACY_TEMP_RE = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]*)?$")
+_FOREIGN_TEMP_AGE_S = 3600.0
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is a temporary file name made by :func:`atomic_write`."""
+    if _TEMP_RE.match(name):
+        return True
+    m = _LEGACY_TEMP_RE.match(name)
+    return bool(m) and m.group("target").endswith(m.group("suffix") or "")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: the pid exists (another user's process)
+        return True
+    return True
+
+
+def _stale_temp(path: Path, now: float) -> bool:
+    m = _TEMP_RE.match(path.name)
+    if m is not None and m.group("host") == _host_tag():
+        return not _pid_alive(int(m.group("pid")))
+    if not is_temp_name(path.name):
+        return False
+    # another host's (shared folder) or an untagged temporary: stale once it is old
+    try:
+        return now - path.stat().st_mtime > _FOREIGN_TEMP_AGE_S
+    except OSError:
+        return False
+
+
+def remove_stale_temp_files(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """Delete the temporary files that killed processes left in ``folder``.
+
+    A temporary of :func:`atomic_write` is named ``.<name>.tmp-<host>-<pid>-<random><suffix>``;
+    it is stale when its process (on this host) is gone. Live processes' temporaries (e.g. a
+    shard writing into the same folder) are kept; those of other hosts and untagged ones
+    from older versions are removed once they are an hour old.
+
+    Returns:
+        The removed paths.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now = time.time()
+    removed: list[Path] = []
+    for p in folder.rglob(".*") if recursive else folder.glob(".*"):
+        if p.is_file() and not p.is_symlink() and _stale_temp(p, now):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p)
+    if removed:
+        log.info("removed %d stale temporary file(s) under %s", len(removed), folder)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
     The temporary file keeps ``path``'s suffix (or ``suffix``) so format sniffing by
     extension works. On error the temporary file is removed and ``path`` is untouched.
+    Its name (``.<name>.tmp-<host>-<pid>-<random><suffix>``) lets
+    :func:`remove_stale_temp_files` tell a killed process's leftovers from live writes.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.tmp-{_host_tag()}-{os.getpid()}-", suffix=suffix or path.suffix, dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -111,3 +111,36 @@ def test_missing_source_exit_2_in_subprocess(tmp_path):
     )
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+KILL_AT = Path(__file__).resolve().parents[1] / "kill_at.py"
+
+
+def _tree(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name != "lock"}
+
+
+@pytest.mark.parametrize(
+    "event,match",
+    [("mkstemp", ".build/skipped"),  # killed while the skip record is being written (empty temp)
+     ("replace", ".build/skipped/broken.json"),  # killed at its rename (complete temp)
+     ("mkstemp", "composite")],  # killed while a sample's image is being written
+)
+def test_kill_during_build_then_resume_is_byte_identical(tmp_path, photos, capsys, event, match):
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    args = [str(photos), "--labels", str(photos.parent / "labels"), "--size", "32", "--quiet"]
+    assert _run(capsys, *args, "--out", str(tmp_path / "full"))[0] == 0
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(KILL_AT), event, match, "1", "--", "build-benchmark", *args,
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr  # really SIGKILLed at that moment
+    assert [p for p in out.rglob(".*") if p.is_file() and p.name != "lock"]  # it left a temporary
+    code, _, err = _run(capsys, *args, "--out", str(out))
+    assert code == 0 and "Traceback" not in err, err
+    bench = json.loads((out / "benchmark.json").read_text())
+    assert [s["id"] for s in bench["skipped"]] == ["broken"]
+    assert bench["counts"]["skipped"] == 1
+    assert _tree(out) == _tree(tmp_path / "full")  # no stale temporary, same bytes
+    assert _run(capsys, *args, "--out", str(out))[0] == 0  # and a further resume is fine too
+    assert _tree(out) == _tree(tmp_path / "full")

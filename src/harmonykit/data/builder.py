@@ -39,7 +39,10 @@ same folder skips finished samples and (re)tries the others (including previousl
 items, in case the file was fixed). Settings that change the output (source, format,
 split, labels, regions, size, seed, layout, perturbation config) must match the folder's
 ``settings.json``; otherwise :class:`BuildError` is raised. ``--limit`` and ``--workers``
-and ``--shard`` are not settings: a larger limit later extends the benchmark.
+and ``--shard`` are not settings: a larger limit later extends the benchmark. Every file is
+written atomically; the hidden temporaries of a killed build are never read (nor listed
+twice) and are removed at the start of the next run (those of a live shard are kept), so
+a resumed build is byte-identical to an uninterrupted one.
 
 Per-item problems (unreadable or corrupt image, label map of the wrong size, missing label
 map, no usable region) are reported through ``on_skip``, recorded, listed in
@@ -51,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -70,8 +74,10 @@ from harmonykit.io import (
     atomic_write_bytes,
     atomic_write_text,
     encode_png,
+    is_temp_name,
     read_image,
     read_label_map,
+    remove_stale_temp_files,
 )
 from harmonykit.utils.progress import progress
 from harmonykit.utils.seeding import rng_for
@@ -96,6 +102,8 @@ STAGES = ("decode", "regions", "filters", "encode")
 _BUILD_DIR = ".build"
 _SETTINGS_FILE = "settings.json"
 _BENCHMARK_FORMAT = 1
+
+log = logging.getLogger(__name__)
 
 
 class BuildError(HarmonykitError):
@@ -485,6 +493,37 @@ def _run_item(item: SourceItem) -> _ItemResult:
 # ----------------------------------------------------------------------------- finalize
 
 
+def _read_skips(skip_dir: Path) -> dict[str, dict[str, Any]]:
+    """The skip records of ``skip_dir`` by item id: one per id, temporaries ignored.
+
+    Records are written atomically, so only a hidden temporary of a killed writer can be
+    partial; it is never read (and :func:`_clean_temporaries` removes it). A record that is
+    unreadable anyway is dropped with a warning, and the item counts as pending.
+    """
+    skips: dict[str, dict[str, Any]] = {}
+    if not skip_dir.is_dir():
+        return skips
+    for p in sorted(skip_dir.glob("*.json")):
+        if is_temp_name(p.name):
+            continue
+        item_id = p.name[: -len(".json")]
+        try:
+            rec = json.loads(p.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("%s: ignoring unreadable skip record (%s)", p, exc)
+            continue
+        if not isinstance(rec, dict) or rec.get("id") != item_id:
+            log.warning("%s: ignoring skip record of another item", p)
+            continue
+        skips[item_id] = rec
+    return skips
+
+
+def _clean_temporaries(out: Path) -> None:
+    """Remove the temporary files a killed build (this or an earlier run) left in ``out``."""
+    remove_stale_temp_files(out, recursive=True)
+
+
 def _finalize(out: Path, settings: dict[str, Any], selected_ids: list[str]) -> tuple[int, bool]:
     """Merge per-sample records into ``manifest.jsonl`` and ``benchmark.json``.
 
@@ -498,14 +537,11 @@ def _finalize(out: Path, settings: dict[str, Any], selected_ids: list[str]) -> t
         if rec_dir.is_dir():
             for p in sorted(rec_dir.glob("*.json")):
                 item_id = p.name[: -len(".json")]
+                if is_temp_name(p.name):
+                    continue  # a killed writer's temporary (removed at the start of a build)
                 if _is_finished(out, item_id, layout):
                     records[item_id] = p.read_text("utf-8").strip()
-        skips: list[dict[str, Any]] = []
-        if skip_dir.is_dir():
-            for p in sorted(skip_dir.glob("*.json")):
-                item_id = p.name[: -len(".json")]
-                if item_id not in records:
-                    skips.append(json.loads(p.read_text("utf-8")))
+        skips = [s for i, s in sorted(_read_skips(skip_dir).items()) if i not in records]
         skipped_ids = {s["id"] for s in skips}
         pending = sorted(i for i in selected_ids if i not in records and i not in skipped_ids)
         complete = not pending
@@ -581,6 +617,7 @@ def build_benchmark(
     )
     sdict = _settings_dict(settings, listing.format, listing.split)
     _prepare_out(out, sdict)
+    _clean_temporaries(out)
 
     entries: dict[str, SourceItem | Skip] = {}
     k_per = settings.samples_per_image
