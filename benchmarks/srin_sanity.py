@@ -6,7 +6,7 @@
    ``masks/``, ``real_images/``, ``HPhotos_train.txt`` / ``HPhotos_test.txt``): every photo
    becomes ``--per-photo`` single-region composites (the perturbation engine with one
    superpixel region, no degradation), shorter side ``--side`` px, JPEG like iHarmony4.
-   Photos in ``configs/default_photos.yaml`` ``data.exclude`` form the test split, the others
+   The photos held out from the default model (``reproduce.HELD_OUT``) form the test split, the others
    the train split.
 2. Trains ``srin_unet`` with ``norm=srin`` and ``norm=rain`` (same budget: ``--steps``,
    batch 8, ``--size`` px, ``--ngf``) with the shipped ``configs/srin_iharmony4.yaml`` recipe
@@ -123,13 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("HARMONYKIT_NO_PROGRESS", "1")
 
-    import yaml
+    from reproduce import HELD_OUT  # benchmarks/ is on sys.path when the script runs
 
     from harmonykit.evaluation.evaluator import EvalOptions, evaluate
     from harmonykit.io import atomic_write_text
     from harmonykit.models import create_model
 
-    held = set(yaml.safe_load((REPO / "configs" / "default_photos.yaml").read_text())["data"]["exclude"])
+    held = set(HELD_OUT)
     data = make_dataset(args.photos, args.out / "data", args.per_photo, args.side, held)
     n_test = len((data / "HPhotos_test.txt").read_text().split())
     n_train = len((data / "HPhotos_train.txt").read_text().split())

@@ -19,7 +19,7 @@ SHIPPED = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 def test_all_expected_configs_are_shipped():
     assert set(SHIPPED) == {
         "om_hscene.yaml", "omgan_hscene.yaml", "rgb_hscene.yaml", "om_hlip.yaml", "omgan_hlip.yaml",
-        "rgb_hlip.yaml", "cpu_photos.yaml", "default_photos.yaml", "srin_iharmony4.yaml", "srin_in_iharmony4.yaml",
+        "rgb_hlip.yaml", "default_photos.yaml", "srin_iharmony4.yaml", "srin_in_iharmony4.yaml",
         "srin_rain_iharmony4.yaml", "srin_bain_iharmony4.yaml",
     }
 
@@ -39,11 +39,10 @@ def test_config_loads_and_validates(name):
         assert (cfg.loss.l1, cfg.loss.charbonnier, cfg.loss.lpips, cfg.loss.gan) == (1.0, 0.0, 0.0, 0.0)
         assert model.mask_use == "required"
         assert model.uses_regions == (cfg.model.kwargs["norm"] == "srin")
-    elif name in ("cpu_photos.yaml", "default_photos.yaml"):
+    elif name == "default_photos.yaml":
         assert cfg.data.kind == "onthefly" and cfg.model.name == "om_unet_small"
         assert model.mask_use == "optional" and cfg.data.mask_dropout == 0.5
-        if name == "default_photos.yaml":  # the packaged model's held-out photos
-            assert set(cfg.data.exclude) == {"astronaut", "chelsea", "coffee", "rocket", "motorcycle_left"}
+        assert cfg.data.exclude == []  # runs on any folder (the held-out ids live in benchmarks/reproduce.py)
     else:
         hscene = "hscene" in name
         assert cfg.data.kind == "onthefly" and cfg.data.format == ("ade20k" if hscene else "lip")
@@ -82,9 +81,11 @@ def test_validation_errors_name_the_key(tmp_path):
         load_train_config(CONFIGS / "om_hscene.yaml", ["data.kind=benchmark"])
 
 
-def test_cpu_photos_smoke_run(photos, tmp_path):
-    cfg = load_train_config(CONFIGS / "cpu_photos.yaml",
-                            [f"data.images={photos}", "optim.iterations=2", "optim.milestones=[1]"])
+def test_default_recipe_runs_on_any_folder_with_only_iterations_set(photos, tmp_path, caplog):
+    # the documented command plus a short budget: no data.exclude, no milestones needed
+    cfg = load_train_config(CONFIGS / "default_photos.yaml", [f"data.images={photos}", "optim.iterations=2"])
+    assert cfg.optim.milestones == [1]  # 4000 / 6000 of the run, rounded; 5200 / 6000 would be step 2
+    assert "optim.milestones scaled from [4000, 5200]" in caplog.text
     assert cfg.model.name == "om_unet_small" and cfg.optim.batch_size == 8 and cfg.data.size <= 256
     res = train(cfg, tmp_path / "run")
     assert res.step == 2 and res.status == "done"
@@ -92,3 +93,17 @@ def test_cpu_photos_smoke_run(photos, tmp_path):
     assert model.mask_use == "optional"
     out = model.harmonize(torch.rand(1, 3, 40, 56), work_size=32)
     assert out.image.shape == (1, 3, 40, 56) and out.operator_masks is not None
+
+
+def test_iterations_override_scales_or_keeps_milestones(caplog):
+    cfg = load_train_config(CONFIGS / "om_hscene.yaml", ["optim.iterations=400"])
+    assert cfg.optim.milestones == [200, 300] and "same fractions" in caplog.text
+    caplog.clear()
+    # explicit milestones win, and no note
+    cfg = load_train_config(CONFIGS / "om_hscene.yaml", ["optim.iterations=400", "optim.milestones=[50]"])
+    assert cfg.optim.milestones == [50] and "scaled" not in caplog.text
+    # extending a run (--resume with the run's config.yaml) keeps them
+    cfg = load_train_config(CONFIGS / "om_hscene.yaml", ["optim.iterations=80000"], scale_milestones=False)
+    assert cfg.optim.milestones == [20000, 30000]
+    with pytest.raises(ConfigError, match="must be below optim.iterations"):
+        load_train_config(CONFIGS / "om_hscene.yaml", ["optim.iterations=400"], scale_milestones=False)

@@ -12,6 +12,7 @@ from PIL import Image
 from harmonykit.io import read_image
 from harmonykit.models import load_model
 from harmonykit.training import load_train_config, train
+from harmonykit.training.samples import LABEL_STRIP
 
 
 def _pair(rng, h=40, w=48):
@@ -78,7 +79,7 @@ def test_srin_on_iharmony4_with_region_maps(write_config, tmp_path, loss):
     assert model.uses_regions and model.mask_use == "required"
     # sample grid: composite | mask | regions | output | real for the 3 pairs
     grid = read_image(tmp_path / "run" / "samples" / "step_0000002.png")
-    assert grid.shape == (3 * 32 + 4 * 2, 5 * 32 + 6 * 2, 3)
+    assert grid.shape == (LABEL_STRIP + 3 * 32 + 4 * 2, 5 * 32 + 6 * 2, 3)
 
 
 def test_benchmark_folder_training(write_config, tmp_path):

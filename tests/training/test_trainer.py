@@ -16,6 +16,7 @@ from harmonykit.io import read_image
 from harmonykit.models import load_model
 from harmonykit.training import Trainer, TrainingDivergedError, load_train_config, train
 from harmonykit.training.checkpoint import load_checkpoint
+from harmonykit.training.samples import LABEL_STRIP
 
 
 def _tensors(path):
@@ -64,7 +65,7 @@ def test_run_dir_layout_and_weights(write_config, tmp_path):
     assert all(float(r["total"]) == float(r["charbonnier"]) > 0 for r in rows)
     # samples at 3 and 6: 3 rows (3 photos; at most 4) x (comp, mask, out, real, 6 OM channels)
     grid = read_image(run / "samples" / "step_0000006.png")
-    assert grid.shape == (3 * 32 + 4 * 2, 10 * 32 + 11 * 2, 3)
+    assert grid.shape == (LABEL_STRIP + 3 * 32 + 4 * 2, 10 * 32 + 11 * 2, 3)  # + the column labels
     assert (run / "samples" / "step_0000003.png").is_file()
     # weights/ = the EMA model, loadable and equal to the checkpoint's EMA
     model = load_model(run / "weights")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -58,8 +59,29 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.Handler):
+    """Writes library log records (notes, warnings) to the *current* ``sys.stderr``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:  # pragma: no cover - logging must never break a command
+            self.handleError(record)
+
+
+def _setup_logging() -> None:
+    """Show the ``harmonykit`` loggers' INFO+ records on stderr, once."""
+    root = logging.getLogger("harmonykit")
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("harmonykit: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _setup_logging()
     if not argv or argv[0] not in COMMANDS:
         parser = _top_parser()
         if argv and not argv[0].startswith("-"):

@@ -9,7 +9,9 @@ from pathlib import Path
 HELP = "train a model from a YAML config (resume, multi-GPU with torchrun)"
 DESCRIPTION = """Train a harmonization model.
 
-  harmonykit train configs/cpu_photos.yaml --set data.images=~/Pictures --out runs/photos
+  harmonykit train configs/default_photos.yaml --set data.images=~/Pictures --out runs/photos
+  harmonykit train configs/default_photos.yaml --set data.images=~/Pictures --set optim.iterations=600
+                  (milestones scaled to the same fractions of the run; a note says so)
   harmonykit train configs/om_hscene.yaml --out runs/om_hscene --resume
   harmonykit train --resume --out runs/om_hscene             (reuse the run's config.yaml)
   torchrun --nproc_per_node 4 -m harmonykit train configs/om_hscene.yaml --out runs/om_hscene
@@ -41,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("give a CONFIG file, or --resume with --out RUN_DIR to reuse the run's config.yaml")
         config = args.out / CONFIG_FILE
     out = args.out if args.out is not None else Path("runs") / config.stem
-    cfg = load_train_config(config, args.overrides)
+    # a run's own config.yaml already holds its final milestones: extending it with
+    # --set optim.iterations=N keeps them; a CONFIG file gets them scaled (docs/training.md)
+    cfg = load_train_config(config, args.overrides, scale_milestones=args.config is not None)
     result = train(cfg, out, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
         speed = f"; {result.samples_per_s:.2f} samples/s" if result.samples_per_s > 0 else ""

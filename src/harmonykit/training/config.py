@@ -10,6 +10,7 @@ Reference of every key: ``docs/training.md``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,8 @@ from harmonykit.config import load_config, to_dict
 from harmonykit.data.perturb import PerturbConfig
 from harmonykit.errors import ConfigError
 from harmonykit.training.losses import LossWeights
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ModelConfig",
@@ -31,6 +34,7 @@ __all__ = [
     "validate_train_config",
     "RESUME_MUTABLE_KEYS",
     "config_diff",
+    "scaled_milestones",
 ]
 
 
@@ -277,8 +281,22 @@ def validate_train_config(cfg: TrainConfig) -> None:
             build_discriminator(cfg.gan)
 
 
-def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), validate: bool = True) -> TrainConfig:
-    """Read a training YAML file with ``key=value`` overrides (and validate it)."""
+def load_train_config(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    validate: bool = True,
+    scale_milestones: bool = True,
+) -> TrainConfig:
+    """Read a training YAML file with ``key=value`` overrides (and validate it).
+
+    ``scale_milestones``: when ``optim.iterations`` is overridden and ``optim.milestones``
+    is not, the file's milestones are scaled to the same fractions of the new run (see
+    :func:`scaled_milestones`) and a note is logged; pass ``False`` to keep them as they are
+    (e.g. to extend a run with ``--resume``).
+    """
+    overrides = list(overrides)
+    if scale_milestones:
+        overrides = _scale_milestone_overrides(path, overrides)
     cfg = load_config(path, TrainConfig, overrides)
     if validate:
         try:
@@ -286,6 +304,50 @@ def load_train_config(path: str | Path, overrides: list[str] | tuple[str, ...] =
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     return cfg
+
+
+def scaled_milestones(milestones: list[int], old_iterations: int, new_iterations: int) -> list[int]:
+    """``milestones`` of an ``old_iterations`` run moved to the same fractions of a
+    ``new_iterations`` run (rounded, kept increasing and below ``new_iterations``).
+
+    >>> scaled_milestones([4000, 5200], 6000, 300)
+    [200, 260]
+    >>> scaled_milestones([20000, 30000], 40000, 2)
+    [1]
+    >>> scaled_milestones([2, 3], 4, 1)
+    []
+    """
+    out: list[int] = []
+    for m in milestones:
+        v = max(1, round(m * new_iterations / old_iterations))
+        if v < new_iterations and (not out or v > out[-1]):
+            out.append(v)
+    return out
+
+
+def _scale_milestone_overrides(path: str | Path, overrides: list[str]) -> list[str]:
+    """``overrides`` plus an ``optim.milestones=[...]`` override when ``optim.iterations`` is
+    overridden alone (see :func:`load_train_config`)."""
+    from harmonykit.config import parse_override
+
+    keys = [parse_override(o)[0] for o in overrides]
+    if ["optim", "iterations"] not in keys or ["optim", "milestones"] in keys or ["optim"] in keys:
+        return overrides
+    new_iter = parse_override(overrides[len(keys) - 1 - keys[::-1].index(["optim", "iterations"])])[1]
+    if not isinstance(new_iter, int) or isinstance(new_iter, bool) or new_iter < 1:
+        return overrides  # load_config reports the bad value
+    rest = [o for o, k in zip(overrides, keys) if k != ["optim", "iterations"]]
+    base = load_config(path, TrainConfig, rest).optim
+    if not base.milestones or new_iter == base.iterations:
+        return overrides
+    new = scaled_milestones(list(base.milestones), base.iterations, new_iter)
+    if new == list(base.milestones):
+        return overrides
+    log.warning(
+        "note: optim.iterations=%d: optim.milestones scaled from %s (of %d) to %s, the same fractions of "
+        "the run; set optim.milestones to choose them", new_iter, list(base.milestones), base.iterations, new,
+    )
+    return [*overrides, f"optim.milestones=[{', '.join(str(m) for m in new)}]"]
 
 
 def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:

@@ -1,6 +1,8 @@
 """Sample grids written during training (``RUN/samples/step_NNNNNNN.png``).
 
-One row per sample: ``composite | [mask] | [region map] | output | real | operator masks``.
+One row per sample: ``composite | [mask] | [region map] | output | real | operator masks``,
+under a header strip that names each column (``composite``, ``mask``, ``regions``,
+``output``, ``real``, then the channel names such as ``l_add``).
 Each operator-mask channel is drawn as a heatmap with a diverging colormap (matplotlib's
 ``RdBu_r``: blue below, white at, red above the identity), centred on the channel's
 identity (``1`` for ``*_mul``, ``0`` for ``*_add``) and scaled symmetrically by the largest
@@ -15,9 +17,11 @@ from torch import Tensor
 
 from harmonykit.operators import OperatorMasks
 
-__all__ = ["diverging_heatmap", "operator_heatmaps", "sample_grid"]
+__all__ = ["diverging_heatmap", "operator_heatmaps", "sample_grid", "LABEL_STRIP"]
 
 _PAD = 2
+#: height in pixels of the column-label strip on top of a sample grid
+LABEL_STRIP = 12
 
 
 def _lut(name: str = "RdBu_r") -> np.ndarray:
@@ -68,6 +72,7 @@ def sample_grid(
     regions: Tensor | None = None,
     operator_masks: OperatorMasks | None = None,
     max_rows: int = 4,
+    labels: bool = True,
 ) -> np.ndarray:
     """Assemble the grid (see module docstring) as ``(H, W, 3)`` uint8.
 
@@ -76,25 +81,51 @@ def sample_grid(
         mask: ``(B, 1, h, w)`` foreground mask, shown when given.
         regions: ``(B, 3, h, w)`` region map, shown when given.
         operator_masks: the model's operator masks, one heatmap column per channel.
+        labels: draw the column names in a :data:`LABEL_STRIP`-pixel strip on top.
 
     >>> g = sample_grid(torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8), torch.zeros(2, 3, 8, 8))
-    >>> g.shape  # 2 rows, 3 columns, 2-px white gaps
+    >>> g.shape  # label strip, 2 rows, 3 columns, 2-px white gaps
+    (34, 32, 3)
+    >>> sample_grid(torch.zeros(2, 3, 8, 8), torch.ones(2, 3, 8, 8), torch.zeros(2, 3, 8, 8), labels=False).shape
     (22, 32, 3)
     """
     n = min(max_rows, composite.shape[0])
     h, w = composite.shape[-2:]
     cols = [_to_uint8(composite[:n])]
+    names = ["composite"]
     if mask is not None:
         cols.append(_to_uint8(mask[:n]))
+        names.append("mask")
     if regions is not None:
         cols.append(_to_uint8(regions[:n]))
+        names.append("regions")
     cols += [_to_uint8(output[:n]), _to_uint8(real[:n])]
+    names += ["output", "real"]
     if operator_masks is not None:
         cols += [hm[:n] for hm in operator_heatmaps(operator_masks, (int(h), int(w)))]
-    grid = np.full((n * h + (n + 1) * _PAD, len(cols) * w + (len(cols) + 1) * _PAD, 3), 255, np.uint8)
+        names += list(operator_masks.channels)
+    top = LABEL_STRIP if labels else 0
+    grid = np.full((top + n * h + (n + 1) * _PAD, len(cols) * w + (len(cols) + 1) * _PAD, 3), 255, np.uint8)
     for r in range(n):
         for c, col in enumerate(cols):
-            y, x = _PAD + r * (h + _PAD), _PAD + c * (w + _PAD)
+            y, x = top + _PAD + r * (h + _PAD), _PAD + c * (w + _PAD)
             grid[y : y + h, x : x + w] = col[r]
+    if labels:
+        _draw_labels(grid, names, int(w))
     return grid
+
+
+def _draw_labels(grid: np.ndarray, names: list[str], col_w: int) -> None:
+    """Write each column's name, centred and cut to the column's width, into the strip."""
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(grid)
+    draw = ImageDraw.Draw(im)
+    for c, name in enumerate(names):
+        text = name
+        while len(text) > 1 and draw.textlength(text) > col_w:
+            text = text[:-1]
+        x = _PAD + c * (col_w + _PAD) + max(0.0, (col_w - draw.textlength(text)) / 2)
+        draw.text((x, 0), text, fill=(0, 0, 0))
+    grid[:LABEL_STRIP] = np.asarray(im)[:LABEL_STRIP]
 

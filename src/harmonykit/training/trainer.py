@@ -84,7 +84,8 @@ from harmonykit.training.losses import GeneratorLoss, relativistic_d_loss
 from harmonykit.utils.progress import progress
 from harmonykit.utils.seeding import derive_seed
 
-__all__ = ["TrainingDivergedError", "TrainResult", "Trainer", "train", "prepare_run_dir", "CONFIG_FILE", "LOG_FILE"]
+__all__ = ["TrainingDivergedError", "TrainResult", "Trainer", "train", "prepare_run_dir", "budget_total", "CONFIG_FILE",
+           "LOG_FILE"]
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "log.csv"
@@ -441,7 +442,9 @@ class Trainer:
         assert ctx is not None
         iters = cfg.optim.iterations
         global_batch = cfg.optim.batch_size * ctx.world_size
-        bar = progress(total=iters, initial=self.start_step, desc="train", unit="step", disable=None if ctx.is_main else True)
+        budget_s = 60.0 * cfg.max_minutes if cfg.max_minutes is not None else None
+        desc = "train" if budget_s is None else f"train (max {cfg.max_minutes:g} min)"
+        bar = progress(total=iters, initial=self.start_step, desc=desc, unit="step", disable=None if ctx.is_main else True)
         t0 = time.perf_counter()
         window: dict[str, list[float]] = {}
         win_t, win_steps = t0, 0
@@ -460,9 +463,15 @@ class Trainer:
                     for k, v in logged.items():
                         window.setdefault(k, []).append(v)
                     win_steps += 1
+                over = budget_s is not None and (time.perf_counter() - t0) > budget_s
+                if budget_s is not None:
+                    (flag,) = all_reduce_flags(ctx, [1.0 if over else 0.0])
+                    over = bool(flag)
+                    bar.total = budget_total(done, iters, n_done, time.perf_counter() - t0, budget_s)
                 bar.update(1)
                 end = done == iters
-                if ctx.is_main and (done % cfg.log_every == 0 or end):
+                last_step = end or over  # the final step of this invocation: log, sample, checkpoint
+                if ctx.is_main and (done % cfg.log_every == 0 or last_step):
                     now = time.perf_counter()
                     row: dict[str, Any] = {"step": done, "lr": self.step_lr,
                                            "samples_per_s": global_batch * win_steps / max(now - win_t, 1e-9),
@@ -475,13 +484,9 @@ class Trainer:
                     last = {k: float(v) for k, v in row.items()}
                     bar.set_postfix(loss=f"{row['total']:.4g}", lr=f"{row['lr']:.2g}")
                     window, win_t, win_steps = {}, now, 0
-                if ctx.is_main and (done % cfg.sample_every == 0 or end):
+                if ctx.is_main and (done % cfg.sample_every == 0 or last_step):
                     self._write_samples(done)
-                over = cfg.max_minutes is not None and (time.perf_counter() - t0) > 60.0 * cfg.max_minutes
-                if cfg.max_minutes is not None:
-                    (flag,) = all_reduce_flags(ctx, [1.0 if over else 0.0])
-                    over = bool(flag)
-                if done % cfg.checkpoint_every == 0 or end or over:
+                if done % cfg.checkpoint_every == 0 or last_step:
                     self._checkpoint(done)
                 if over and not end:
                     status = "time_budget"
@@ -499,6 +504,25 @@ class Trainer:
             sps = global_batch * n_done / max(t_first - t0, 1e-9)
         final = self.last_ckpt_step if self.last_ckpt_step is not None else self.start_step
         return TrainResult(self.run_dir, final, status, sps, last)
+
+
+def budget_total(done: int, iterations: int, n_done: int, elapsed_s: float, budget_s: float) -> int:
+    """The step a time-limited run is expected to stop at, for the progress bar's total
+    (so its ETA is the time to that step, not to ``iterations``).
+
+    ``done``: steps completed (resumed ones included); ``n_done``: steps of this
+    invocation, taking ``elapsed_s`` seconds; ``budget_s``: ``max_minutes`` in seconds.
+
+    >>> budget_total(done=10, iterations=1000, n_done=10, elapsed_s=10.0, budget_s=60.0)  # 1 step/s
+    60
+    >>> budget_total(done=10, iterations=30, n_done=10, elapsed_s=10.0, budget_s=60.0)  # iterations first
+    30
+    """
+    if n_done < 1 or elapsed_s <= 0:
+        return iterations
+    rate = n_done / elapsed_s
+    expected = done + int(rate * max(0.0, budget_s - elapsed_s))
+    return max(done, min(iterations, expected))
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:
