@@ -17,7 +17,7 @@ the on-the-fly pair maker separately, per process). Reported: median step time o
 ``batch / median`` samples/s.
 
 Models: ``om_unet`` (the paper's generator, 39.5 M params, no mask) and the CPU recipe's
-``om_unet_small`` with ``mask_use=optional`` (configs/cpu_photos.yaml).
+``om_unet_small`` with ``mask_use=optional`` (configs/default_photos.yaml).
 """
 
 from __future__ import annotations
