@@ -210,6 +210,10 @@ class Result:
         alpha: ``(H, W)`` uint8 alpha of the input, or ``None``.
         input_rgb: ``(H, W, 3)`` uint8 RGB of the input (what edits re-render from).
         mask_used: whether a mask was passed to the model / baseline.
+        localisation_work: for models with a localisation gate (``gate="learned"``):
+            ``(h, w)`` float32 in ``[0, 1]`` at the work size, the model's "what was
+            pasted" probability (computed even when a mask was given, which then gates
+            instead); else ``None``. :attr:`localisation` is it at the input's size.
     """
 
     image: Any
@@ -220,11 +224,37 @@ class Result:
     input_rgb: np.ndarray
     mask_used: bool = False
     notes: list[str] = field(default_factory=list)
+    localisation_work: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:
         """``(H, W)`` of the image."""
         return int(self.rgb.shape[0]), int(self.rgb.shape[1])
+
+    @property
+    def localisation(self) -> np.ndarray | None:
+        """``(H, W)`` float32 in ``[0, 1]``: :attr:`localisation_work` upsampled bilinearly
+        to the input's size (computed on each access), or ``None`` without a gate."""
+        if self.localisation_work is None:
+            return None
+        p = torch.from_numpy(np.ascontiguousarray(self.localisation_work, dtype=np.float32))[None, None]
+        if tuple(p.shape[-2:]) != self.size:
+            p = F.interpolate(p, size=self.size, mode="bilinear", align_corners=False)
+        return p[0, 0].clamp_(0.0, 1.0).numpy()
+
+    def __repr__(self) -> str:
+        """One line: size, alpha, masks, mask use, total time, notes (no pixel arrays).
+
+        >>> import numpy as np
+        >>> Result(np.zeros((2, 3, 3), np.uint8), None, {"total": 0.0123}, np.zeros((2, 3, 3), np.uint8),
+        ...        None, np.zeros((2, 3, 3), np.uint8))
+        Result(size=(2, 3), alpha=False, operator_masks=None, mask_used=False, total_s=0.012)
+        """
+        notes = f", notes={self.notes}" if self.notes else ""
+        total = self.timings.get("total")
+        timing = f", total_s={total:.3f}" if total is not None else ""
+        return (f"Result(size={self.size}, alpha={self.alpha is not None}, operator_masks={self.operator_masks!r}, "
+                f"mask_used={self.mask_used}{timing}{notes})")
 
     def save(self, path: str | Path) -> Path:
         """Write the image (alpha kept for formats that have it) atomically."""
@@ -509,16 +539,17 @@ class Harmonizer:
             raise HarmonykitError(f"{what} {self.name!r} needs a foreground mask (pass mask=..., or --mask on the command line)")
         timings: dict[str, float] = {}
         masks_out: OperatorMasks | None = None
+        loc: np.ndarray | None = None
         if self.baseline is not None:
             t0 = time.perf_counter()
             rgb = self.baseline(prep.rgb, m)
             timings.update(prepare=0.0, regions=0.0, network=time.perf_counter() - t0, apply=0.0)
         else:
-            rgb, masks_out = self._run_model(prep.rgb, m, timings)
+            rgb, masks_out, loc = self._run_model(prep.rgb, m, timings)
         timings["total"] = time.perf_counter() - t_start
         return Result(
             image=_package_output(rgb, prep), operator_masks=masks_out, timings=timings, rgb=rgb,
-            alpha=prep.alpha, input_rgb=prep.rgb, mask_used=m is not None, notes=notes,
+            alpha=prep.alpha, input_rgb=prep.rgb, mask_used=m is not None, notes=notes, localisation_work=loc,
         )
 
     def _run_model(self, rgb: np.ndarray, mask: np.ndarray | None, timings: dict[str, float]):
@@ -562,7 +593,9 @@ class Harmonizer:
             delta = (out.image - small)[0].detach().float().cpu()
             full = _tiled_rgb_change(rgb, delta, mask if composite else None, tile_rows=self.tile_rows)
         timings["apply"] = time.perf_counter() - t0
-        return full, masks
+        p = out.localisation
+        loc = None if p is None else np.ascontiguousarray(p[0, 0].detach().float().cpu().numpy())
+        return full, masks, loc
 
     def _network_threads(self) -> int:
         if self.network_threads is not None:

@@ -162,6 +162,16 @@ class OperatorMasks:
         """Number of images ``B`` the masks hold."""
         return int(self.values.shape[0])
 
+    def __repr__(self) -> str:
+        """Short: space, channels, batch, size, dtype and device (no tensor values).
+
+        >>> OperatorMasks.identity("lab_add", 1, 4, 6)
+        OperatorMasks(space='lab', channels=('l_add', 'a_add', 'b_add'), batch=1, size=(4, 6), dtype=float32, device=cpu)
+        """
+        dtype = str(self.values.dtype).removeprefix("torch.")
+        return (f"OperatorMasks(space={self.space!r}, channels={self.channels}, batch={self.batch_size}, "
+                f"size={self.size}, dtype={dtype}, device={self.values.device})")
+
     def __getitem__(self, name: str) -> Tensor:
         """One channel as ``(B, 1, h, w)``."""
         try:
