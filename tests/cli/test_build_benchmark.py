@@ -40,7 +40,7 @@ def test_build_with_labels_and_bad_item(tmp_path, photos, capsys):
     out = tmp_path / "bench"
     code, _, err = _run(capsys, str(photos), "--out", str(out), "--labels", str(photos.parent / "labels"),
                         "--size", "64", "--seed", "3")
-    assert code == 0
+    assert code == 2  # a bad source file is a user mistake: reported, the rest built, exit 2
     assert "skipped broken:" in err and "broken.jpg" in err
     assert "3 built" in err and "Traceback" not in err
     for sub in ("composite", "real", "mask"):
@@ -53,7 +53,7 @@ def test_build_with_labels_and_bad_item(tmp_path, photos, capsys):
     # rerun resumes (nothing rebuilt), a different seed is refused with exit 2 and no traceback
     code, _, err = _run(capsys, str(photos), "--out", str(out), "--labels", str(photos.parent / "labels"),
                         "--size", "64", "--seed", "3")
-    assert code == 0 and "0 built, 3 already done" in err
+    assert code == 2 and "0 built, 3 already done" in err  # broken.jpg is retried, still bad
     code, _, err = _run(capsys, str(photos), "--out", str(out), "--labels", str(photos.parent / "labels"),
                         "--size", "64", "--seed", "4")
     assert code == 2 and "different settings" in err and "seed" in err and "Traceback" not in err
@@ -80,12 +80,12 @@ def test_triptych_via_cli(tmp_path, photos, capsys):
     assert set(np.unique(tri[:, 64:]).tolist()) <= {0, 255}
 
 
-def test_nothing_built_exits_1(tmp_path, capsys):
+def test_nothing_built_exits_2(tmp_path, capsys):
     src = tmp_path / "bad"
     src.mkdir()
     (src / "x.jpg").write_bytes(b"nope")
     code, _, err = _run(capsys, str(src), "--out", str(tmp_path / "o"), "--regions", "slic", "--size", "32")
-    assert code == 1
+    assert code == 2  # the only source file is unreadable: a user mistake
     assert "nothing could be built" in err and "x.jpg" in err and "Traceback" not in err
 
 
@@ -130,17 +130,17 @@ def _tree(out: Path) -> dict[str, bytes]:
 def test_kill_during_build_then_resume_is_byte_identical(tmp_path, photos, capsys, event, match):
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     args = [str(photos), "--labels", str(photos.parent / "labels"), "--size", "32", "--quiet"]
-    assert _run(capsys, *args, "--out", str(tmp_path / "full"))[0] == 0
+    assert _run(capsys, *args, "--out", str(tmp_path / "full"))[0] == 2  # broken.jpg: skipped, exit 2
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(KILL_AT), event, match, "1", "--", "build-benchmark", *args,
                            "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr  # really SIGKILLed at that moment
     assert [p for p in out.rglob(".*") if p.is_file() and p.name != "lock"]  # it left a temporary
     code, _, err = _run(capsys, *args, "--out", str(out))
-    assert code == 0 and "Traceback" not in err, err
+    assert code == 2 and "Traceback" not in err, err
     bench = json.loads((out / "benchmark.json").read_text())
     assert [s["id"] for s in bench["skipped"]] == ["broken"]
     assert bench["counts"]["skipped"] == 1
     assert _tree(out) == _tree(tmp_path / "full")  # no stale temporary, same bytes
-    assert _run(capsys, *args, "--out", str(out))[0] == 0  # and a further resume is fine too
+    assert _run(capsys, *args, "--out", str(out))[0] == 2  # and a further resume is fine too
     assert _tree(out) == _tree(tmp_path / "full")

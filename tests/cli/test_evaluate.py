@@ -74,7 +74,7 @@ def test_evaluate_exit_codes(tmp_path, bench, capsys) -> None:
     assert rc == 2 and "does not exist" in err
     rc, _, err = _run(capsys, "evaluate", str(bench), "--model", "identity", "--size", "5")
     assert rc == 2 and "--size" in err
-    # a corrupt image: exit 1, report written
+    # a corrupt image: a user mistake, exit 2, the others scored and the report written
     import shutil
 
     broken = tmp_path / "broken"
@@ -82,7 +82,7 @@ def test_evaluate_exit_codes(tmp_path, bench, capsys) -> None:
     (broken / "composite" / "p1.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
     rc, out, err = _run(capsys, "evaluate", str(broken), "--model", "reinhard", "--size", "32",
                         "--out", str(tmp_path / "b"), "--no-lpips")
-    assert rc == 1 and "1 image(s) failed" in err
+    assert rc == 2 and "1 image(s) failed" in err
     m = json.loads((tmp_path / "b" / "metrics.json").read_text())
     assert m["counts"]["scored"] == 2 and m["failures"][0]["id"] == "p1"
     assert "oracle mask" in m["settings"]["mask_setting"]

@@ -62,8 +62,9 @@ def test_bad_files_are_reported_and_skipped(om_dir, photos, tmp_path, capsys):
     code = main(["harmonize", str(bad), str(photos / "astro.jpg"), str(tmp_path / "missing.png"),
                  "--model", str(om_dir), "--out", str(out), "--work-size", "32"])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2  # bad inputs are user mistakes: reported, the rest done, exit 2
     assert "broken.jpg" in err and "missing.png: no such file or folder" in err and "Traceback" not in err
+    assert err.count("missing.png: no such file or folder") == 1  # reported once, listed by name at the end
     assert (out / "astro.png").is_file() and not (out / "broken.png").exists()
 
 
@@ -72,7 +73,7 @@ def test_mask_folder_and_mask_requiring_baseline(photos, tmp_path, capsys):
     code = main(["harmonize", str(photos / "astro.jpg"), str(photos / "cat.png"), "--model", "reinhard",
                  "--mask", str(photos), "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 1 and "cat.png: no mask found" in err  # astro has astro_mask.jpg, cat has none
+    assert code == 2 and "cat.png: no mask found" in err  # astro has astro_mask.jpg, cat has none
     res = np.asarray(Image.open(out / "astro.png")).astype(int)
     src = np.asarray(Image.open(photos / "astro.jpg").convert("RGB")).astype(int)
     assert np.abs(res - src)[:5].max() <= 0  # background rows untouched by reinhard
@@ -117,3 +118,40 @@ def test_edit_rerenders_with_gain_offset_and_region(om_dir, photos, tmp_path, ca
     assert "unknown operator channel" in capsys.readouterr().err
     assert main(["edit", str(photos / "astro.jpg"), "--masks", str(tmp_path / "no.npz"), "--out", str(part)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_no_usable_input_is_one_error_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    from harmonykit.inference import Harmonizer
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not be loaded when there is nothing to harmonize")
+
+    monkeypatch.setattr(Harmonizer, "from_pretrained", no_model)
+    monkeypatch.setenv("HARMONYKIT_NO_PROGRESS", "0")  # a bar would show if the loop started
+    code = main(["harmonize", str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.count("missing.png: no such file or folder") == 1 and "harmonize:" in err
+    assert "img/s" not in err and "0/0" not in err and not (tmp_path / "o").exists()
+
+
+def test_mask_auto_uses_sibling_masks_and_compare_figure(om_dir, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["harmonize", str(photos / "astro.jpg"), str(photos / "cat.png"), "--model", "reinhard",
+                 "--mask", "auto", "--compare", "--out", str(out)])
+    err = capsys.readouterr().err
+    # reinhard needs a mask: astro has astro_mask.jpg next to it, cat has none
+    assert code == 2 and "cat.png: no mask next to it (cat_mask.*)" in err
+    res = np.asarray(Image.open(out / "astro.png")).astype(int)
+    src = np.asarray(Image.open(photos / "astro.jpg").convert("RGB")).astype(int)
+    assert np.abs(res - src)[:5].max() == 0 and np.abs(res - src)[10:30, 20:40].mean() > 1  # inside the mask only
+    fig = np.asarray(Image.open(out / "astro.compare.jpg"))
+    assert fig.shape == (48 + 20, 2 * 64 + 4, 3)  # label strip, before | gap | after
+    assert f"before/after: {out / 'astro.compare.jpg'}" in err
+    # a model that uses masks, no --mask, a mask next to the input: a hint
+    main(["harmonize", str(photos / "astro.jpg"), "--model", "reinhard", "--out", str(tmp_path / "o2")])
+    assert "astro_mask.jpg looks like the mask of astro.jpg; pass --mask auto" in capsys.readouterr().err
+    # a mask-free model: no hint
+    assert main(["harmonize", str(photos / "astro.jpg"), "--model", str(om_dir), "--work-size", "32",
+                 "--out", str(tmp_path / "o3")]) == 0
+    assert "--mask auto" not in capsys.readouterr().err

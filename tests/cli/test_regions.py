@@ -63,11 +63,11 @@ def test_computes_maps_of_composites_and_resumes(ih4, tmp_path, capsys):
     assert len(_entries(cache)) == 4
 
 
-def test_bad_item_is_reported_and_exit_status_1(ih4, tmp_path, capsys):
+def test_bad_item_is_reported_and_exit_status_2(ih4, tmp_path, capsys):
     (ih4 / "HFlickr" / "composite_images" / "f1_1_1.jpg").write_bytes(b"\xff\xd8 truncated")
     rc = main(["regions", str(ih4), "--out", str(tmp_path / "c"), "--max-side", "16", "--quiet"])
     err = capsys.readouterr().err
-    assert rc == 1
+    assert rc == 2  # an unreadable file: a user mistake (the others are done)
     assert "HFlickr/f1_1_1" in err and "f1_1_1.jpg" in err
     assert len(_entries(tmp_path / "c")) == 2  # the others were done
 

@@ -225,7 +225,7 @@ def test_corrupt_and_missing_files_are_counted_not_fatal(tmp_path, astronaut) ->
     (hk / "real" / "img2.png").unlink()
     out = tmp_path / "report"
     result = evaluate(hk, "identity", out, _opts())
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # unreadable / missing files: user mistakes
     assert len(result.results) == 2 and len(result.failures) == 2
     fails = {f.id: f for f in result.failures}
     assert set(fails) == {"img1", "img2"}
@@ -236,11 +236,11 @@ def test_corrupt_and_missing_files_are_counted_not_fatal(tmp_path, astronaut) ->
                                  "per_subset": {"bench": {"scored": 2, "failed": 2}}}
     assert {f["id"] for f in summary["failures"]} == {"img1", "img2"}
     assert "Failures (2)" in (out / "table.md").read_text()
-    # nothing readable at all: still a report, still exit 1
+    # nothing readable at all: still a report, still exit 2
     for p in (hk / "composite").iterdir():
         p.write_bytes(b"junk")
     none = evaluate(hk, "identity", tmp_path / "none", _opts())
-    assert none.exit_code == 1 and not none.results and (tmp_path / "none" / "metrics.json").is_file()
+    assert none.exit_code == 2 and not none.results and (tmp_path / "none" / "metrics.json").is_file()
 
 
 def test_report_files_and_structure(tmp_path, layouts, tiny_model_dir) -> None:

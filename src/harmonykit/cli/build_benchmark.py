@@ -1,8 +1,10 @@
 """``harmonykit build-benchmark``: build a fixed multi-mask benchmark from a dataset.
 
-Exit status: 0 when at least one sample is finished in the output (skipped items are
-reported on stderr and in ``benchmark.json``), 1 when nothing could be built, 2 for a
-user mistake (bad option, unusable source, output folder built with other settings).
+Exit status (the rule of every command, see :mod:`harmonykit.errors`): 0 when every
+selected item is in the output; 2 for a user mistake: a bad option, an unusable source, an
+output folder built with other settings (nothing is done), or source items that were
+skipped in this run (unreadable image, missing label map, no usable region: each is
+reported on stderr and in ``benchmark.json``, the others are built).
 """
 
 from __future__ import annotations
@@ -10,20 +12,28 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "build a multi-mask harmonization benchmark (composite/real/mask) from images + label maps"
+HELP = "build a harmonization benchmark (composite/real/mask) from images + label maps or object masks"
 DESCRIPTION = """\
-Build a fixed Sg-MMH style benchmark: for every source image, int(0.2 * n) + 1 of its n
-labelled regions are perturbed with a pilgram filter (plus, half of the time, a css
-adjustment or LAB scaling), and a few images are degraded (noise/blur/JPEG) outside the
-pasted foreground. Every sample's recipe is written to DIR/manifest.jsonl.
+Build a fixed benchmark. --perturb sgmmh (default, the Sg-MMH recipe): for every source
+image, int(0.2 * n) + 1 of its n labelled regions are perturbed with a pilgram filter
+(plus, half of the time, a css adjustment or LAB scaling), and a few images are degraded
+(noise/blur/JPEG) outside the pasted foreground. --perturb colour-transfer (iHarmony4
+style): one object gets the colours of an object of the same category in another photo
+(Reinhard in CIELAB or histogram matching, blended at a random strength; near-identical
+pairs are redrawn). --perturb mix: half and half. Every sample's recipe is written to
+DIR/manifest.jsonl.
 
 Layouts of SOURCE (--format auto detects them):
   ade20k   ADEChallengeData2016: images/{training,validation}/*.jpg + annotations/.../*.png
   lip      TrainVal_images/{train,val}_images/*.jpg + TrainVal_parsing_annotations/{train,val}_segmentations/*.png
+  lalonde  Lalonde-Efros onlineDb: Images/*.jpg + Annotation/*.xml + Annotation/masks/*.mat;
+           natural photos only, split by source photo (--val-fraction); the annotated
+           object is region 1, the rest is split by --regions (slic etc.) or left alone
   generic  a folder of images; label maps (same stems, single-channel PNG) via --labels DIR
 
 Output (--layout harmonykit): DIR/composite/<id>.png, DIR/real/<id>.png, DIR/mask/<id>.png,
 DIR/manifest.jsonl, DIR/benchmark.json.  --layout triptych: DIR/<id>.png = [real | composite | mask].
+--layout iharmony4: DIR/<Subset>/{composite_images,masks,real_images}/ + <Subset>_{train,test}.txt.
 
 The output is byte-identical for the same settings whatever --workers and --shard are.
 Rerunning into the same DIR resumes; shards may run at the same time into the same DIR.
@@ -32,16 +42,21 @@ examples:
   harmonykit build-benchmark ADEChallengeData2016 --out hscene_test --split val
   harmonykit build-benchmark photos/ --regions slic --out bench --size 256 --workers 4
   harmonykit build-benchmark LIP --split val --out hlip_test --layout triptych --shard 0/2
+  harmonykit build-benchmark onlineDb --split val --perturb colour-transfer --layout iharmony4 --out ih_val
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="SOURCE", help="dataset root or image folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created; rerun to resume)")
-    parser.add_argument("--format", default="auto", choices=["auto", "generic", "ade20k", "lip"],
+    parser.add_argument("--format", default="auto", choices=["auto", "generic", "ade20k", "lip", "lalonde"],
                         help="source layout (default: auto-detect)")
     parser.add_argument("--split", choices=["train", "val"], default=None,
-                        help="ADE20K/LIP split (default: val; train/val = training/validation for ADE20K)")
+                        help="ADE20K/LIP/lalonde split (default: val; train/val = training/validation for ADE20K)")
+    parser.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
+                        help="lalonde: share of source photos in the val split (default 0.1)")
+    parser.add_argument("--perturb", default="sgmmh", choices=["sgmmh", "colour-transfer", "mix"],
+                        help="perturbation family (default sgmmh)")
     parser.add_argument("--labels", metavar="DIR", default=None,
                         help="label-map folder (same stems as the images); overrides the layout's own")
     parser.add_argument("--regions", default="labels", choices=["labels", "slic", "felzenszwalb", "sam"],
@@ -58,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="build only shard I of N (0-based), e.g. 0/4; shards share --out")
-    parser.add_argument("--layout", default="harmonykit", choices=["harmonykit", "triptych"],
+    parser.add_argument("--layout", default="harmonykit", choices=["harmonykit", "triptych", "iharmony4"],
                         help="output layout (default harmonykit)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
@@ -66,8 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from harmonykit.data.builder import BuildSettings, build_benchmark, parse_shard
+    from harmonykit.data.builder import PERTURB_CHOICES, BuildSettings, build_benchmark, parse_shard
     from harmonykit.data.perturb import PerturbConfig
+    from harmonykit.errors import batch_exit_code
 
     perturb = PerturbConfig() if args.degrade_prob is None else PerturbConfig(degrade_prob=args.degrade_prob)
     settings = BuildSettings(
@@ -83,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         perturb=perturb,
         samples_per_image=args.samples_per_image,
+        mix=PERTURB_CHOICES[args.perturb],
+        val_fraction=args.val_fraction,
     )
 
     def on_skip(skip: object) -> None:
@@ -111,5 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if report.built + report.already_done == 0:
         print("harmonykit build-benchmark: error: nothing could be built (see the skipped items above)",
               file=sys.stderr)
-        return 1
-    return 0
+    elif report.skipped:
+        print(f"harmonykit build-benchmark: {len(report.skipped)} source item(s) skipped (see above); "
+              "the others are built", file=sys.stderr)
+    return batch_exit_code(len(report.skipped), 0)

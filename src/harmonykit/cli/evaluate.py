@@ -1,9 +1,10 @@
 """``harmonykit evaluate``: score a model or a baseline on a benchmark and write a report.
 
-Exit status: 0 when every image was scored; 1 when one or more images could not be
-scored (unreadable file, model error...) - the report is still written and lists them, and
-also when no image at all could be scored; 2 for a user mistake (bad option, unknown
-model, unreadable benchmark folder), in which case nothing is written.
+Exit status (the rule of every command, see :mod:`harmonykit.errors`): 0 when every image
+was scored; 2 for a user mistake: a bad option, an unknown model or an unreadable
+benchmark folder (nothing is written), or images that could not be read (the report is
+still written and lists them); 1 when an image failed later (model error, non-finite
+output) or nothing at all could be scored for such a reason.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ resolution (the network runs at 256 and its result is applied at full resolution
 examples:
   harmonykit evaluate hscene_test --model runs/om --out reports/om
   harmonykit evaluate hscene_test --model identity --out reports/composite
-  harmonykit evaluate iHarmony4 --model runs/srin --regions slic --subsets HFlickr --out reports/srin
+  harmonykit evaluate iHarmony4 --model runs/srin --subsets HFlickr --out reports/srin   # the run's own region maps
   harmonykit compare reports/composite reports/om
 """
 
@@ -57,9 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processes decoding images (default 0: in the main process)")
     parser.add_argument("--with-mask", action="store_true",
                         help="give the union mask to models with an optional mask input (multi-mask benchmarks)")
-    parser.add_argument("--regions", default="slic", choices=["slic", "felzenszwalb", "sam"],
-                        help="region maps for models that use them (SRIN); default slic")
-    parser.add_argument("--sam-checkpoint", metavar="PATH", default=None, help="SAM weights for --regions sam")
+    parser.add_argument("--regions", default=None, choices=["slic", "felzenszwalb", "sam"],
+                        help="region maps for models that use them (SRIN); default: the settings the run "
+                             "was trained with (saved with its weights), else slic")
+    parser.add_argument("--sam-checkpoint", metavar="PATH", default=None,
+                        help="SAM weights for sam region maps (default: the path saved with the run)")
+    parser.add_argument("--sam-model-type", default=None, choices=["vit_b", "vit_l", "vit_h"],
+                        help="SAM model type (default: the one saved with the run)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N pairs")
     parser.add_argument("--subsets", nargs="+", default=None, metavar="NAME",
                         help="subsets to score (iHarmony4: HCOCO HAdobe5k HFlickr Hday2night)")
@@ -90,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         with_mask=args.with_mask,
         regions=args.regions,
         sam_checkpoint=args.sam_checkpoint,
+        sam_model_type=args.sam_model_type,
         limit=args.limit,
         subsets=args.subsets,
         layout=args.layout,

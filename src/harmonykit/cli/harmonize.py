@@ -1,8 +1,10 @@
 """``harmonykit harmonize``: harmonize photos at full resolution.
 
-Exit status: 0 when every input was harmonized; 1 when one or more inputs failed (each
-failure is reported as ``FILE: reason`` and skipped, the others are still written); 2 for
-a user mistake found before any work (no inputs, unknown model, bad option).
+Exit status (the rule of every command, see :mod:`harmonykit.errors`): 0 when every input
+was harmonized; 2 for a user mistake: found before any work (no usable input, unknown
+model, bad option; the model is not loaded), or bad inputs in a batch (each reported as
+``FILE: reason`` and skipped, the others still written); 1 when an input failed for an
+internal reason (out of memory, a bug).
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ import glob
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HELP = "harmonize photos at full resolution (optionally save the operator masks)"
 DESCRIPTION = """\
@@ -24,11 +30,15 @@ MODEL (--model): a packaged model name (default: 'default'), a model folder
 (config.json + model.safetensors), a training run folder, or a baseline: identity,
 reinhard, histogram.
 
-Masks (--mask): a mask file (one input), or a folder where the mask of 'photo.jpg' is
-'photo_mask.*' or 'photo.*' (any image type; 3-channel JPEG masks are fine). Models that
-require a mask (SRIN) and the reinhard/histogram baselines fail for inputs without one;
-mask-free models ignore masks. When a folder is given as INPUT, files named '*_mask.*'
-next to an image of the same stem are treated as masks and not harmonized.
+Masks (--mask): 'auto' (the mask of 'dir/photo.jpg' is 'dir/photo_mask.*' next to it;
+inputs without one are harmonized mask-free), a mask file (one input), or a folder where
+the mask of 'photo.jpg' is 'photo_mask.*' or 'photo.*' (any image type; 3-channel JPEG
+masks are fine). Models that require a mask (SRIN) and the reinhard/histogram baselines
+fail for inputs without one; mask-free models ignore masks. Files named '*_mask.*' next to
+an image of the same stem are masks, never inputs.
+
+--compare writes OUT/<stem>.compare.jpg: the input and the result side by side, labelled
+'before' and 'after' (the paths are printed).
 
 --save-masks writes OUT/<stem>.masks.npz (edit them with 'harmonykit edit') and
 OUT/<stem>.masks.png (heatmaps: white = no change, red = positive, blue = negative; the
@@ -36,6 +46,7 @@ scale of each map is printed on it).
 
 examples:
   harmonykit harmonize photo.jpg --out results
+  harmonykit harmonize examples/cat.png --mask auto --compare --out results
   harmonykit harmonize shots/ 'more/*.png' --out results --save-masks
   harmonykit harmonize composites/ --mask composites/ --model runs/srin --out results
   harmonykit edit photo.jpg --masks results/photo.masks.npz --gain l_add=1.5 --out photo_brighter.png
@@ -47,8 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     parser.add_argument("--model", default="default", metavar="MODEL",
                         help="packaged name, model folder, run folder or baseline (default: default)")
-    parser.add_argument("--mask", default=None, metavar="PATH|DIR",
-                        help="mask file (single input) or folder of masks matched by stem (<stem>_mask.* or <stem>.*)")
+    parser.add_argument("--mask", default=None, metavar="auto|PATH|DIR",
+                        help="'auto' (<stem>_mask.* next to each input), a mask file (single input) or a folder "
+                             "of masks matched by stem (<stem>_mask.* or <stem>.*)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also write <stem>.compare.jpg: before | after, side by side")
     parser.add_argument("--save-masks", action="store_true",
                         help="also write <stem>.masks.npz and <stem>.masks.png (operator-mask models)")
     parser.add_argument("--work-size", type=int, default=256, metavar="N",
@@ -81,6 +95,9 @@ def expand_inputs(items: list[str], recursive: bool = False) -> tuple[list[Path]
         elif _GLOB_CHARS & set(item):
             matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True))
             matches = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_EXTENSIONS]
+            stems = {(m.parent, m.stem) for m in matches}
+            matches = [m for m in matches
+                       if not (m.stem.endswith("_mask") and (m.parent, m.stem[: -len("_mask")]) in stems)]
             if not matches:
                 bad.append((item, "pattern matches no image files"))
             files.extend(matches)
@@ -112,15 +129,29 @@ def find_mask(image: Path, mask_dir: Path) -> Path | None:
     return None
 
 
+def sibling_mask(image: Path) -> Path | None:
+    """``<stem>_mask.*`` next to ``image`` (``--mask auto``), or ``None``."""
+    from harmonykit.io import IMAGE_EXTENSIONS
+
+    cands = sorted(p for p in image.parent.glob(f"{glob.escape(image.stem)}_mask.*")
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return cands[0] if cands else None
+
+
 def run(args: argparse.Namespace) -> int:
     from harmonykit.errors import HarmonykitError
 
     if args.work_size < 16:
         raise HarmonykitError(f"--work-size must be at least 16, got {args.work_size}")
     files, bad_items = expand_inputs(args.inputs, args.recursive)
+    if not files:  # nothing to do: one error, before the model is loaded
+        if not bad_items:
+            raise HarmonykitError("no inputs")
+        raise HarmonykitError("; ".join(f"{item}: {reason}" for item, reason in bad_items))
     mask_file: Path | None = None
     mask_dir: Path | None = None
-    if args.mask is not None:
+    args.mask_auto = args.mask == "auto"
+    if args.mask is not None and not args.mask_auto:
         mp = Path(args.mask).expanduser()
         if mp.is_dir():
             mask_dir = mp
@@ -129,9 +160,8 @@ def run(args: argparse.Namespace) -> int:
                 raise HarmonykitError(f"--mask {args.mask} is a file but {len(files)} inputs were given; pass a folder of masks")
             mask_file = mp
         else:
-            raise HarmonykitError(f"--mask {args.mask}: no such file or folder")
-    if not files and not bad_items:
-        raise HarmonykitError("no inputs")
+            raise HarmonykitError(f"--mask {args.mask}: no such file or folder (or 'auto' for <stem>_mask.* "
+                                  "next to each input)")
     out_dir = Path(args.out).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise HarmonykitError(f"--out {out_dir} exists and is not a folder")
@@ -144,15 +174,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -> int:
+    from harmonykit.errors import HarmonykitError, batch_exit_code
     from harmonykit.io import write_image
     from harmonykit.utils.progress import progress
 
     failures: list[tuple[str, str]] = list(bad_items)
+    internal = 0  # failures not caused by the input (out of memory, a bug)
     for item, reason in bad_items:
         print(f"harmonykit harmonize: error: {item}: {reason}", file=sys.stderr)
     uses_mask = harmonizer.mask_use != "never"
-    if (mask_file or mask_dir) and not uses_mask:
+    if (mask_file or mask_dir or args.mask_auto) and not uses_mask:
         print(f"note: {harmonizer.name} does not use masks; --mask is ignored", file=sys.stderr)
+    if args.mask is None and uses_mask:
+        found = [(f, m) for f in files if (m := sibling_mask(f)) is not None]
+        if found:
+            f, m = found[0]
+            print(f"note: {m} looks like the mask of {f.name}"
+                  + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+                  + "; pass --mask auto to use the masks next to the inputs", file=sys.stderr)
+    compares: list[Path] = []
     if args.save_masks and harmonizer.kind != "operator":
         print(f"note: {harmonizer.name} has no operator masks; --save-masks is ignored", file=sys.stderr)
     print(f"model: {harmonizer.name} ({harmonizer.kind}, mask {harmonizer.mask_use}), work size "
@@ -172,6 +212,10 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
             if uses_mask:
                 if mask_file is not None:
                     mask = mask_file
+                elif args.mask_auto:
+                    mask = sibling_mask(path)
+                    if mask is None and harmonizer.mask_use == "required":
+                        raise _ItemError(f"no mask next to it ({stem}_mask.*) and {harmonizer.name} needs one")
                 elif mask_dir is not None:
                     mask = find_mask(path, mask_dir)
                     if mask is None and harmonizer.mask_use == "required":
@@ -185,6 +229,11 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
                 result.operator_masks.save(out_dir / f"{stem}.masks.npz", metadata=meta)
                 hm = result.operator_masks.heatmaps(size=_display_size(h, w))
                 write_image(out_dir / f"{stem}.masks.png", hm.grid)
+            if args.compare:
+                cmp_path = out_dir / f"{stem}.compare.jpg"
+                write_image(cmp_path, before_after(result.input_rgb, result.rgb,
+                                                   "after" + (" (with mask)" if result.mask_used else "")))
+                compares.append(cmp_path)
             for k in totals:
                 totals[k] += result.timings.get(k, 0.0)
             done += 1
@@ -192,6 +241,8 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
             raise
         except Exception as exc:  # one bad file must not stop the batch
             reason = str(exc) if isinstance(exc, _ItemError) else _describe(exc, path)
+            if not isinstance(exc, (_ItemError, HarmonykitError)):
+                internal += 1
             failures.append((str(path), reason))
             bar.write(f"harmonykit harmonize: error: {path}: {reason}", file=sys.stderr)
     elapsed = time.perf_counter() - t_all
@@ -199,11 +250,12 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
           + (f" (mean per image: network {totals['network'] / done:.2f} s, full-res apply "
              f"{totals['apply'] / done:.2f} s, total {totals['total'] / done:.2f} s)" if done else ""),
           file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} input(s) failed:", file=sys.stderr)
-        for item, reason in failures:
-            print(f"  {item}: {reason}", file=sys.stderr)
-        return 1
+    for cmp_path in compares:
+        print(f"before/after: {cmp_path}", file=sys.stderr)
+    if failures:  # each was reported above with its reason
+        print(f"harmonykit harmonize: {len(failures)} of {len(files) + len(bad_items)} input(s) failed: "
+              + ", ".join(item for item, _ in failures), file=sys.stderr)
+        return batch_exit_code(len(failures) - internal, internal)
     return 0
 
 
@@ -221,6 +273,31 @@ def _describe(exc: Exception, path: Path) -> str:
     if isinstance(exc, MemoryError):
         return "out of memory (try a smaller image or --device cpu)"
     return f"{type(exc).__name__}: {exc}"
+
+
+def before_after(before: np.ndarray, after: np.ndarray, after_label: str = "after", side: int = 768) -> np.ndarray:
+    """``before | after`` side by side, each scaled to at most ``side`` pixels on its longer
+    side, under a white strip with the labels ``before`` and ``after_label``.
+
+    >>> import numpy as np
+    >>> before_after(np.zeros((10, 20, 3), np.uint8), np.zeros((10, 20, 3), np.uint8)).shape
+    (30, 44, 3)
+    """
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from harmonykit.inference.editing import downscale
+
+    b, a = downscale(before, side), downscale(after, side)
+    h, w = b.shape[:2]
+    gap, strip = 4, 20
+    canvas = Image.new("RGB", (2 * w + gap, h + strip), (255, 255, 255))
+    canvas.paste(Image.fromarray(b), (0, strip))
+    canvas.paste(Image.fromarray(a), (w + gap, strip))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 4), "before", fill=(0, 0, 0))
+    draw.text((w + gap + 4, 4), after_label, fill=(0, 0, 0))
+    return np.asarray(canvas)
 
 
 def _display_size(h: int, w: int, side: int = 256) -> tuple[int, int]:

@@ -1,8 +1,9 @@
 """``harmonykit regions``: precompute region maps (SRIN's semantic maps) into a cache.
 
-Exit status: 0 when every requested item has a map in the cache, 1 when some items failed
-(each is reported on stderr; the others are cached), 2 for a user mistake (bad option,
-unusable folder, missing SAM checkpoint).
+Exit status (the rule of every command, see :mod:`harmonykit.errors`): 0 when every
+requested item has a map in the cache; 2 for a user mistake: a bad option, an unusable
+folder, a missing SAM checkpoint, or unreadable items (each reported on stderr, the others
+cached); 1 when an item failed for an internal reason.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ the labels are scaled back to the image size (nearest). Regions are ranked by ar
 painted with a fixed palette, so the same image always gives the same map.
 
 Rerunning resumes: items already in the cache are skipped. Unreadable items are reported
-and the command exits with status 1 after processing the rest.
+and the command exits with status 2 after processing the rest.
 
 examples:
   harmonykit regions iHarmony4 --out cache/regions --provider slic --subsets HFlickr
@@ -135,7 +136,7 @@ def _provider(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from harmonykit.data.regions import CachedRegionMaps
-    from harmonykit.errors import ImageReadError
+    from harmonykit.errors import HarmonykitError, ImageReadError, batch_exit_code
     from harmonykit.utils.progress import progress
 
     if args.limit is not None and args.limit < 1:
@@ -148,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
     n = len(names) if args.limit is None else min(args.limit, len(names))
     computed = cached = 0
     failed: list[tuple[str, str]] = []
+    internal = 0  # failures not caused by the item's file
     bar = progress(range(n), total=n, desc=f"region maps ({provider.kind})", unit="img",
                    disable=True if args.quiet else None)
     for i in bar:
@@ -158,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 cached += 1
         except (ImageReadError, ValueError, RuntimeError, OSError) as exc:
+            if not isinstance(exc, (HarmonykitError, OSError)):
+                internal += 1
             failed.append((name, str(exc)))
             bar.write(f"harmonykit regions: {name}: {exc}", file=sys.stderr)
     if not args.quiet:
@@ -169,5 +173,4 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(f"harmonykit regions: {len(failed)} item(s) failed, first: {failed[0][0]}: {failed[0][1]}",
               file=sys.stderr)
-        return 1
-    return 0
+    return batch_exit_code(len(failed) - internal, internal)

@@ -101,8 +101,13 @@ class EvalOptions:
         device: ``"cpu"`` or ``"cuda"``.
         workers: DataLoader processes decoding images (0 = in the main process).
         with_mask: give the union mask to ``optional``-mask models on multi-mask benchmarks.
-        regions: region maps for models that use them: ``slic``, ``felzenszwalb``, ``sam``.
-        sam_checkpoint: SAM weights for ``regions="sam"``.
+        regions: region-map kind for models that use them (SRIN): ``None`` (default) = the
+            settings the model was trained with (saved with its weights, see
+            :func:`harmonykit.data.regions.saved_region_settings`; SLIC defaults for a model
+            saved without them); ``slic``, ``felzenszwalb`` or ``sam`` override the kind
+            (a different kind drops the saved labeller options).
+        sam_checkpoint: SAM weights, replacing the saved path (``sam`` maps).
+        sam_model_type: SAM model type, replacing the saved one.
         limit: score only the first ``limit`` pairs.
         subsets, layout, split: passed to ``open_benchmark``.
         om_threshold: relative threshold for the OM IoU (see metrics).
@@ -119,8 +124,9 @@ class EvalOptions:
     device: str = "cpu"
     workers: int = 0
     with_mask: bool = False
-    regions: str = "slic"
+    regions: str | None = None
     sam_checkpoint: str | None = None
+    sam_model_type: str | None = None
     limit: int | None = None
     subsets: Sequence[str] | None = None
     layout: str = "auto"
@@ -165,6 +171,7 @@ class Method:
     name: str
     model: Any = None
     baseline: Baseline | None = None
+    region_settings: dict[str, Any] | None = None  # what the model was trained with
 
     def settings(self) -> dict[str, Any]:
         return {"spec": self.spec, "label": self.label, "kind": self.kind, "name": self.name,
@@ -199,8 +206,13 @@ def resolve_method(spec: Any, device: str = "cpu", label: str | None = None) -> 
         raise HarmonykitError(f"{exc} (baselines: {', '.join(BASELINES)})") from None
     model = load_model(directory, map_location=device)
     name = model.config.get("name", "model")
+    regions = None
+    if model.uses_regions:
+        from harmonykit.data.regions import saved_region_settings
+
+        regions = saved_region_settings(directory)
     return Method(label or default_label(text), "model", model.mask_use, model.uses_regions,
-                  f"model {name} from {directory}", text, name, model=model)
+                  f"model {name} from {directory}", text, name, model=model, region_settings=regions)
 
 
 def _baseline_method(b: Baseline, label: str | None) -> Method:
@@ -508,8 +520,17 @@ class EvalResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every image was scored, 1 when any failed (or none was scored)."""
-        return 0 if self.results and not self.failures else 1
+        """The command's exit status (:func:`harmonykit.errors.batch_exit_code`): 0 when
+        every image was scored; 2 when the failures are all unreadable / missing files
+        (stage ``read``, a user mistake); 1 when any failed later (model, metrics) or when
+        nothing was there to score."""
+        from harmonykit.errors import batch_exit_code
+
+        if self.results and not self.failures:
+            return 0
+        read = sum(f.stage == "read" for f in self.failures)
+        internal = len(self.failures) - read
+        return batch_exit_code(read, internal if self.failures else 1)
 
 
 def _open(benchmark: Any, opts: EvalOptions) -> Any:
@@ -557,7 +578,7 @@ def evaluate(
         options: :class:`EvalOptions`.
 
     Returns:
-        :class:`EvalResult`; ``exit_code`` is 1 when any image failed.
+        :class:`EvalResult`; ``exit_code`` is non-zero when any image failed (see :attr:`EvalResult.exit_code`).
 
     Raises:
         HarmonykitError: bad arguments, unreadable benchmark or model (nothing is written).
@@ -576,11 +597,15 @@ def evaluate(
     indices = list(range(min(n_total, opts.limit) if opts.limit else n_total))
 
     provider = None
+    region_cfg: dict[str, Any] | None = None
     if method.uses_regions:
-        from harmonykit.data.regions import RegionMapProvider
+        from harmonykit.data.regions import merge_region_settings, region_provider_from_settings
 
-        provider = RegionMapProvider(opts.regions, sam_checkpoint=opts.sam_checkpoint)
-        if opts.regions == "sam" and opts.workers:
+        # the model's own (training) maps unless the command line overrides them
+        region_cfg = merge_region_settings(method.region_settings, opts.regions, opts.sam_checkpoint,
+                                           opts.sam_model_type)
+        provider = region_provider_from_settings(region_cfg)
+        if region_cfg["kind"] == "sam" and opts.workers:
             # the SAM network is not copied into every decoding process
             raise ConfigError("--regions sam runs SAM in the main process: use --workers 0")
 
@@ -610,7 +635,8 @@ def evaluate(
 
     results, failures = tally.results, tally.failures
     notes = _notes(method, decision, results, lpips, lpips_reason, tally.lpips_errors)
-    settings = _settings(benchmark, dataset, layout, method, decision, opts, len(indices), n_total, lpips_reason)
+    settings = _settings(benchmark, dataset, layout, method, decision, opts, len(indices), n_total, lpips_reason,
+                         region_cfg)
     summary = build_summary(results, failures, settings, M.METRIC_DEFINITIONS, notes, total=len(indices))
     elapsed = time.perf_counter() - t0
     summary["timing"] = {"seconds": round(elapsed, 3),
@@ -699,7 +725,8 @@ def _notes(method: Method, decision: MaskDecision, results: list[ImageResult], l
 
 
 def _settings(benchmark: Any, dataset: Any, layout: str, method: Method, decision: MaskDecision,
-              opts: EvalOptions, n_eval: int, n_total: int, lpips_reason: str | None) -> dict[str, Any]:
+              opts: EvalOptions, n_eval: int, n_total: int, lpips_reason: str | None,
+              region_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     bpath = Path(benchmark) if isinstance(benchmark, (str, Path)) else None
     name = getattr(dataset, "name", None) or (bpath.resolve().name if bpath is not None else type(dataset).__name__)
     return {
@@ -721,8 +748,12 @@ def _settings(benchmark: Any, dataset: Any, layout: str, method: Method, decisio
         "work_size": opts.size if opts.size else opts.work_size,
         "resize": dict(RESIZE_RULES) if opts.size else {"image": "none (original resolution)",
                                                         "mask": "none", "output": RESIZE_RULES["output"]},
-        "regions": opts.regions if method.uses_regions else None,
-        "sam_checkpoint": opts.sam_checkpoint if method.uses_regions and opts.regions == "sam" else None,
+        "regions": region_cfg["kind"] if region_cfg else None,
+        "region_settings": region_cfg,
+        "region_settings_source": (None if region_cfg is None else "command line" if (
+            opts.regions or opts.sam_checkpoint or opts.sam_model_type) else "model" if method.region_settings
+            else "defaults (the model has no saved region settings)"),
+        "sam_checkpoint": region_cfg.get("sam_checkpoint") if region_cfg else None,
         "om_threshold_rel": opts.om_threshold,
         "lpips": {"available": lpips_reason is None, "reason": lpips_reason},
         "device": opts.device,
