@@ -11,7 +11,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
-pytest.importorskip("httpx")
+pytest.importorskip("httpx2")  # Starlette's TestClient transport (httpx is deprecated there)
 
 from fastapi.testclient import TestClient  # noqa: E402
 

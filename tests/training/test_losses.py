@@ -15,6 +15,8 @@ from harmonykit.training.losses import (
     charbonnier,
     fg_mse,
     l1,
+    localisation_bce,
+    outside_l1,
     relativistic_d_loss,
     relativistic_g_loss,
 )
@@ -112,3 +114,63 @@ def test_srin_weights():
         LossWeights(charbonnier=0, lpips=0)
     with pytest.raises(ConfigError, match="loss.gan must be >= 0"):
         LossWeights(gan=-1)
+
+
+def test_localisation_bce_hand_computed():
+    logit = torch.tensor([[[[2.0, -1.0], [0.0, 3.0]]]])
+    mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+    # BCE(z, 1) = softplus(-z), BCE(z, 0) = softplus(z)
+    want = (softplus(-2.0) + softplus(-1.0) + softplus(0.0) + softplus(3.0)) / 4
+    assert localisation_bce(logit, mask).item() == pytest.approx(want, rel=1e-6)
+    # an all-zero mask (nothing perturbed): every pixel should be "not pasted"
+    assert localisation_bce(logit, torch.zeros_like(mask)).item() == pytest.approx(
+        (softplus(2.0) + softplus(-1.0) + softplus(0.0) + softplus(3.0)) / 4, rel=1e-6)
+    # a mask at a higher resolution is resized to the logit's
+    big = torch.ones(1, 1, 4, 4)
+    assert localisation_bce(torch.zeros(1, 1, 2, 2), big).item() == pytest.approx(math.log(2.0), rel=1e-6)
+    # bf16 logits are scored in float32
+    assert localisation_bce(logit.bfloat16(), mask).dtype == torch.float32
+    with pytest.raises(ValueError, match="logit"):
+        localisation_bce(torch.zeros(1, 2, 2, 2), mask)
+
+
+def test_outside_l1_hand_computed():
+    pred = torch.zeros(2, 3, 2, 2)
+    target = torch.zeros(2, 3, 2, 2)
+    target[0, :, 0, 0] = 0.3  # outside (mask 0) in image 0
+    target[0, :, 1, 1] = 5.0  # inside: ignored
+    target[1] = 0.1  # image 1 fully outside
+    mask = torch.zeros(2, 1, 2, 2)
+    mask[0, 0, 1, 1] = 1.0
+    # outside pixels: 3 (image 0) + 4 (image 1) = 7, x 3 channels
+    want = (3 * 0.3 + 4 * 3 * 0.1) / (3 * 7)
+    assert outside_l1(pred, target, mask).item() == pytest.approx(want, rel=1e-6)
+    # everything inside: 0, not NaN
+    assert outside_l1(pred, target, torch.ones(2, 1, 2, 2)).item() == 0.0
+    # the gradient reaches only outside pixels
+    p = pred.clone().requires_grad_(True)
+    outside_l1(p, target, mask).backward()
+    assert p.grad[0, :, 1, 1].abs().sum() == 0 and p.grad[0, :, 0, 0].abs().sum() > 0
+
+
+def test_generator_loss_localisation_and_outside_terms():
+    pred = torch.zeros(1, 3, 2, 2)
+    target = torch.full((1, 3, 2, 2), 0.5)
+    mask = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    logit = torch.zeros(1, 1, 2, 2)
+    w = LossWeights(charbonnier=1.0, lpips=0.0, localisation=0.5, outside=2.0)
+    total, terms = GeneratorLoss(w)(pred, target, mask, localisation_logit=logit)
+    assert list(terms) == ["charbonnier", "localisation", "outside"]
+    assert terms["localisation"].item() == pytest.approx(math.log(2.0), rel=1e-6)
+    assert terms["outside"].item() == pytest.approx(0.5, rel=1e-6)
+    assert total.item() == pytest.approx(math.sqrt(0.25 + 1e-12) + 0.5 * math.log(2.0) + 2.0 * 0.5, rel=1e-6)
+    with pytest.raises(ValueError, match="localisation logit"):
+        GeneratorLoss(w)(pred, target, mask)
+    with pytest.raises(ValueError, match="needs the mask"):
+        GeneratorLoss(LossWeights(lpips=0.0, outside=1.0))(pred, target)
+    # defaults: both off, so existing configs compute the same terms
+    assert LossWeights().localisation == LossWeights().outside == 0.0
+    with pytest.raises(ConfigError, match="loss.outside must be >= 0"):
+        LossWeights(outside=-1)
+    # either term alone is something to train
+    assert LossWeights(charbonnier=0, lpips=0, outside=1.0).outside == 1.0

@@ -23,6 +23,7 @@ RGB heads the low-resolution change ``out - in`` is upsampled and added.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,11 +52,21 @@ class ModelOutput:
         image: ``(B, 3, H, W)`` harmonized RGB in ``[0, 1]``.
         operator_masks: the operator masks for operator-mask heads, else ``None``.
         extras: anything else a model wants to expose (attention maps, ...).
+        localisation_logit: ``(B, 1, h, w)`` logit of "this pixel was pasted / perturbed"
+            at the operator masks' resolution, for heads with a localisation gate
+            (``gate="learned"``), else ``None``. :attr:`localisation` is its sigmoid.
     """
 
     image: Tensor
     operator_masks: OperatorMasks | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    localisation_logit: Tensor | None = None
+
+    @property
+    def localisation(self) -> Tensor | None:
+        """``(B, 1, h, w)`` probability in ``[0, 1]`` that a pixel was pasted (what the
+        model thinks needs harmonizing), or ``None`` for models without a gate."""
+        return None if self.localisation_logit is None else torch.sigmoid(self.localisation_logit)
 
 
 def _resize(x: Tensor, size: tuple[int, int], mode: str = "bilinear") -> Tensor:
@@ -105,6 +116,11 @@ class HarmonizationModel(nn.Module):
     @property
     def mask_input(self) -> bool:
         return self.mask_use != "never"
+
+    @property
+    def has_localisation(self) -> bool:
+        """The head has a localisation gate: outputs carry ``localisation_logit``."""
+        return getattr(self.head, "gate", None) is not None
 
     def _check(self, image: Tensor, mask: Tensor | None, regions: Tensor | None) -> None:
         if image.dim() != 4 or image.shape[1] != 3:
@@ -171,7 +187,7 @@ class HarmonizationModel(nn.Module):
             full = (image + delta).clamp(0, 1)
         if self.composite_with_mask and mask is not None:
             full = full * mask + image * (1 - mask)
-        return ModelOutput(full, out.operator_masks, out.extras)
+        return dataclasses.replace(out, image=full)
 
     # ------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:

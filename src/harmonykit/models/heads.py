@@ -41,6 +41,25 @@ identity (``mul ~ 0``), which the reference notes list as a bug. With a zero fin
 layer, the first backward pass only reaches the head's own weights; from the second step
 on the gradient flows into the backbone.
 
+Localisation gate (``gate="learned"``)
+--------------------------------------
+
+An optional second ``k x k`` convolution (zero-initialised, :attr:`OperatorMaskHead.gate_out`)
+predicts one more map, a localisation logit; ``p = sigmoid(logit)`` is "what the model
+thinks was pasted". The operator values are gated towards the identity::
+
+    mul = 1 + g * (mul - 1)        add = g * add
+
+with ``g = p`` when the model has no mask, and ``g = mask`` (resized to the masks' size)
+for the samples of a batch whose mask is given: a sample whose mask is all zeros counts as
+"no mask" (the ``mask_use="optional"`` convention), so mask-free and mask-given samples
+can share a batch. With a mask, nothing outside it changes (where ``g == 0`` the head
+returns its input exactly). The gated values are what :class:`OperatorMasks` holds, so
+editing, saving and the full-resolution apply work on them unchanged. The logit is
+returned as ``ModelOutput.localisation_logit`` (``ModelOutput.localisation`` = ``p``).
+The gate convolution is a separate module, so the weights of an ungated model load into a
+gated one with only ``head.gate_out.*`` missing (warm start).
+
 RGB heads (:class:`RGBHead`)
 ----------------------------
 
@@ -69,6 +88,8 @@ __all__ = [
     "HEAD_NAMES",
     "raw_to_operator_values",
     "retouch",
+    "GATES",
+    "gate_values",
     "OperatorMaskHead",
     "RGBHead",
     "create_head",
@@ -82,6 +103,9 @@ DEFAULT_SCALES: dict[str, dict[str, float]] = {
 
 #: names accepted by :func:`create_head`
 HEAD_NAMES: tuple[str, ...] = (*CHANNEL_SETS, "rgb", "rgb_residual")
+
+#: localisation gates of :class:`OperatorMaskHead` (``None``: no gate)
+GATES: tuple[str, ...] = ("learned",)
 
 
 def _resolve_channels(
@@ -204,6 +228,28 @@ def retouch(
     return masks.apply(image), masks
 
 
+def gate_values(values: Tensor, channels: Sequence[str], gate: Tensor) -> Tensor:
+    """Gate operator values towards the identity: ``mul -> 1 + g (mul - 1)``, ``add -> g add``.
+
+    Args:
+        values: ``(B, C, h, w)`` operator values (natural units).
+        channels: the ``C`` channel names.
+        gate: ``(B, 1, h, w)`` in ``[0, 1]`` (``0``: identity, ``1``: unchanged).
+
+    Returns:
+        ``(B, C, h, w)`` gated values.
+
+    >>> v = torch.tensor([1.5, 20.0]).view(1, 2, 1, 1)
+    >>> gate_values(v, ("l_mul", "l_add"), torch.full((1, 1, 1, 1), 0.5)).flatten().tolist()
+    [1.25, 10.0]
+    """
+    if gate.dim() != 4 or gate.shape[1] != 1 or gate.shape[0] != values.shape[0] or gate.shape[-2:] != values.shape[-2:]:
+        raise ValueError(f"expected gate ({values.shape[0]}, 1, {values.shape[-2]}, {values.shape[-1]}), got {tuple(gate.shape)}")
+    ident = torch.tensor([1.0 if n.endswith("_mul") else 0.0 for n in channels], dtype=values.dtype,
+                         device=values.device).view(1, -1, 1, 1)
+    return ident + gate.to(values.dtype) * (values - ident)
+
+
 def _same_pad(x: Tensor, pad: int) -> Tensor:
     if pad == 0:
         return x
@@ -260,12 +306,17 @@ class OperatorMaskHead(nn.Module):
         zero_init: zero the output convolution so the head starts at identity.
         act: activation applied to the features first (``None``: they are already
             activated, as the attention U-Net's are).
+        gate: ``None`` (no gate) or ``"learned"``: a localisation logit gates the operator
+            masks (see the module docstring).
 
     Forward:
         ``features (B, F, h, w)``, ``image (B, 3, H, W)`` RGB in ``[0, 1]``, ``mask``
-        (ignored) -> :class:`ModelOutput` with ``image (B, 3, H, W)`` in ``[0, 1]`` and
-        ``operator_masks`` ``(B, C, h, w)``. The retoucher runs outside autocast in at
-        least float32 (under mixed precision the output is float32).
+        ``(B, 1, H, W)`` in ``[0, 1]`` or ``None`` (ignored without a gate; with a gate, a
+        sample's mask is used as the gate unless it is all zeros) -> :class:`ModelOutput`
+        with ``image (B, 3, H, W)`` in ``[0, 1]``, ``operator_masks`` ``(B, C, h, w)``
+        (gated) and, with a gate, ``localisation_logit`` ``(B, 1, h, w)`` (float32). The
+        retoucher runs outside autocast in at least float32 (under mixed precision the
+        output is float32).
 
     >>> head = OperatorMaskHead(8, "lab")
     >>> img = torch.rand(2, 3, 5, 7)
@@ -274,6 +325,10 @@ class OperatorMaskHead(nn.Module):
     ('l_mul', 'l_add', 'a_mul', 'a_add', 'b_mul', 'b_add')
     >>> bool((out.image - img).abs().max() < 1e-4)
     True
+    >>> gated = OperatorMaskHead(8, "lab", gate="learned")
+    >>> out = gated(torch.randn(2, 8, 5, 7), img)
+    >>> out.localisation.shape, float(out.localisation.mean())  # zero-initialised: p = 0.5
+    (torch.Size([2, 1, 5, 7]), 0.5)
     """
 
     def __init__(
@@ -286,31 +341,66 @@ class OperatorMaskHead(nn.Module):
         scales: Mapping[str, float] | None = None,
         zero_init: bool = True,
         act: ActSpec = None,
+        gate: str | None = None,
     ) -> None:
         super().__init__()
+        if gate is not None and gate not in GATES:
+            raise ValueError(f"gate must be None or one of {list(GATES)}, got {gate!r}")
         names, space = _resolve_channels(channels, space)
         self.channels: tuple[str, ...] = names
         self.space: str = space
         self.bounded = bool(bounded)
         self.in_channels = in_channels
+        self.gate: str | None = gate
         self.out = _OutConv(in_channels, len(names), kernel_size, act, zero_init)
+        self.gate_out = _OutConv(in_channels, 1, kernel_size, act, zero_init) if gate is not None else None
         self.register_buffer(
             "scales", torch.tensor(_scale_vector(names, space, scales)), persistent=False
         )
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, space={self.space!r}, bounded={self.bounded}"
+        gate = f", gate={self.gate!r}" if self.gate is not None else ""
+        return f"channels={self.channels}, space={self.space!r}, bounded={self.bounded}{gate}"
+
+    def _gate(self, logit: Tensor, mask: Tensor | None) -> Tensor:
+        """``(B, 1, h, w)`` gate: the mask for samples that have one (not all zeros), else ``p``."""
+        p = torch.sigmoid(logit)
+        if mask is None:
+            return p
+        m = mask.to(p.dtype)
+        if m.shape[-2:] != p.shape[-2:]:
+            m = F.interpolate(m, size=p.shape[-2:], mode="bilinear", align_corners=False).clamp(0.0, 1.0)
+        given = mask.flatten(1).amax(dim=1) > 0
+        return torch.where(given.view(-1, 1, 1, 1), m, p)
 
     def forward(self, features: Tensor, image: Tensor, mask: Tensor | None = None) -> ModelOutput:
         raw = self.out(features)
         _check_image(image, features)
         # colour conversions need at least float32 (L spans 0..100): leave autocast here
         dtype = torch.promote_types(torch.promote_types(raw.dtype, image.dtype), torch.float32)
+        if self.gate_out is None:
+            with torch.autocast(device_type=raw.device.type, enabled=False):
+                out, masks = retouch(
+                    image.to(dtype), raw.to(dtype), self.channels, self.space, self.scales, self.bounded
+                )
+            return ModelOutput(out, masks)
+        if mask is not None and (mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != image.shape[0]):
+            raise ValueError(f"expected mask ({image.shape[0]}, 1, H, W), got {tuple(mask.shape)}")
+        logit = self.gate_out(features)
         with torch.autocast(device_type=raw.device.type, enabled=False):
-            out, masks = retouch(
-                image.to(dtype), raw.to(dtype), self.channels, self.space, self.scales, self.bounded
-            )
-        return ModelOutput(out, masks)
+            logit = logit.to(dtype)
+            g = self._gate(logit, mask)
+            values = raw_to_operator_values(raw.to(dtype), self.channels, self.space, self.scales, self.bounded)
+            masks = OperatorMasks(gate_values(values, self.channels, g), self.channels, self.space)
+            x = image.to(dtype)
+            out = masks.apply(x)
+            # where the gate is exactly 0 the masks are the identity: return the input bit-exactly
+            # (the colour round trip is not); no gradient is lost, g = 0 has none to give
+            on = (g != 0).to(dtype)
+            if on.shape[-2:] != x.shape[-2:]:
+                on = F.interpolate(on, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            out = torch.where(on == 0, x, out)
+        return ModelOutput(out, masks, localisation_logit=logit)
 
 
 class RGBHead(nn.Module):

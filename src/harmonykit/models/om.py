@@ -23,7 +23,14 @@ Every builder accepts the same keyword arguments (the table's values are its def
   baseline) or ``rgb_residual``; ``bounded``, ``scales``, ``kernel_size`` go to the head;
 * ``mask_use``: ``"never"`` (the paper: the composite only, the network finds the
   inharmonious regions itself) or ``"optional"`` (a 4th input channel carries the
-  foreground mask, zeros when none is given: one model that works with or without a mask).
+  foreground mask, zeros when none is given: one model that works with or without a mask);
+* ``gate``: ``None`` (the paper) or ``"learned"``: one more output map, a localisation
+  logit, whose sigmoid ``p`` gates the operator masks towards the identity
+  (``mul = 1 + g (mul - 1)``, ``add = g add``; ``g = p`` without a mask, ``g = mask``
+  when an ``optional`` model is given one), exposed as ``ModelOutput.localisation``
+  (:class:`~harmonykit.models.heads.OperatorMaskHead`). Operator-mask heads only; adds
+  ``9 * 2 ngf + 1`` parameters (289 for ``om_unet_small``). E.g.
+  ``create_model("om_unet_small", mask_use="optional", gate="learned")``.
 
 Configurations are JSON-able (strings, numbers, lists, dicts), which is what
 ``save_pretrained`` records; a callable ``norm`` works but cannot be saved.
@@ -64,18 +71,22 @@ def build_unet_model(
     bounded: bool = True,
     scales: Mapping[str, float] | None = None,
     kernel_size: int = 3,
+    gate: str | None = None,
 ) -> HarmonizationModel:
     """Wire an :class:`AttentionUNet` and a head into a :class:`HarmonizationModel`.
 
-    Args: see the module docstring. ``bounded`` and ``scales`` apply to operator-mask
-    heads only.
+    Args: see the module docstring. ``bounded``, ``scales`` and ``gate`` apply to
+    operator-mask heads only.
 
     Raises:
-        ValueError: unknown ``head`` or ``mask_use``, or invalid backbone settings.
+        ValueError: unknown ``head``, ``mask_use`` or ``gate``, a gate on an RGB head, or
+            invalid backbone settings.
 
     >>> m = build_unet_model(depth=3, ngf=4, head="hls_add", mask_use="optional")
     >>> m.backbone.in_channels, m.head.channels, m.mask_use
     (4, ('h_add', 'l_add', 's_add'), 'optional')
+    >>> build_unet_model(depth=3, ngf=4, gate="learned").has_localisation
+    True
     """
     if mask_use not in _MASK_USES:
         raise ValueError(f"mask_use must be one of {_MASK_USES}, got {mask_use!r}")
@@ -93,9 +104,11 @@ def build_unet_model(
     )
     head_kw: dict[str, Any] = {"kernel_size": kernel_size}
     if not head.startswith("rgb"):
-        head_kw.update(bounded=bounded, scales=scales)
+        head_kw.update(bounded=bounded, scales=scales, gate=gate)
     elif scales is not None:
         raise ValueError(f"scales apply to operator-mask heads, not to head {head!r}")
+    elif gate is not None:
+        raise ValueError(f"gate applies to operator-mask heads, not to head {head!r}")
     return HarmonizationModel(
         backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use
     )

@@ -274,6 +274,11 @@ def validate_train_config(cfg: TrainConfig) -> None:
             f"data.mask_dropout={cfg.data.mask_dropout} needs a mask-optional model; "
             f"{cfg.model.name} has mask_use={model.mask_use!r}"
         )
+    if cfg.loss.localisation > 0 and not model.has_localisation:
+        raise ConfigError(
+            f"loss.localisation={cfg.loss.localisation} needs a model with a localisation gate; "
+            f"add gate: learned to model.kwargs ({cfg.model.name} has none)"
+        )
     if cfg.gan is not None:
         from harmonykit.training.build import build_discriminator
 

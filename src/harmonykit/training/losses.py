@@ -17,6 +17,15 @@ Sg-MMH (paper section 3.4): ``total = alpha * Charbonnier + beta * LPIPS + gamma
   The paper writes eqs. 5-6 as sums; the factor 1/2 is the BasicSR/ESRGAN implementation
   the paper was built on (its ``gamma = 0.005`` was tuned with it).
 
+Localisation-gated models (``gate="learned"``, :mod:`harmonykit.models.heads`), both off by
+default (weight 0):
+
+* :func:`localisation_bce`: BCE-with-logits between the model's localisation logit and the
+  batch's mask (the union of the perturbed pixels; all zeros for a pair with nothing
+  perturbed), averaged over pixels and batch.
+* :func:`outside_l1`: L1 of ``output - real`` outside the mask, normalised by the outside
+  area: it pushes a mask-free model to leave untouched regions untouched.
+
 SRIN (paper section 3.1 does not name its loss): :func:`l1` (RainNet/HDNet
 reconstruction term; the shipped SRIN configs use it) or :func:`fg_mse`, the
 foreground-normalised MSE of Sofiiuk et al. (``sum(M * err^2) / max(sum(M), min_area)``
@@ -35,6 +44,8 @@ __all__ = [
     "charbonnier",
     "l1",
     "fg_mse",
+    "localisation_bce",
+    "outside_l1",
     "relativistic_d_loss",
     "relativistic_g_loss",
     "LossWeights",
@@ -82,6 +93,53 @@ def fg_mse(pred: Tensor, target: Tensor, mask: Tensor, min_area: float = 100.0) 
     return (err / area).mean()
 
 
+def _mask_at(mask: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
+    if mask.dim() != 4 or mask.shape[1] != 1:
+        raise ValueError(f"expected mask (B, 1, H, W), got {tuple(mask.shape)}")
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    return F.interpolate(mask, size=tuple(size), mode="bilinear", align_corners=False).clamp(0.0, 1.0)
+
+
+def localisation_bce(logit: Tensor, mask: Tensor) -> Tensor:
+    """BCE-with-logits of the localisation logit against the perturbed-region mask.
+
+    Args:
+        logit: ``(B, 1, h, w)`` localisation logit (``ModelOutput.localisation_logit``).
+        mask: ``(B, 1, H, W)`` in ``[0, 1]`` (resized bilinearly to ``h, w`` if needed).
+
+    Returns:
+        The mean over every pixel of the batch (float32 scalar).
+
+    >>> localisation_bce(torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2))  # ln 2
+    tensor(0.6931)
+    """
+    if logit.dim() != 4 or logit.shape[1] != 1:
+        raise ValueError(f"expected logit (B, 1, h, w), got {tuple(logit.shape)}")
+    target = _mask_at(mask, logit.shape[-2:]).to(torch.float32)
+    return F.binary_cross_entropy_with_logits(logit.float(), target)
+
+
+def outside_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """L1 of ``pred - target`` outside the mask: ``sum((1 - M) |pred - target|) /
+    (C * max(sum(1 - M), 1))`` over the whole batch.
+
+    Args:
+        pred, target: ``(B, C, H, W)``.
+        mask: ``(B, 1, H, W)`` in ``[0, 1]`` (1 = perturbed).
+
+    >>> p = torch.zeros(1, 1, 2, 2); t = torch.tensor([[[[0.4, 0.2], [1.0, 1.0]]]])
+    >>> m = torch.tensor([[[[0.0, 0.0], [1.0, 1.0]]]])
+    >>> outside_l1(p, t, m)  # (0.4 + 0.2) / 2
+    tensor(0.3000)
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
+    out = 1.0 - _mask_at(mask, pred.shape[-2:]).to(pred.dtype)
+    err = (out * (pred - target).abs()).sum()
+    return err / (pred.shape[1] * out.sum()).clamp_min(pred.shape[1])
+
+
 def relativistic_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """Discriminator loss of the relativistic-average GAN (paper eq. 5, ESRGAN form).
 
@@ -116,7 +174,9 @@ class LossWeights:
 
     ``charbonnier``/``lpips``/``gan`` are Sg-MMH's alpha/beta/gamma (paper: 1, 1, 0.005;
     ``gan`` defaults to 0 because it needs a discriminator, i.e. the OMGAN stage); ``l1`` and
-    ``fg_mse`` are for SRIN.
+    ``fg_mse`` are for SRIN. ``localisation`` (:func:`localisation_bce`, needs a model with
+    a localisation gate) and ``outside`` (:func:`outside_l1`) are for gated operator-mask
+    models; both default to 0 (off).
     """
 
     charbonnier: float = 1.0
@@ -125,14 +185,16 @@ class LossWeights:
     l1: float = 0.0
     fg_mse: float = 0.0
     fg_mse_min_area: float = 100.0
+    localisation: float = 0.0
+    outside: float = 0.0
 
     def __post_init__(self) -> None:
         from harmonykit.errors import ConfigError
 
-        for name in ("charbonnier", "lpips", "gan", "l1", "fg_mse"):
+        for name in ("charbonnier", "lpips", "gan", "l1", "fg_mse", "localisation", "outside"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
-        if self.charbonnier == self.lpips == self.gan == self.l1 == self.fg_mse == 0:
+        if self.charbonnier == self.lpips == self.gan == self.l1 == self.fg_mse == self.localisation == self.outside == 0:
             raise ConfigError("loss: every weight is 0, nothing to train")
 
 
@@ -143,9 +205,11 @@ class GeneratorLoss(nn.Module):
         weights: the term weights.
         perceptual: an LPIPS module (required when ``weights.lpips > 0``).
 
-    ``forward(pred, target, mask, fake_logits=None, real_logits=None)`` returns
-    ``(total, terms)`` where ``terms`` maps each computed term's name to its (unweighted)
-    value. With ``weights.gan > 0`` the discriminator logits are required.
+    ``forward(pred, target, mask, fake_logits=None, real_logits=None,
+    localisation_logit=None)`` returns ``(total, terms)`` where ``terms`` maps each computed
+    term's name to its (unweighted) value. With ``weights.gan > 0`` the discriminator logits
+    are required, with ``weights.localisation > 0`` the localisation logit, with
+    ``weights.localisation`` or ``weights.outside`` the mask.
     """
 
     def __init__(self, weights: LossWeights, perceptual: nn.Module | None = None) -> None:
@@ -162,6 +226,7 @@ class GeneratorLoss(nn.Module):
         mask: Tensor | None = None,
         fake_logits: Tensor | None = None,
         real_logits: Tensor | None = None,
+        localisation_logit: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         w = self.weights
         terms: dict[str, Tensor] = {}
@@ -186,4 +251,14 @@ class GeneratorLoss(nn.Module):
                 raise ValueError("weights.gan > 0 needs the discriminator logits")
             terms["gan_g"] = relativistic_g_loss(real_logits.float(), fake_logits.float())
             total = total + w.gan * terms["gan_g"]
+        if w.localisation > 0:
+            if localisation_logit is None or mask is None:
+                raise ValueError("weights.localisation > 0 needs the localisation logit (a gated model) and the mask")
+            terms["localisation"] = localisation_bce(localisation_logit, mask)
+            total = total + w.localisation * terms["localisation"]
+        if w.outside > 0:
+            if mask is None:
+                raise ValueError("weights.outside > 0 needs the mask")
+            terms["outside"] = outside_l1(pred, target, mask)
+            total = total + w.outside * terms["outside"]
         return total, terms

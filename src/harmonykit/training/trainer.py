@@ -269,7 +269,7 @@ class Trainer:
         self.loader = build_loader(self.dataset, self.sampler, cfg.data.workers, cfg.seed, pin_memory=dev.type == "cuda")
 
         # log
-        terms = [t for t in ("charbonnier", "l1", "fg_mse", "lpips", "gan_g") if getattr(cfg.loss, t.removesuffix("_g")) > 0]
+        terms = [t for t in ("charbonnier", "l1", "fg_mse", "lpips", "gan_g", "localisation", "outside") if getattr(cfg.loss, t.removesuffix("_g")) > 0]
         if self.disc is not None:
             terms.append("gan_d")
         self.log = CsvLog(self.run_dir / LOG_FILE, ["step", "lr", "samples_per_s", "elapsed_s", "total", *terms])
@@ -387,7 +387,8 @@ class Trainer:
             with self._autocast():
                 logits = self.disc(torch.cat([real, pred], dim=0)).float()
             real_logits, fake_logits = logits.chunk(2, dim=0)
-        total, terms = self.loss_fn(pred, real, mask, fake_logits=fake_logits, real_logits=real_logits)
+        total, terms = self.loss_fn(pred, real, mask, fake_logits=fake_logits, real_logits=real_logits,
+                                    localisation_logit=out.localisation_logit)
         values = torch.stack([total.detach(), *[t.detach() for t in terms.values()]]).float().cpu().tolist()
         logged = dict(zip(["total", *terms], values))
         (bad,) = all_reduce_flags(ctx, [0.0 if math.isfinite(values[0]) else 1.0])

@@ -1,0 +1,58 @@
+"""Training a localisation-gated model with the localisation / outside loss terms."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from harmonykit.errors import ConfigError
+from harmonykit.models import load_model
+from harmonykit.training import load_train_config, train
+
+GATED = "{name: om_unet_tiny, kwargs: {mask_use: optional, gate: learned}}"
+
+
+def test_two_steps_with_localisation_and_outside_terms(write_config, tmp_path):
+    cfg = load_train_config(
+        write_config(model=GATED, optim="{iterations: 2, milestones: [], batch_size: 2}",
+                     loss="{lpips: 0, localisation: 0.5, outside: 2.0}", checkpoint_every="2"),
+        ["data.mask_dropout=0.5"],
+    )
+    assert cfg.loss.localisation == 0.5 and cfg.loss.outside == 2.0
+    run = tmp_path / "run"
+    res = train(cfg, run)
+    assert res.status == "done" and res.step == 2
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert list(rows[0]) == ["step", "lr", "samples_per_s", "elapsed_s", "total", "charbonnier", "localisation", "outside"]
+    for r in rows:
+        char, loc, out = float(r["charbonnier"]), float(r["localisation"]), float(r["outside"])
+        assert loc > 0 and out >= 0
+        assert float(r["total"]) == pytest.approx(char + 0.5 * loc + 2.0 * out, rel=1e-4)
+    # step 1: the zero-initialised gate gives p = 0.5 everywhere, so the BCE is ln 2 exactly
+    assert float(rows[0]["localisation"]) == pytest.approx(0.693147, rel=1e-4)
+    # the published weights rebuild the gated model, and the gate has moved
+    model = load_model(run / "weights")
+    assert model.config["kwargs"] == {"mask_use": "optional", "gate": "learned"} and model.has_localisation
+    assert json.loads((run / "weights" / "config.json").read_text())["kwargs"]["gate"] == "learned"
+    from harmonykit.training.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(run)
+    assert ck is not None and any(ck.model[k].abs().sum() > 0 for k in ("head.gate_out.conv.weight",))
+    out = model(torch.rand(1, 3, 32, 32))
+    assert out.localisation.shape == (1, 1, 32, 32)
+
+
+def test_localisation_loss_needs_a_gated_model(write_config):
+    with pytest.raises(ConfigError, match="gate: learned"):
+        load_train_config(write_config(loss="{lpips: 0, localisation: 1.0}"))
+
+
+def test_outside_term_alone_on_an_ungated_model(write_config, tmp_path):
+    cfg = load_train_config(write_config(optim="{iterations: 1, milestones: [], batch_size: 2}",
+                                         loss="{lpips: 0, outside: 1.0}"))
+    train(cfg, tmp_path / "run")
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    assert list(rows[0])[-2:] == ["charbonnier", "outside"]
