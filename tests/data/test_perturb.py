@@ -14,10 +14,12 @@ from harmonykit.data.perturb import (
     ALL_PILGRAM_FILTERS,
     DEGRADE_OPS,
     PILGRAM_FILTERS,
+    TRANSFER_OPS,
     Contrast,
     GaussianBlur,
     GaussianNoise,
     Grayscale,
+    HistogramTransfer,
     HueRotate,
     Jpeg,
     LabScale,
@@ -27,6 +29,7 @@ from harmonykit.data.perturb import (
     PerturbConfig,
     PilgramFilter,
     PoissonNoise,
+    ReinhardTransfer,
     Saturate,
     Sepia,
     candidate_labels,
@@ -57,6 +60,8 @@ def _all_ops() -> list:
         PilgramFilter("clarendon"), Contrast(1.3), Grayscale(0.7), HueRotate(90.0), Saturate(1.4),
         Sepia(0.8), LabScale(1.1, 0.85, 1.2), GaussianNoise(5.0, 3), LaplaceNoise(4.0, 5),
         PoissonNoise(40.0, 7), MotionBlur(5, 30.0), GaussianBlur(1.2), Jpeg(40),
+        ReinhardTransfer([50.0, 5.0, 10.0], [20.0, 8.0, 9.0], [40.0, -5.0, 20.0], [15.0, 6.0, 12.0], 0.8),
+        HistogramTransfer([[min(255, v + 30) for v in range(256)], list(range(256)), [v // 2 for v in range(256)]], 1.0),
     ]
 
 
@@ -65,7 +70,7 @@ def _all_ops() -> list:
 
 def test_registry_covers_all_names():
     names = set(registered_ops())
-    assert {"pilgram", *ADJUST_OPS, *DEGRADE_OPS} == names
+    assert {"pilgram", *ADJUST_OPS, *DEGRADE_OPS, *TRANSFER_OPS} == names
     assert len(PILGRAM_FILTERS) == 23 and len(set(PILGRAM_FILTERS)) == 23
     assert not {"aden", "perpetua", "toaster"} & set(PILGRAM_FILTERS)
     assert {op.NAME for op in _all_ops()} == names

@@ -1,8 +1,15 @@
 """Build a fixed multi-mask harmonization benchmark (HScene / HLIP style) from a source.
 
 :func:`build_benchmark` turns every image of a source (:mod:`harmonykit.data.sources`)
-into a ``(composite, real, mask)`` triple with :func:`harmonykit.data.perturb.make_composite`
-and writes it to an output folder.
+into a ``(composite, real, mask)`` triple with :func:`harmonykit.data.perturb.make_pair`
+(a perturbation family drawn from ``settings.mix``: the Sg-MMH multi-region recipe,
+iHarmony4-style colour transfer from a reference object of another photo, or nothing) and
+writes it to an output folder.
+
+Lalonde-Efros sources: the annotated object is region 1 of the label map; with
+``regions`` ``slic`` / ``felzenszwalb`` / ``sam`` the rest of the image is split into
+superpixels / SAM regions (labels 2, 3, ...), with ``labels`` it is never perturbed.
+Colour-transfer references are drawn from the other photos of the same source split.
 
 Output layouts
 --------------
@@ -13,6 +20,21 @@ Output layouts
     DIR/mask/<id>.png        (S, S) L, 0/255, union of the perturbed regions
     DIR/manifest.jsonl       one JSON object per sample, sorted by id
     DIR/benchmark.json       settings, counts, skipped items with reasons, version
+
+``iharmony4`` (so SRIN trains and evaluates on it unchanged)::
+
+    DIR/<Subset>/composite_images/<real>_<k>_1.png   the composite
+    DIR/<Subset>/masks/<real>_<k>.png                 its mask, 0/255
+    DIR/<Subset>/real_images/<real>.png               the target
+    DIR/<Subset>/<Subset>_train.txt                   (train split of the source) or
+    DIR/<Subset>/<Subset>_test.txt                    (any other split): composite names
+    DIR/manifest.jsonl, DIR/benchmark.json
+
+    ``<real>`` is the source id without ``_`` and other non-alphanumerics (iHarmony4 names
+    split on ``_``), plus ``s<k>`` when ``samples_per_image > 1``, so every sample has its
+    own target; ``<Subset>`` is ``HLalonde``, ``HADE20K``, ``HLIP`` or ``HPhotos`` by the
+    source format. Files are PNG (iHarmony4 ships JPEG), so the composite equals the
+    target outside the mask exactly.
 
 ``triptych`` (the official Sg-MMH test format)::
 
@@ -52,10 +74,12 @@ map, no usable region) are reported through ``on_skip``, recorded, listed in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -67,7 +91,11 @@ import numpy as np
 from PIL import Image
 
 from harmonykit import __version__
-from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig, make_composite
+from harmonykit.data.lalonde import read_object_mask
+from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig
+from harmonykit.data.perturb.families import FamilyMix, PairContext, make_pair
+from harmonykit.data.perturb.transfer import TransferConfig
+from harmonykit.data.regions import OBJECT_LABEL, object_label_map
 from harmonykit.data.sources import SourceItem, scan_source
 from harmonykit.errors import HarmonykitError
 from harmonykit.io import (
@@ -84,6 +112,7 @@ from harmonykit.utils.seeding import rng_for
 
 __all__ = [
     "LAYOUTS",
+    "PERTURB_CHOICES",
     "REGION_KINDS",
     "STAGES",
     "BuildError",
@@ -95,7 +124,14 @@ __all__ = [
     "build_benchmark",
 ]
 
-LAYOUTS = ("harmonykit", "triptych")
+LAYOUTS = ("harmonykit", "triptych", "iharmony4")
+#: ``--perturb`` choices -> family mixes
+PERTURB_CHOICES = {
+    "sgmmh": FamilyMix.only("sgmmh"),
+    "colour-transfer": FamilyMix.only("colour_transfer"),
+    "mix": FamilyMix(sgmmh=0.5, colour_transfer=0.5),
+}
+_IH4_SUBSETS = {"lalonde": "HLalonde", "ade20k": "HADE20K", "lip": "HLIP"}
 REGION_KINDS = ("labels", "slic", "felzenszwalb", "sam")
 #: timing stages reported by :class:`BuildReport`
 STAGES = ("decode", "regions", "filters", "encode")
@@ -124,8 +160,11 @@ class BuildSettings:
         sam_model_type: SAM variant.
         size: output side ``S`` in pixels.
         seed: global seed; sample seeds are ``derive_seed(seed, id)``.
-        layout: ``harmonykit`` or ``triptych``.
-        perturb: the perturbation sampling settings.
+        layout: ``harmonykit``, ``triptych`` or ``iharmony4``.
+        perturb: the Sg-MMH perturbation sampling settings.
+        mix: the perturbation families' weights (default: Sg-MMH only).
+        transfer: the colour-transfer settings.
+        val_fraction: share of source photos in the ``val`` split (Lalonde-Efros).
         samples_per_image: composites made from each source image (``> 1``: sample ids
             ``<stem>_<k>``, ``k = 0..K-1``, each with its own seed and recipe), so that a
             handful of held-out photos gives a benchmark of useful size.
@@ -143,6 +182,9 @@ class BuildSettings:
     layout: str = "harmonykit"
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
     samples_per_image: int = 1
+    mix: FamilyMix = field(default_factory=FamilyMix)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    val_fraction: float = 0.1
 
     def validate(self) -> None:
         """Raise :class:`BuildError` for invalid values."""
@@ -158,6 +200,8 @@ class BuildSettings:
             raise BuildError("--regions sam needs --sam-checkpoint PATH (a SAM weights file, e.g. sam_vit_b_01ec64.pth)")
         if self.regions == "sam" and not Path(str(self.sam_checkpoint)).is_file():
             raise BuildError(f"{self.sam_checkpoint}: SAM checkpoint file does not exist")
+        if not 0.0 <= self.val_fraction <= 1.0:
+            raise BuildError(f"--val-fraction must be in [0, 1], got {self.val_fraction}")
         if self.regions != "sam" and self.sam_checkpoint:
             raise BuildError(f"--sam-checkpoint is only used with --regions sam, not {self.regions}")
 
@@ -291,12 +335,32 @@ def _settings_dict(s: BuildSettings, listing_format: str, listing_split: str | N
         "resize": "centre square crop, then bilinear resize (labels: nearest)",
         "perturb": s.perturb.to_dict(),
         "samples_per_image": s.samples_per_image,
+        "mix": s.mix.to_dict(),
+        "transfer": s.transfer.to_dict() if s.mix.colour_transfer > 0 else None,
+        "val_fraction": s.val_fraction if listing_format == "lalonde" else None,
+        "subset": _IH4_SUBSETS.get(listing_format, "HPhotos") if s.layout == "iharmony4" else None,
     }
 
 
-def _files_for(item_id: str, layout: str) -> dict[str, str]:
+def _ih4_names(item_id: str, per_image: int) -> tuple[str, str, str]:
+    """``(real, mask, composite)`` stems of a sample in the iHarmony4 layout."""
+    stem, k = (item_id.rsplit("_", 1)[0], int(item_id.rsplit("_", 1)[1])) if per_image > 1 else (item_id, 0)
+    real = re.sub(r"[^0-9A-Za-z]", "", stem) or "image"
+    if per_image > 1:
+        real += f"s{k}"
+    return real, f"{real}_1", f"{real}_1_1"
+
+
+def _files_for(item_id: str, layout: str, per_image: int = 1, subset: str | None = None) -> dict[str, str]:
     if layout == "triptych":
         return {"triptych": f"{item_id}.png"}
+    if layout == "iharmony4":
+        real, mask, comp = _ih4_names(item_id, per_image)
+        return {
+            "composite": f"{subset}/composite_images/{comp}.png",
+            "real": f"{subset}/real_images/{real}.png",
+            "mask": f"{subset}/masks/{mask}.png",
+        }
     return {k: f"{k}/{item_id}.png" for k in ("composite", "real", "mask")}
 
 
@@ -308,10 +372,10 @@ def _skip_path(out: Path, item_id: str) -> Path:
     return out / _BUILD_DIR / "skipped" / f"{item_id}.json"
 
 
-def _is_finished(out: Path, item_id: str, layout: str) -> bool:
+def _is_finished(out: Path, item_id: str, layout: str, per_image: int = 1, subset: str | None = None) -> bool:
     if not _record_path(out, item_id).is_file():
         return False
-    return all((out / rel).is_file() for rel in _files_for(item_id, layout).values())
+    return all((out / rel).is_file() for rel in _files_for(item_id, layout, per_image, subset).values())
 
 
 @contextlib.contextmanager
@@ -381,10 +445,17 @@ class _ItemResult:
 class _Worker:
     """Per-process state: settings and the region labeler (built once per process)."""
 
-    def __init__(self, settings: BuildSettings, out: str, root: str) -> None:
+    def __init__(self, settings: BuildSettings, out: str, root: str,
+                 references: list[SourceItem] | None = None, subset: str | None = None) -> None:
         self.s = settings
         self.out = Path(out)
         self.root = Path(root)
+        self.subset = subset
+        self.references = None
+        if settings.mix.colour_transfer > 0 and references:
+            from harmonykit.data.references import ReferencePool
+
+            self.references = ReferencePool(references)
         self.labeler: Callable[[np.ndarray], np.ndarray] | None = None
         if settings.regions != "labels":
             from harmonykit.data.regions import make_labeler
@@ -401,7 +472,9 @@ class _Worker:
         try:
             image = read_image(item.image_path)
             label = None
-            if s.regions == "labels":
+            if item.object_mask is not None:  # Lalonde-Efros: the object is region 1
+                label = object_label_map(read_object_mask(item.object_mask, size=image.shape[:2]))
+            elif s.regions == "labels":
                 if item.label_path is None:
                     return _ItemResult(item.id, skip=Skip(item.id, str(item.image_path), "no label map"))
                 label = read_label_map(item.label_path, size=image.shape[:2])
@@ -414,21 +487,27 @@ class _Worker:
         t1 = time.perf_counter()
         t["decode"] = t1 - t0
         if self.labeler is not None:
-            label = np.asarray(self.labeler(image), dtype=np.int32)
+            rest = np.asarray(self.labeler(image), dtype=np.int32)
+            label = rest if item.object_mask is None else object_label_map(label == OBJECT_LABEL, rest)
         assert label is not None
         t2 = time.perf_counter()
         t["regions"] = t2 - t1
         try:
-            res = make_composite(image, label, rng_for(s.seed, item.id), s.perturb)
+            context = PairContext(
+                object_label=OBJECT_LABEL if item.object_mask is not None else None,
+                category=item.category, group=item.group or item.image_path.stem, references=self.references,
+            )
+            res = make_pair(image, label, rng_for(s.seed, item.id), mix=s.mix, perturb=s.perturb,
+                            transfer=s.transfer, context=context)
         except NoUsableRegionError as exc:
-            file = str(item.label_path if s.regions == "labels" else item.image_path)
+            file = str(item.object_mask or (item.label_path if s.regions == "labels" else item.image_path))
             reason = str(exc) + (f" (after resizing to {s.size}x{s.size})" if had_labels else "")
             if s.regions != "labels":
                 reason += f" ({s.regions} regions)"
             return _ItemResult(item.id, skip=Skip(item.id, file, reason))
         t3 = time.perf_counter()
         t["filters"] = t3 - t2
-        files = _files_for(item.id, s.layout)
+        files = _files_for(item.id, s.layout, s.samples_per_image, self.subset)
         if s.layout == "triptych":
             mask3 = np.repeat(res.mask[..., None], 3, axis=2)
             blobs = {"triptych": encode_png(np.concatenate([res.real, res.composite, mask3], axis=1))}
@@ -443,8 +522,9 @@ class _Worker:
             atomic_write_bytes(self.out / files[k], b)
         record = {
             "id": item.id,
-            "source": {"image": _rel(item.image_path, self.root), "label": _rel(item.label_path, self.root)
-                       if s.regions == "labels" else None},
+            "source": {"image": _rel(item.image_path, self.root),
+                       "label": _rel(item.object_mask or item.label_path, self.root)
+                       if s.regions == "labels" or item.object_mask is not None else None},
             "source_size": src_hw,
             "size": [s.size, s.size],
             "region_source": s.regions,
@@ -465,7 +545,8 @@ _WORKER: _Worker | None = None
 _INIT_ERROR: str | None = None
 
 
-def _init_worker(settings: BuildSettings, out: str, root: str) -> None:
+def _init_worker(settings: BuildSettings, out: str, root: str, references: list[SourceItem] | None = None,
+                 subset: str | None = None) -> None:
     """Pool initializer (spawn-safe): one thread per process, build the labeler once.
 
     An initializer that raises makes ``multiprocessing.Pool`` restart workers forever, so a
@@ -474,7 +555,7 @@ def _init_worker(settings: BuildSettings, out: str, root: str) -> None:
     global _WORKER, _INIT_ERROR
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # for libraries imported from here on (torch)
     try:
-        _WORKER = _Worker(settings, out, root)
+        _WORKER = _Worker(settings, out, root, references, subset)
         if "torch" in sys.modules:  # e.g. SAM: one intra-op thread per worker process
             import torch
 
@@ -533,13 +614,14 @@ def _finalize(out: Path, settings: dict[str, Any], selected_ids: list[str]) -> t
         rec_dir = out / _BUILD_DIR / "records"
         skip_dir = out / _BUILD_DIR / "skipped"
         layout = settings["layout"]
+        per_image, subset = settings["samples_per_image"], settings.get("subset")
         records: dict[str, str] = {}
         if rec_dir.is_dir():
             for p in sorted(rec_dir.glob("*.json")):
                 item_id = p.name[: -len(".json")]
                 if is_temp_name(p.name):
                     continue  # a killed writer's temporary (removed at the start of a build)
-                if _is_finished(out, item_id, layout):
+                if _is_finished(out, item_id, layout, per_image, subset):
                     records[item_id] = p.read_text("utf-8").strip()
         skips = [s for i, s in sorted(_read_skips(skip_dir).items()) if i not in records]
         skipped_ids = {s["id"] for s in skips}
@@ -547,6 +629,10 @@ def _finalize(out: Path, settings: dict[str, Any], selected_ids: list[str]) -> t
         complete = not pending
         ids = sorted(records)
         atomic_write_text(out / "manifest.jsonl", "".join(records[i] + "\n" for i in ids))
+        if layout == "iharmony4":
+            split_name = "train" if settings.get("split") == "train" else "test"
+            names = sorted(Path(_files_for(i, layout, per_image, subset)["composite"]).name for i in ids)
+            atomic_write_text(out / str(subset) / f"{subset}_{split_name}.txt", "".join(n + "\n" for n in names))
         bench = {
             "benchmark_format": _BENCHMARK_FORMAT,
             "harmonykit_version": __version__,
@@ -554,6 +640,9 @@ def _finalize(out: Path, settings: dict[str, Any], selected_ids: list[str]) -> t
             "files": (
                 {"triptych": "<id>.png: [real | composite | mask] side by side, (S, 3S, 3) RGB"}
                 if layout == "triptych"
+                else {"composite": f"{subset}/composite_images/<real>_<k>_1.png", "real": f"{subset}/real_images/<real>.png",
+                      "mask": f"{subset}/masks/<real>_<k>.png (0/255)"}
+                if layout == "iharmony4"
                 else {"composite": "composite/<id>.png", "real": "real/<id>.png", "mask": "mask/<id>.png (0/255)"}
             ),
             "manifest": "manifest.jsonl",
@@ -613,7 +702,7 @@ def build_benchmark(
     out = Path(out)
     listing = scan_source(
         settings.source, format=settings.format, split=settings.split, labels=settings.labels,
-        require_labels=settings.regions == "labels",
+        require_labels=settings.regions == "labels", val_fraction=settings.val_fraction,
     )
     sdict = _settings_dict(settings, listing.format, listing.split)
     _prepare_out(out, sdict)
@@ -627,7 +716,7 @@ def build_benchmark(
         else:
             for k in range(k_per):
                 sid = f"{it.id}_{k}"
-                entries[sid] = SourceItem(sid, it.image_path, it.label_path)
+                entries[sid] = dataclasses.replace(it, id=sid)
     for p in listing.problems:
         entries.setdefault(p.id, Skip(p.id, str(p.path), p.reason))
     all_ids = sorted(entries)
@@ -635,6 +724,8 @@ def build_benchmark(
         all_ids = all_ids[:limit]
     mine = all_ids[si::sn]
     report = BuildReport(out=out, selected=len(mine))
+    subset = sdict["subset"]
+    references = listing.items if settings.mix.colour_transfer > 0 else None
 
     def _skip(s: Skip) -> None:
         atomic_write_text(_skip_path(out, s.id), _dumps({"id": s.id, "file": s.file, "reason": s.reason}) + "\n")
@@ -646,11 +737,11 @@ def build_benchmark(
     for item_id in mine:
         e = entries[item_id]
         if isinstance(e, Skip):
-            if _is_finished(out, item_id, settings.layout):
+            if _is_finished(out, item_id, settings.layout, k_per, subset):
                 report.already_done += 1  # e.g. built before its label folder changed
             else:
                 _skip(e)
-        elif _is_finished(out, item_id, settings.layout):
+        elif _is_finished(out, item_id, settings.layout, k_per, subset):
             report.already_done += 1
         else:
             todo.append(e)
@@ -662,14 +753,14 @@ def build_benchmark(
     try:
         results: Iterator[_ItemResult]
         if workers == 1 or len(todo) <= 1:
-            worker = _Worker(settings, str(out), root)
+            worker = _Worker(settings, str(out), root, references, subset)
             results = (worker.run(it) for it in todo)
             pool = None
         else:
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")
-            pool = ctx.Pool(min(workers, len(todo)), initializer=_init_worker, initargs=(settings, str(out), root))
+            pool = ctx.Pool(min(workers, len(todo)), initializer=_init_worker, initargs=(settings, str(out), root, references, subset))
             chunk = max(1, min(8, len(todo) // (workers * 8)))
             results = pool.imap_unordered(_run_item, todo, chunksize=chunk)
         try:

@@ -411,6 +411,16 @@ def _split_file(folder: Path, split: str) -> Path:
     raise BenchmarkError(f"{folder}: no split file {expected.name} for split {split!r} (found: {found})")
 
 
+def _real_image(folder: Path, stem: str) -> Path:
+    """``real_images/<stem>.jpg`` (iHarmony4), or the ``.png`` that harmonykit's builder
+    writes when only that exists."""
+    jpg = folder / "real_images" / f"{stem}.jpg"
+    if jpg.is_file():
+        return jpg
+    png = jpg.with_suffix(".png")
+    return png if png.is_file() else jpg
+
+
 def _iharmony4_records(folder: Path, subset: str, split: str) -> list[PairRecord]:
     split_file = _split_file(folder, split)
     records: dict[str, PairRecord] = {}
@@ -437,7 +447,7 @@ def _iharmony4_records(folder: Path, subset: str, split: str) -> list[PairRecord
             subset,
             "iharmony4",
             folder / "composite_images" / name,
-            folder / "real_images" / f"{parts[0]}.jpg",
+            _real_image(folder, parts[0]),
             folder / "masks" / f"{'_'.join(parts[:-1])}.png",
         )
     return list(records.values())

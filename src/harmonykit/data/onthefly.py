@@ -10,7 +10,10 @@ same data, provided its sampler gives the same order (:class:`EpochSampler` does
 Pipeline per sample: source ``items[index % len(items)]`` -> decode -> resize so the
 shorter side is ``load_size`` (bilinear, antialiased; label maps nearest) -> region labels
 (the item's label map, or slic / felzenszwalb / SAM computed on the resized image) ->
-random ``size x size`` crop and horizontal flip -> ``harmonykit.data.perturb.make_composite``.
+random ``size x size`` crop and horizontal flip -> :func:`harmonykit.data.perturb.families.make_pair`
+(the family drawn from ``mix``: Sg-MMH regions, colour transfer of the annotated object, or
+nothing). Items with an annotated object (Lalonde-Efros) have it as region 1 of their label
+map, the rest split by the labeller (or never perturbed with ``regions="labels"``).
 
 Failures do not stop training: if the source cannot be read (``ImageReadError``) or the
 crop has no usable region (``NoUsableRegionError``), the sample is made from another item
@@ -21,7 +24,7 @@ its own generator), so the replacement is deterministic too. Skips are counted i
 :class:`~harmonykit.errors.HarmonykitError` is raised (the sources are unusable).
 
 Decoded, resized sources and their computed label maps can be cached in memory
-(``cache=True``, default for up to 512 items): slic costs about 0.2 s per photo, so a small
+(``cache=True``, default for up to 2048 items): slic costs about 0.2 s per photo, so a small
 source set (say 21 photos) should be computed once. Call :meth:`OnTheFlyPairs.warm_cache`
 before creating the DataLoader so that forked workers start with the filled cache.
 """
@@ -37,8 +40,17 @@ import numpy as np
 import torch
 
 from harmonykit.data.datasets import to_tensor_image, to_tensor_mask
-from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig, make_composite
-from harmonykit.data.regions import LABELER_KINDS, make_labeler, resize_labels_nearest
+from harmonykit.data.lalonde import read_object_mask
+from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig
+from harmonykit.data.perturb.families import FamilyMix, PairContext, ReferenceSource, make_pair
+from harmonykit.data.perturb.transfer import TransferConfig
+from harmonykit.data.regions import (
+    LABELER_KINDS,
+    OBJECT_LABEL,
+    make_labeler,
+    object_label_map,
+    resize_labels_nearest,
+)
 from harmonykit.data.sources import SourceItem
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
 from harmonykit.io import read_image, read_label_map
@@ -50,7 +62,7 @@ __all__ = ["REGION_SOURCES", "OnTheFlyPairs", "EpochSampler"]
 log = logging.getLogger(__name__)
 
 REGION_SOURCES = ("labels",) + LABELER_KINDS
-CACHE_AUTO_MAX_ITEMS = 512
+CACHE_AUTO_MAX_ITEMS = 2048
 
 
 def _resize_shorter(image: np.ndarray, shorter: int) -> np.ndarray:
@@ -83,7 +95,7 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         load_size: shorter side after resizing, before the crop (default ``size``).
         flip: random horizontal flip (p = 0.5).
         cache: keep decoded+resized sources and label maps in memory; ``None`` = when
-            there are at most 512 items.
+            there are at most 2048 items.
         length: samples per epoch (default ``len(items)``; sample ``i`` uses item
             ``i % len(items)``).
         labeler: a custom ``image -> labels`` callable (overrides ``regions``' labeller).
@@ -93,6 +105,10 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
             (for models that use region maps, e.g. SRIN).
         max_attempts: failed attempts in a row before giving up.
         epoch: initial epoch.
+        mix: perturbation family weights (default: Sg-MMH only).
+        transfer: colour-transfer settings.
+        references: colour-transfer references (default: a
+            :class:`~harmonykit.data.references.ReferencePool` over ``items``).
     """
 
     def __init__(
@@ -111,6 +127,9 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         region_maps: Callable[[np.ndarray], Any] | None = None,
         max_attempts: int = 10,
         epoch: int = 0,
+        mix: FamilyMix | None = None,
+        transfer: TransferConfig | None = None,
+        references: ReferenceSource | None = None,
     ) -> None:
         self.items = list(items)
         if not self.items:
@@ -118,7 +137,7 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         if regions not in REGION_SOURCES:
             raise ConfigError(f"unknown region source {regions!r}, expected one of {', '.join(REGION_SOURCES)}")
         if regions == "labels" and labeler is None:
-            missing = [it.id for it in self.items if it.label_path is None]
+            missing = [it.id for it in self.items if it.label_path is None and it.object_mask is None]
             if missing:
                 raise ConfigError(
                     f"regions='labels' but {len(missing)} of {len(self.items)} source items have no label "
@@ -143,6 +162,13 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         self.region_maps = region_maps
         self.max_attempts = int(max_attempts)
         self.epoch = int(epoch)
+        self.mix = mix or FamilyMix()
+        self.transfer = transfer or TransferConfig()
+        if references is None and self.mix.colour_transfer > 0:
+            from harmonykit.data.references import ReferencePool
+
+            references = ReferencePool(self.items)
+        self.references = references
         self.failures: Counter[str] = Counter()
         self.failed_items: dict[str, str] = {}
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -168,7 +194,13 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         item = self.items[j]
         try:
             image = read_image(item.image_path)
-            if self.regions == "labels" and self.labeler is None:
+            if item.object_mask is not None:
+                obj = object_label_map(read_object_mask(item.object_mask, size=image.shape[:2]))
+                image = _resize_shorter(image, self.load_size)
+                obj = resize_labels_nearest(obj, image.shape[:2]).astype(np.int32)
+                rest = None if self.labeler is None else np.asarray(self.labeler(image), dtype=np.int32)
+                labels = object_label_map(obj == OBJECT_LABEL, rest)
+            elif self.regions == "labels" and self.labeler is None:
                 assert item.label_path is not None
                 labels = read_label_map(item.label_path, size=image.shape[:2])
                 image = _resize_shorter(image, self.load_size)
@@ -211,7 +243,13 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         lab = labels[top : top + s, left : left + s]
         if do_flip:
             img, lab = img[:, ::-1], lab[:, ::-1]
-        res = make_composite(np.ascontiguousarray(img), np.ascontiguousarray(lab), rng, self.perturb)
+        item = self.items[j]
+        context = PairContext(
+            object_label=OBJECT_LABEL if item.object_mask is not None else None,
+            category=item.category, group=item.group or item.id, references=self.references,
+        )
+        res = make_pair(np.ascontiguousarray(img), np.ascontiguousarray(lab), rng, mix=self.mix,
+                        perturb=self.perturb, transfer=self.transfer, context=context)
         out: dict[str, Any] = {
             "composite": to_tensor_image(res.composite),
             "real": to_tensor_image(res.real),

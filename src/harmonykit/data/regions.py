@@ -48,8 +48,14 @@ __all__ = [
     "RegionMap",
     "RegionMapProvider",
     "CachedRegionMaps",
+    "REGION_SETTING_KEYS",
+    "merge_region_settings",
+    "saved_region_settings",
+    "region_provider_from_settings",
     "image_digest",
     "resize_labels_nearest",
+    "OBJECT_LABEL",
+    "object_label_map",
 ]
 
 SUPERPIXEL_METHODS = ("slic", "felzenszwalb")
@@ -320,6 +326,45 @@ class RegionMap:
         return t
 
 
+#: label of the annotated object in :func:`object_label_map` (Lalonde-Efros sources)
+OBJECT_LABEL = 1
+
+
+def object_label_map(object_mask: np.ndarray, rest: np.ndarray | None = None) -> np.ndarray:
+    """A label map whose region :data:`OBJECT_LABEL` (1) is an annotated object.
+
+    The other pixels get ``rest + 1`` (e.g. superpixels of the whole image, cut by the
+    object's outline; a 0 of ``rest`` stays 0), or 0 ("never perturbed") when ``rest`` is
+    ``None``. Labels of
+    ``rest`` that lie entirely inside the object disappear; the others keep distinct
+    labels ``>= 2``.
+
+    Args:
+        object_mask: ``(H, W)`` bool (or 0/1) object mask.
+        rest: ``(H, W)`` integer labels for the rest of the image, or ``None``.
+
+    Returns:
+        ``(H, W)`` int32 label map.
+
+    >>> obj = np.array([[1, 1, 0], [0, 0, 0]], bool)
+    >>> object_label_map(obj).tolist()
+    [[1, 1, 0], [0, 0, 0]]
+    >>> object_label_map(obj, np.array([[1, 2, 2], [1, 1, 3]])).tolist()
+    [[1, 1, 3], [2, 2, 4]]
+    """
+    obj = np.asarray(object_mask).astype(bool)
+    if obj.ndim != 2:
+        raise ValueError(f"object mask must be (H, W), got shape {obj.shape}")
+    if rest is None:
+        return obj.astype(np.int32) * OBJECT_LABEL
+    rest = np.asarray(rest)
+    if rest.shape != obj.shape:
+        raise ValueError(f"labels {rest.shape} do not match the object mask {obj.shape}")
+    out = np.where(rest > 0, rest.astype(np.int32) + 1, 0).astype(np.int32)
+    out[obj] = OBJECT_LABEL
+    return out
+
+
 def resize_labels_nearest(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize an ``(H, W)`` integer label map to ``shape`` ``(h, w)`` with Pillow's NEAREST
     filter (the rule the benchmark builder uses for label maps); returns int32.
@@ -406,6 +451,94 @@ class RegionMapProvider:
 
     def __repr__(self) -> str:
         return f"RegionMapProvider({self.kind!r}, max_side={self.max_side}, labeler={self.labeler!r})"
+
+
+#: keys of a region-settings dict (what a trained run stores under ``"regions"`` in its
+#: weights' ``config.json``; see :func:`region_provider_from_settings`)
+REGION_SETTING_KEYS = ("kind", "max_side", "n_segments", "compactness", "scale", "min_size",
+                       "sam_checkpoint", "sam_model_type")
+
+
+def merge_region_settings(
+    saved: Mapping[str, Any] | None,
+    kind: str | None = None,
+    sam_checkpoint: str | Path | None = None,
+    sam_model_type: str | None = None,
+) -> dict[str, Any]:
+    """A model's saved region settings with command-line overrides applied.
+
+    ``saved``: the settings the model was trained with (``None``: a model saved without
+    them, SLIC defaults). ``kind``: another region kind drops the saved labeller options
+    (the maps then differ from training; a warning is logged). ``sam_checkpoint`` /
+    ``sam_model_type``: replace the saved ones (e.g. the SAM file lives elsewhere here).
+
+    >>> merge_region_settings({"kind": "slic", "n_segments": 16, "max_side": 512})
+    {'kind': 'slic', 'n_segments': 16, 'max_side': 512}
+    >>> merge_region_settings({"kind": "slic", "n_segments": 16, "max_side": 512}, kind="felzenszwalb")
+    {'kind': 'felzenszwalb', 'max_side': 512}
+    """
+    s = {k: v for k, v in dict(saved or {}).items() if k in REGION_SETTING_KEYS}
+    s.setdefault("kind", "slic")
+    if kind is not None and kind != s["kind"]:
+        if saved:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "region maps: --regions %s differs from the model's training maps (%s); scores will not "
+                "match the model's own maps", kind, s["kind"])
+        s = {"kind": kind, **({"max_side": s["max_side"]} if "max_side" in s else {})}
+    if sam_checkpoint is not None:
+        s["sam_checkpoint"] = str(sam_checkpoint)
+    if sam_model_type is not None:
+        s["sam_model_type"] = sam_model_type
+    if s["kind"] != "sam":
+        s.pop("sam_checkpoint", None)
+        s.pop("sam_model_type", None)
+    return s
+
+
+def saved_region_settings(model_dir: str | Path) -> dict[str, Any] | None:
+    """The region settings a model was trained with: ``"regions"`` in its ``config.json``
+    (written by the trainer), else, for a run's ``weights/`` published before the trainer
+    saved them, ``data.regions`` of the run's ``config.yaml`` beside it; ``None`` when
+    neither says (a model saved by hand).
+    """
+    import logging
+
+    directory = Path(model_dir)
+    try:
+        cfg = json.loads((directory / "config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        cfg = {}
+    if isinstance(cfg, dict) and isinstance(cfg.get("regions"), Mapping):
+        return dict(cfg["regions"])
+    run_cfg = directory.parent / "config.yaml"
+    if directory.name == "weights" and run_cfg.is_file():
+        from harmonykit.config import load_config
+        from harmonykit.errors import HarmonykitError
+        from harmonykit.training.config import TrainConfig
+        from harmonykit.training.data import region_settings
+
+        try:
+            return region_settings(load_config(run_cfg, TrainConfig).data.regions)
+        except HarmonykitError as exc:
+            logging.getLogger(__name__).warning("%s: cannot read the run's region settings (%s)", run_cfg, exc)
+    return None
+
+
+def region_provider_from_settings(settings: Mapping[str, Any]) -> RegionMapProvider:
+    """The :class:`RegionMapProvider` of a region-settings dict (see
+    :data:`REGION_SETTING_KEYS`; the training config's ``data.regions`` gives the same
+    provider through :func:`harmonykit.training.data.region_settings`).
+
+    >>> p = region_provider_from_settings({"kind": "slic", "n_segments": 5, "max_side": 64})
+    >>> p.settings["n_segments"], p.max_side
+    (5, 64)
+    """
+    s = {k: v for k, v in settings.items() if k in REGION_SETTING_KEYS}
+    kind = str(s.pop("kind", "slic"))
+    max_side = s.pop("max_side", DEFAULT_MAX_SIDE)
+    return RegionMapProvider(kind, max_side=max_side, **s)
 
 
 def image_digest(image: np.ndarray) -> str:

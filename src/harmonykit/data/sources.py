@@ -22,7 +22,19 @@ Supported layouts (``format``):
     single-channel PNG (or BMP/TIFF) label map per image with the same stem
     (``labels=DIR``). No split.
 
-``auto`` detects the layout from the folder (ADE20K, then LIP, then generic).
+``lalonde``  the Lalonde-Efros database (:mod:`harmonykit.data.lalonde`)::
+
+        ROOT/Images/image_*.jpg, ROOT/Annotation/image_*.xml, ROOT/Annotation/masks/*.mat
+
+    ``ROOT`` is ``onlineDb`` or the folder holding it. Items are the natural photos
+    (``<generated>0``); each carries its object mask (``object_mask``, the ``.mat`` file),
+    the object's category and its source photo (``group``). ``split`` ``train``/``val``
+    (default ``val``) is by source photo (:func:`harmonykit.data.lalonde.split_of`,
+    ``val_fraction`` of them in ``val``). The composites (``<generated>1``) are not
+    items: they have no ground truth (see :func:`harmonykit.data.lalonde.scan_lalonde`).
+
+``auto`` detects the layout from the folder (ADE20K, then LIP, then Lalonde-Efros, then
+generic).
 
 Item ids are file stems (``ADE_val_00000001``, ``100034_483681``), sorted; they name the
 output files of a benchmark and seed each sample. Folders are scanned when a function is
@@ -39,11 +51,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harmonykit.data.lalonde import DEFAULT_VAL_FRACTION, is_lalonde, scan_lalonde, split_of
 from harmonykit.errors import HarmonykitError
 from harmonykit.io import IMAGE_EXTENSIONS
 
 __all__ = [
     "FORMATS",
+    "SPLIT_FORMATS",
     "LABEL_EXTENSIONS",
     "SourceItem",
     "ItemProblem",
@@ -54,7 +68,9 @@ __all__ = [
     "open_source",
 ]
 
-FORMATS = ("auto", "generic", "ade20k", "lip")
+FORMATS = ("auto", "generic", "ade20k", "lip", "lalonde")
+#: formats with train / val splits
+SPLIT_FORMATS = ("ade20k", "lip", "lalonde")
 LABEL_EXTENSIONS = (".png", ".bmp", ".tif", ".tiff")
 _SPLITS = ("train", "val")
 
@@ -71,11 +87,18 @@ class SourceItem:
         id: unique file-name-safe id (the image's stem).
         image_path: the image file.
         label_path: its label map (``(H, W)`` single-channel integer PNG), or ``None``.
+        object_mask: an annotated object's mask file (Lalonde-Efros ``.mat``), or ``None``.
+        category: the object's category (``tree``, ``car``...), or ``None``.
+        group: the source photo the image comes from (two items of one group are one
+            photo), or ``None`` (each item its own photo).
     """
 
     id: str
     image_path: Path
     label_path: Path | None = None
+    object_mask: Path | None = None
+    category: str | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +171,8 @@ def _has_images(folder: Path) -> bool:
 
 
 def detect_format(path: str | Path) -> str:
-    """Detect the layout of a source folder: ``"ade20k"``, ``"lip"`` or ``"generic"``.
+    """Detect the layout of a source folder: ``"ade20k"``, ``"lip"``, ``"lalonde"`` or
+    ``"generic"``.
 
     Raises:
         SourceError: not a folder, or no known layout and no images in it.
@@ -160,11 +184,14 @@ def detect_format(path: str | Path) -> str:
         return "ade20k"
     if _is_lip(path):
         return "lip"
+    if is_lalonde(path):
+        return "lalonde"
     if _has_images(path):
         return "generic"
     raise SourceError(
         f"{path}: cannot detect the dataset layout: no ADE20K 'images/{{training,validation}}', "
-        "no LIP 'TrainVal_images', and no image files directly in the folder"
+        "no LIP 'TrainVal_images', no Lalonde-Efros 'Images/' + 'Annotation/', "
+        "and no image files directly in the folder"
     )
 
 
@@ -190,6 +217,7 @@ def scan_source(
     split: str | None = None,
     labels: str | Path | None = None,
     require_labels: bool | None = None,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> SourceListing:
     """List a source folder's images (and label maps) with per-item problems.
 
@@ -202,7 +230,8 @@ def scan_source(
             folders, the only way to give label maps.
         require_labels: when true, an image whose label map is missing is a problem (not
             an item). Default: true when the layout has labels (ADE20K, LIP, or ``labels``
-            given), else false.
+            given), else false. (Lalonde-Efros items always have their object mask.)
+        val_fraction: share of source photos in the ``val`` split (Lalonde-Efros).
 
     Raises:
         SourceError: unknown format, missing folders, bad split, no images at all.
@@ -215,6 +244,10 @@ def scan_source(
     fmt = detect_format(root) if format == "auto" else format
     if not root.is_dir():
         raise SourceError(f"{root}: source folder does not exist" if not root.exists() else f"{root}: not a folder")
+    if fmt == "lalonde":
+        if labels is not None:
+            raise SourceError("--labels is not used with lalonde sources (their object masks are the labels)")
+        return _scan_lalonde(root, split or "val", val_fraction)
 
     label_dir: Path | None
     if fmt == "ade20k":
@@ -232,7 +265,7 @@ def scan_source(
         image_dir, label_dir = dirs
     else:
         if split is not None:
-            raise SourceError(f"--split {split} is only meaningful for ade20k and lip sources, not {fmt}")
+            raise SourceError(f"--split {split} is only meaningful for ade20k, lip and lalonde sources, not {fmt}")
         image_dir, label_dir = root, None
     if labels is not None:
         label_dir = Path(labels)
@@ -283,11 +316,31 @@ def scan_source(
     return listing
 
 
+def _scan_lalonde(root: Path, split: str, val_fraction: float) -> SourceListing:
+    if not 0.0 <= val_fraction <= 1.0:
+        raise SourceError(f"val_fraction must be in [0, 1], got {val_fraction}")
+    try:
+        db = scan_lalonde(root)
+    except HarmonykitError as exc:
+        raise SourceError(str(exc)) from None
+    listing = SourceListing(root=db.root, format="lalonde", split=split,
+                            image_dir=db.root / "Images", label_dir=db.root / "Annotation" / "masks")
+    for e in db.entries:
+        if e.generated or split_of(e.background, val_fraction) != split:
+            continue
+        listing.items.append(SourceItem(e.id, e.image_path, None, e.mask_path, e.category, e.background))
+    listing.problems = [ItemProblem(p.id, p.path, p.reason) for p in db.problems]
+    if not listing.items and not listing.problems:
+        raise SourceError(f"{db.root}: no natural photo in the {split} split (val_fraction {val_fraction})")
+    return listing
+
+
 def open_source(
     path: str | Path,
     format: str = "auto",
     split: str | None = None,
     labels: str | Path | None = None,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
 ) -> list[SourceItem]:
     """Usable items of a source folder, sorted by id (see :func:`scan_source`).
 
@@ -302,4 +355,4 @@ def open_source(
     >>> [it.id for it in open_source(d)]
     ['a', 'b']
     """
-    return scan_source(path, format=format, split=split, labels=labels).items
+    return scan_source(path, format=format, split=split, labels=labels, val_fraction=val_fraction).items

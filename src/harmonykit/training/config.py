@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from harmonykit.config import load_config, to_dict
 from harmonykit.data.perturb import PerturbConfig
+from harmonykit.data.perturb.families import FamilyMix
+from harmonykit.data.perturb.transfer import TransferConfig
 from harmonykit.errors import ConfigError
 from harmonykit.training.losses import LossWeights
 
@@ -103,11 +105,17 @@ class DataConfig:
 
     ``exclude``: source image ids (file stems) left out of ``onthefly`` training, e.g. the
     photos held out for testing.
+
+    ``mix`` (``onthefly`` only): weights of the perturbation families, e.g.
+    ``{sgmmh: 0.5, colour_transfer: 0.4, none: 0.1}`` (:class:`~harmonykit.data.perturb.families.FamilyMix`):
+    Sg-MMH multi-region pairs, iHarmony4-style colour transfer of one object (settings in
+    ``transfer``), and untouched pairs. ``val_fraction``: Lalonde-Efros sources
+    (``format: lalonde``) are split by source photo with this share in ``val``.
     """
 
     kind: Literal["onthefly", "benchmark", "iharmony4"] = "onthefly"
     images: Path | None = None
-    format: Literal["auto", "generic", "ade20k", "lip"] = "auto"
+    format: Literal["auto", "generic", "ade20k", "lip", "lalonde"] = "auto"
     labels: Path | None = None
     root: Path | None = None
     split: Literal["train", "val", "test"] | None = "train"
@@ -120,6 +128,9 @@ class DataConfig:
     mask_dropout: float = 0.0
     exclude: list[str] = field(default_factory=list)
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
+    mix: FamilyMix = field(default_factory=FamilyMix)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    val_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         if self.kind == "onthefly":
@@ -138,6 +149,10 @@ class DataConfig:
             raise ConfigError(f"data.load_size ({self.load_size}) must be >= data.size ({self.size})")
         if self.workers < 0:
             raise ConfigError(f"data.workers must be >= 0, got {self.workers}")
+        if self.kind != "onthefly" and self.mix != FamilyMix():
+            raise ConfigError(f"data.mix applies to on-the-fly pairs only, not to data.kind {self.kind!r}")
+        if not 0.0 <= self.val_fraction <= 1.0:
+            raise ConfigError(f"data.val_fraction must be in [0, 1], got {self.val_fraction}")
         if not 0.0 <= self.mask_dropout <= 1.0:
             raise ConfigError(f"data.mask_dropout must be in [0, 1], got {self.mask_dropout}")
 

@@ -28,6 +28,7 @@ sees the true mask.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "StepBatchSampler",
     "EpochIndexed",
     "build_region_provider",
+    "region_settings",
     "build_dataset",
     "build_loader",
     "mask_dropout",
@@ -160,12 +162,23 @@ class EpochIndexed(torch.utils.data.Dataset):
         return out
 
 
+def region_settings(cfg: RegionsConfig) -> dict[str, Any]:
+    """JSON-able region settings of ``cfg`` (kind, ``max_side``, labeller options): what a
+    run saves with its weights so that evaluation and inference rebuild the same maps
+    (:func:`harmonykit.data.regions.region_provider_from_settings`). The cache folder is
+    not a setting (the cache is keyed by the settings)."""
+    out: dict[str, Any] = {"kind": cfg.kind, "max_side": cfg.max_side}
+    for k, v in cfg.labeler_kwargs().items():
+        out[k] = str(Path(v).expanduser().resolve()) if isinstance(v, Path) else v
+    return out
+
+
 def build_region_provider(cfg: RegionsConfig) -> Any:
     """The region-map provider (SRIN's semantic map) of ``cfg``, cached on disk when
     ``cache_dir`` is set."""
-    from harmonykit.data.regions import CachedRegionMaps, RegionMapProvider
+    from harmonykit.data.regions import CachedRegionMaps, region_provider_from_settings
 
-    provider = RegionMapProvider(cfg.kind, max_side=cfg.max_side, **cfg.labeler_kwargs())
+    provider = region_provider_from_settings(region_settings(cfg))
     if cfg.cache_dir is not None:
         return CachedRegionMaps(provider, cfg.cache_dir)
     return provider
@@ -194,12 +207,11 @@ def build_dataset(cfg: DataConfig, seed: int, uses_regions: bool) -> torch.utils
             raise ConfigError(f"data.images: {cfg.images} does not exist")
         if cfg.split == "test":
             raise ConfigError("data.split: on-the-fly sources have 'train' or 'val' splits")
-        split = cfg.split if cfg.format in ("ade20k", "lip") else None
-        if cfg.format == "auto":
-            from harmonykit.data.sources import detect_format
+        from harmonykit.data.sources import SPLIT_FORMATS, detect_format
 
-            split = cfg.split if detect_format(cfg.images) in ("ade20k", "lip") else None
-        items = open_source(cfg.images, format=cfg.format, split=split, labels=cfg.labels)
+        fmt = detect_format(cfg.images) if cfg.format == "auto" else cfg.format
+        split = cfg.split if fmt in SPLIT_FORMATS else None
+        items = open_source(cfg.images, format=fmt, split=split, labels=cfg.labels, val_fraction=cfg.val_fraction)
         if cfg.exclude:
             unknown = sorted(set(cfg.exclude) - {it.id for it in items})
             if unknown:
@@ -207,7 +219,8 @@ def build_dataset(cfg: DataConfig, seed: int, uses_regions: bool) -> torch.utils
             items = [it for it in items if it.id not in set(cfg.exclude)]
         if not items:
             raise ConfigError(f"data.images: no usable source image left in {cfg.images}")
-        labelled = all(it.label_path is not None for it in items)
+        # Lalonde-Efros: the object is region 1, the rest is split by regions.kind
+        labelled = fmt != "lalonde" and all(it.label_path is not None for it in items)
         region_source = "labels" if labelled else cfg.regions.kind
         labeler_kwargs = None if labelled else cfg.regions.labeler_kwargs()
         ds = OnTheFlyPairs(
@@ -219,6 +232,8 @@ def build_dataset(cfg: DataConfig, seed: int, uses_regions: bool) -> torch.utils
             load_size=cfg.load_size,
             labeler_kwargs=labeler_kwargs,
             region_maps=regions,
+            mix=cfg.mix,
+            transfer=cfg.transfer,
         )
         return ds
     from harmonykit.data.datasets import TorchPairs, open_benchmark

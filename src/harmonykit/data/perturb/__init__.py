@@ -5,6 +5,10 @@
 * :mod:`~harmonykit.data.perturb.engine` - :class:`PerturbConfig`, recipe sampling,
   :func:`make_composite` and exact :func:`replay` (deviations from the public reference
   code are listed in that module's docstring).
+* :mod:`~harmonykit.data.perturb.transfer` - iHarmony4-style colour transfer ops
+  (:class:`ReinhardTransfer`, :class:`HistogramTransfer`) and :class:`TransferConfig`.
+* :mod:`~harmonykit.data.perturb.families` - :class:`FamilyMix` and :func:`make_pair`, the
+  one entry point that draws a family (Sg-MMH, colour transfer, none) and makes a pair.
 """
 
 from __future__ import annotations
@@ -18,6 +22,13 @@ from harmonykit.data.perturb.engine import (
     make_composite,
     replay,
     sample_recipe,
+)
+from harmonykit.data.perturb.families import (
+    FAMILIES,
+    FamilyMix,
+    PairContext,
+    ReferenceSource,
+    make_pair,
 )
 from harmonykit.data.perturb.ops import (
     ADJUST_OPS,
@@ -40,6 +51,15 @@ from harmonykit.data.perturb.ops import (
     Sepia,
     op_from_dict,
     registered_ops,
+)
+from harmonykit.data.perturb.transfer import (
+    TRANSFER_METHODS,
+    TRANSFER_OPS,
+    HistogramTransfer,
+    ReferenceStats,
+    ReinhardTransfer,
+    TransferConfig,
+    reference_stats,
 )
 
 __all__ = [
@@ -71,4 +91,16 @@ __all__ = [
     "Jpeg",
     "op_from_dict",
     "registered_ops",
+    "FAMILIES",
+    "FamilyMix",
+    "PairContext",
+    "ReferenceSource",
+    "make_pair",
+    "TRANSFER_METHODS",
+    "TRANSFER_OPS",
+    "TransferConfig",
+    "ReferenceStats",
+    "ReinhardTransfer",
+    "HistogramTransfer",
+    "reference_stats",
 ]

@@ -86,14 +86,15 @@ DEGRADE_OPS: tuple[str, ...] = (
 _REGISTRY: dict[str, type[Op]] = {}
 
 
-def _check_image(image: np.ndarray) -> np.ndarray:
+def check_image(image: np.ndarray) -> np.ndarray:
+    """``image`` as a uint8 ``(H, W, 3)`` array; ``ValueError`` otherwise."""
     arr = np.asarray(image)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected a uint8 (H, W, 3) RGB image, got {arr.dtype} {arr.shape}")
     return arr
 
 
-def _to_uint8(x: np.ndarray) -> np.ndarray:
+def to_uint8(x: np.ndarray) -> np.ndarray:
     """Round a float image in 0..255 units to uint8 (clipped)."""
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
@@ -108,7 +109,8 @@ def _from_pil(im: Image.Image) -> np.ndarray:
     return np.asarray(im).copy()
 
 
-def _number(cls_name: str, name: str, value: Any, lo: float | None = None, hi: float | None = None) -> None:
+def check_number(cls_name: str, name: str, value: Any, lo: float | None = None, hi: float | None = None) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number within ``[lo, hi]``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{cls_name}: parameter {name!r} must be a finite number, got {value!r}")
     if lo is not None and value < lo:
@@ -207,7 +209,7 @@ class PilgramFilter(Op):
     def apply(self, image: np.ndarray) -> np.ndarray:
         import pilgram
 
-        return _from_pil(getattr(pilgram, self.filter)(_pil(_check_image(image))))
+        return _from_pil(getattr(pilgram, self.filter)(_pil(check_image(image))))
 
 
 # --------------------------------------------------------------------------- css adjustments
@@ -223,12 +225,12 @@ class Contrast(Op):
     amount: float
 
     def __post_init__(self) -> None:
-        _number("Contrast", "amount", self.amount, lo=0.0)
+        check_number("Contrast", "amount", self.amount, lo=0.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         import pilgram.css
 
-        return _from_pil(pilgram.css.contrast(_pil(_check_image(image)), self.amount))
+        return _from_pil(pilgram.css.contrast(_pil(check_image(image)), self.amount))
 
 
 @dataclass(frozen=True)
@@ -241,12 +243,12 @@ class Grayscale(Op):
     amount: float
 
     def __post_init__(self) -> None:
-        _number("Grayscale", "amount", self.amount, lo=0.0, hi=1.0)
+        check_number("Grayscale", "amount", self.amount, lo=0.0, hi=1.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         import pilgram.css
 
-        return _from_pil(pilgram.css.grayscale(_pil(_check_image(image)), self.amount))
+        return _from_pil(pilgram.css.grayscale(_pil(check_image(image)), self.amount))
 
 
 @dataclass(frozen=True)
@@ -259,12 +261,12 @@ class HueRotate(Op):
     deg: float
 
     def __post_init__(self) -> None:
-        _number("HueRotate", "deg", self.deg, lo=-360.0, hi=360.0)
+        check_number("HueRotate", "deg", self.deg, lo=-360.0, hi=360.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         import pilgram.css
 
-        return _from_pil(pilgram.css.hue_rotate(_pil(_check_image(image)), self.deg))
+        return _from_pil(pilgram.css.hue_rotate(_pil(check_image(image)), self.deg))
 
 
 @dataclass(frozen=True)
@@ -277,12 +279,12 @@ class Saturate(Op):
     amount: float
 
     def __post_init__(self) -> None:
-        _number("Saturate", "amount", self.amount, lo=0.0)
+        check_number("Saturate", "amount", self.amount, lo=0.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         import pilgram.css
 
-        return _from_pil(pilgram.css.saturate(_pil(_check_image(image)), self.amount))
+        return _from_pil(pilgram.css.saturate(_pil(check_image(image)), self.amount))
 
 
 @dataclass(frozen=True)
@@ -295,12 +297,12 @@ class Sepia(Op):
     amount: float
 
     def __post_init__(self) -> None:
-        _number("Sepia", "amount", self.amount, lo=0.0, hi=1.0)
+        check_number("Sepia", "amount", self.amount, lo=0.0, hi=1.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         import pilgram.css
 
-        return _from_pil(pilgram.css.sepia(_pil(_check_image(image)), self.amount))
+        return _from_pil(pilgram.css.sepia(_pil(check_image(image)), self.amount))
 
 
 @dataclass(frozen=True)
@@ -325,18 +327,18 @@ class LabScale(Op):
 
     def __post_init__(self) -> None:
         for name in ("l", "a", "b"):
-            _number("LabScale", name, getattr(self, name), lo=0.0, hi=10.0)
+            check_number("LabScale", name, getattr(self, name), lo=0.0, hi=10.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         from skimage.color import lab2rgb, rgb2lab
 
-        img = _check_image(image)
+        img = check_image(image)
         lab = rgb2lab(img)
         lab *= np.array([self.l, self.a, self.b], dtype=np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "negative Z values" when clipping out-of-gamut
             rgb = lab2rgb(lab)
-        return _to_uint8(rgb * 255.0)
+        return to_uint8(rgb * 255.0)
 
 
 # --------------------------------------------------------------------------- degradations
@@ -352,13 +354,13 @@ class GaussianNoise(Op):
     seed: int
 
     def __post_init__(self) -> None:
-        _number("GaussianNoise", "sigma", self.sigma, lo=0.0)
+        check_number("GaussianNoise", "sigma", self.sigma, lo=0.0)
         _integer("GaussianNoise", "seed", self.seed, 0, 2**63 - 1)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        img = _check_image(image)
+        img = check_image(image)
         noise = np.random.default_rng(self.seed).normal(0.0, self.sigma, size=img.shape)
-        return _to_uint8(img + noise)
+        return to_uint8(img + noise)
 
 
 @dataclass(frozen=True)
@@ -371,13 +373,13 @@ class LaplaceNoise(Op):
     seed: int
 
     def __post_init__(self) -> None:
-        _number("LaplaceNoise", "scale", self.scale, lo=0.0)
+        check_number("LaplaceNoise", "scale", self.scale, lo=0.0)
         _integer("LaplaceNoise", "seed", self.seed, 0, 2**63 - 1)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        img = _check_image(image)
+        img = check_image(image)
         noise = np.random.default_rng(self.seed).laplace(0.0, self.scale, size=img.shape)
-        return _to_uint8(img + noise)
+        return to_uint8(img + noise)
 
 
 @dataclass(frozen=True)
@@ -390,14 +392,14 @@ class PoissonNoise(Op):
     seed: int
 
     def __post_init__(self) -> None:
-        _number("PoissonNoise", "peak", self.peak, lo=1e-3)
+        check_number("PoissonNoise", "peak", self.peak, lo=1e-3)
         _integer("PoissonNoise", "seed", self.seed, 0, 2**63 - 1)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        img = _check_image(image)
+        img = check_image(image)
         lam = img.astype(np.float64) * (self.peak / 255.0)
         counts = np.random.default_rng(self.seed).poisson(lam)
-        return _to_uint8(counts * (255.0 / self.peak))
+        return to_uint8(counts * (255.0 / self.peak))
 
 
 def motion_kernel(length: int, angle: float) -> np.ndarray:
@@ -426,15 +428,15 @@ class MotionBlur(Op):
 
     def __post_init__(self) -> None:
         _integer("MotionBlur", "length", self.length, 1, 99)
-        _number("MotionBlur", "angle", self.angle, lo=-360.0, hi=360.0)
+        check_number("MotionBlur", "angle", self.angle, lo=-360.0, hi=360.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         from scipy.ndimage import convolve
 
-        img = _check_image(image).astype(np.float64)
+        img = check_image(image).astype(np.float64)
         k = motion_kernel(int(self.length), float(self.angle))
         out = np.stack([convolve(img[..., c], k, mode="reflect") for c in range(3)], axis=2)
-        return _to_uint8(out)
+        return to_uint8(out)
 
 
 @dataclass(frozen=True)
@@ -446,13 +448,13 @@ class GaussianBlur(Op):
     sigma: float
 
     def __post_init__(self) -> None:
-        _number("GaussianBlur", "sigma", self.sigma, lo=0.0, hi=50.0)
+        check_number("GaussianBlur", "sigma", self.sigma, lo=0.0, hi=50.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         from scipy.ndimage import gaussian_filter
 
-        img = _check_image(image).astype(np.float64)
-        return _to_uint8(gaussian_filter(img, sigma=(self.sigma, self.sigma, 0.0), mode="reflect"))
+        img = check_image(image).astype(np.float64)
+        return to_uint8(gaussian_filter(img, sigma=(self.sigma, self.sigma, 0.0), mode="reflect"))
 
 
 @dataclass(frozen=True)
@@ -468,7 +470,7 @@ class Jpeg(Op):
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         buf = io.BytesIO()
-        _pil(_check_image(image)).save(buf, format="JPEG", quality=int(self.quality), subsampling=2)
+        _pil(check_image(image)).save(buf, format="JPEG", quality=int(self.quality), subsampling=2)
         buf.seek(0)
         with Image.open(buf) as im:
             return _from_pil(im)
