@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS even when its weights are available")
     parser.add_argument("--om-threshold", type=float, default=None, metavar="REL",
                         help="OM IoU threshold relative to each channel's unit (default 0.01)")
+    parser.add_argument("--om-iou-from", default="auto", choices=["auto", "add", "localisation"],
+                        help="what the OM IoU binarises: auto (localisation p > 0.5 for gated models, "
+                        "else the add masks), add, localisation")
 
 
 def _default_out(benchmark: str, label: str, size: int) -> Path:
@@ -100,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         subsets=args.subsets,
         layout=args.layout,
         om_threshold=OM_THRESHOLD_REL if args.om_threshold is None else args.om_threshold,
+        om_iou_from=args.om_iou_from,
         lpips=not args.no_lpips,
         label=args.label,
     )

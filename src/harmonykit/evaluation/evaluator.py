@@ -77,9 +77,13 @@ __all__ = [
     "resize_image",
     "resize_mask",
     "prepare_pair",
+    "OM_IOU_SOURCES",
+    "om_iou_source",
     "evaluate",
 ]
 
+#: what the OM IoU can binarise (:attr:`EvalOptions.om_iou_from`)
+OM_IOU_SOURCES = ("auto", "add", "localisation")
 #: layouts whose pairs carry several perturbed regions and no input mask (Sg-MMH)
 MULTI_MASK_LAYOUTS = ("harmonykit", "triptych")
 RESIZE_RULES = {
@@ -111,6 +115,10 @@ class EvalOptions:
         limit: score only the first ``limit`` pairs.
         subsets, layout, split: passed to ``open_benchmark``.
         om_threshold: relative threshold for the OM IoU (see metrics).
+        om_iou_from: what the OM IoU binarises: ``"auto"`` (default: the localisation
+            ``p > 0.5`` of models with a localisation gate, ``gate="learned"``, the ``add``
+            masks of other models), ``"add"`` (always the ``add`` masks, the paper's
+            measure) or ``"localisation"`` (gated models only).
         lpips: compute LPIPS when its weights are found; ``False`` skips it. A module
             ``(x, y) -> (B,)`` may be given instead (tests, custom weights).
         label: row label of the method in the tables (default: baseline or model name).
@@ -132,6 +140,7 @@ class EvalOptions:
     layout: str = "auto"
     split: str = "test"
     om_threshold: float = M.OM_THRESHOLD_REL
+    om_iou_from: str = "auto"
     lpips: Any = True
     label: str | None = None
     figure_rows: int = 3
@@ -151,6 +160,8 @@ class EvalOptions:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
         if not self.om_threshold > 0:
             raise ConfigError(f"the OM IoU threshold must be > 0, got {self.om_threshold}")
+        if self.om_iou_from not in OM_IOU_SOURCES:
+            raise ConfigError(f"om_iou_from must be one of {', '.join(OM_IOU_SOURCES)}, got {self.om_iou_from!r}")
         if self.device not in ("cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"--device must be cpu or cuda, got {self.device!r}")
         if str(self.device).startswith("cuda") and not torch.cuda.is_available():
@@ -401,13 +412,29 @@ def _to_uint8(t: torch.Tensor) -> list[np.ndarray]:
     return list(arr)
 
 
+def om_iou_source(method: Method, opts: EvalOptions) -> str | None:
+    """What the OM IoU of ``method`` binarises: ``"localisation"``, ``"add"`` or ``None``
+    (a baseline).
+
+    Raises:
+        ConfigError: ``om_iou_from="localisation"`` for a model without a localisation gate.
+    """
+    if method.kind == "baseline":
+        return None
+    gated = bool(getattr(method.model, "has_localisation", False))
+    if opts.om_iou_from == "localisation" and not gated:
+        raise ConfigError(f"om_iou_from=localisation: model {method.name!r} has no localisation gate")
+    return "localisation" if gated and opts.om_iou_from != "add" else "add"
+
+
 def _run_method(method: Method, items: Sequence[dict[str, Any]], decision: MaskDecision,
-                opts: EvalOptions) -> list[tuple[np.ndarray, Any] | str]:
-    """Harmonize ``items`` (same size); per item ``(output uint8, operator masks | None)``,
+                opts: EvalOptions) -> list[tuple[np.ndarray, Any, np.ndarray | None] | str]:
+    """Harmonize ``items`` (same size); per item ``(output uint8, operator masks | None,
+    localisation (h, w) float32 | None)`` - the localisation only when the OM IoU uses it -
     or the reason it has no usable output (non-finite values)."""
     if method.kind == "baseline":
         assert method.baseline is not None
-        return [(method.baseline(it["composite"], it["mask"] if decision.give else None), None) for it in items]
+        return [(method.baseline(it["composite"], it["mask"] if decision.give else None), None, None) for it in items]
     model = method.model
     dev = opts.device
     image = _to_tensor([it["composite"] for it in items], dev)
@@ -425,8 +452,12 @@ def _run_method(method: Method, items: Sequence[dict[str, Any]], decision: MaskD
     if out.operator_masks is not None:
         om = out.operator_masks.detach().to("cpu")
         oms = [om.select(i) for i in range(len(items))]
-    return [(img, o) if ok else "the model output contains NaN or infinite values"
-            for img, o, ok in zip(images, oms, finite)]
+    locs: list[np.ndarray | None] = [None] * len(items)
+    if out.localisation is not None and om_iou_source(method, opts) == "localisation":
+        p = out.localisation.detach().float().cpu().numpy()
+        locs = [p[i, 0] for i in range(len(items))]
+    return [(img, o, q) if ok else "the model output contains NaN or infinite values"
+            for img, o, q, ok in zip(images, oms, locs, finite)]
 
 
 def _same_size_groups(items: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -549,7 +580,8 @@ def _layout_of(dataset: Any, opts: EvalOptions) -> str:
     return str(layout)
 
 
-def _score_item(it: dict[str, Any], out: np.ndarray, om: Any, opts: EvalOptions) -> ImageResult:
+def _score_item(it: dict[str, Any], out: np.ndarray, om: Any, opts: EvalOptions,
+                localisation: np.ndarray | None = None) -> ImageResult:
     real, mask = it["real"], it["mask"]
     model = M.image_metrics(out, real, mask)
     comp = dict(model) if np.array_equal(out, it["composite"]) else M.image_metrics(it["composite"], real, mask)
@@ -557,7 +589,10 @@ def _score_item(it: dict[str, Any], out: np.ndarray, om: Any, opts: EvalOptions)
     comp.pop("fg_ratio")
     model["lpips"] = None
     comp["lpips"] = None
-    model["om_iou"] = M.om_iou(om, mask, rel=opts.om_threshold) if om is not None else None
+    if localisation is not None:
+        model["om_iou"] = M.localisation_iou(localisation, mask)
+    else:
+        model["om_iou"] = M.om_iou(om, mask, rel=opts.om_threshold) if om is not None else None
     return ImageResult(it["id"], it["subset"], ratio, M.bucket_of(ratio), model, comp)
 
 
@@ -587,6 +622,7 @@ def evaluate(
     opts.validate()
     t0 = time.perf_counter()
     method = resolve_method(model, opts.device, opts.label)
+    om_iou_source(method, opts)  # om_iou_from=localisation needs a gated model: fail before any work
     dataset = _open(benchmark, opts)
     layout = _layout_of(dataset, opts)
     multi = layout in MULTI_MASK_LAYOUTS
@@ -634,7 +670,7 @@ def evaluate(
         bar.close()
 
     results, failures = tally.results, tally.failures
-    notes = _notes(method, decision, results, lpips, lpips_reason, tally.lpips_errors)
+    notes = _notes(method, decision, results, lpips, lpips_reason, tally.lpips_errors, om_iou_source(method, opts))
     settings = _settings(benchmark, dataset, layout, method, decision, opts, len(indices), n_total, lpips_reason,
                          region_cfg)
     summary = build_summary(results, failures, settings, M.METRIC_DEFINITIONS, notes, total=len(indices))
@@ -681,9 +717,9 @@ def _process_group(group: list[dict[str, Any]], method: Method, decision: MaskDe
         if isinstance(produced, str):
             tally.fail(it, "model", produced)
             continue
-        out, om = produced
+        out, om, loc = produced
         try:
-            scored.append((it, out, _score_item(it, out, om, opts)))
+            scored.append((it, out, _score_item(it, out, om, opts, loc)))
         except Exception as exc:  # noqa: BLE001
             tally.fail(it, "metrics", _describe(exc))
     if lpips is not None and scored:
@@ -703,7 +739,7 @@ def _process_group(group: list[dict[str, Any]], method: Method, decision: MaskDe
 
 
 def _notes(method: Method, decision: MaskDecision, results: list[ImageResult], lpips: Any,
-           lpips_reason: str | None, lpips_errors: Sequence[str]) -> list[str]:
+           lpips_reason: str | None, lpips_errors: Sequence[str], iou_source: str | None = None) -> list[str]:
     notes = [f"Mask setting: {decision.text}."]
     if lpips is None:
         notes.append(f"LPIPS unavailable: {lpips_reason}")
@@ -719,6 +755,9 @@ def _notes(method: Method, decision: MaskDecision, results: list[ImageResult], l
                      f"PSNR is capped at {M.PSNR_CAP_DB:g} dB (it would be infinite), which raises the mean PSNR.")
     if method.kind == "baseline":
         notes.append("OM IoU: not applicable to a baseline (no operator masks).")
+    elif iou_source == "localisation":
+        notes.append("OM IoU: of the model's localisation map p > 0.5 (localisation-gated model; "
+                     "om_iou_from=add scores the add masks instead).")
     elif results and all(r.model.get("om_iou") is None for r in results):
         notes.append("OM IoU: not computed (the model returns no 'add' operator masks).")
     return notes
@@ -755,6 +794,7 @@ def _settings(benchmark: Any, dataset: Any, layout: str, method: Method, decisio
             else "defaults (the model has no saved region settings)"),
         "sam_checkpoint": region_cfg.get("sam_checkpoint") if region_cfg else None,
         "om_threshold_rel": opts.om_threshold,
+        "om_iou_from": om_iou_source(method, opts),
         "lpips": {"available": lpips_reason is None, "reason": lpips_reason},
         "device": opts.device,
         "batch_size": opts.batch_size,

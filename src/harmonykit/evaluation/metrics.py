@@ -68,6 +68,8 @@ __all__ = [
     "om_change_mask",
     "iou",
     "om_iou",
+    "LOCALISATION_THRESHOLD",
+    "localisation_iou",
     "image_metrics",
 ]
 
@@ -103,7 +105,9 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "fssim": "channel-averaged SSIM map averaged over foreground pixels (mask >= 0.5), no border crop",
     "lpips": "LPIPS-VGG distance (harmonykit.perceptual), whole image; absent when weights are unavailable",
     "om_iou": "IoU of the changed-pixel map (any |add| > 0.01 x channel unit: L 100, a/b 255, "
-    "H 360, HLS l/s 1) with the ground-truth union mask (mask >= 0.5); NaN if both are empty",
+    "H 360, HLS l/s 1) with the ground-truth union mask (mask >= 0.5); NaN if both are empty. "
+    "For models with a localisation gate (gate=learned), by default the map p > 0.5 of the model's "
+    "localisation instead (EvalOptions.om_iou_from)",
     "fg_ratio": "fraction of foreground pixels (mask >= 0.5) at the scoring size",
 }
 
@@ -327,6 +331,35 @@ def om_iou(operator_masks: OperatorMasks, mask: np.ndarray, rel: float = OM_THRE
     if changed is None:
         return None
     return iou(changed[0], g)
+
+
+#: ``p > LOCALISATION_THRESHOLD`` is "pasted" for :func:`localisation_iou`
+LOCALISATION_THRESHOLD = 0.5
+
+
+def localisation_iou(p: np.ndarray, mask: np.ndarray, threshold: float = LOCALISATION_THRESHOLD) -> float:
+    """IoU of a gated model's localisation ``p > threshold`` with the union mask (``>= 0.5``).
+
+    Args:
+        p: ``(h, w)`` float in ``[0, 1]`` (``ModelOutput.localisation`` of one image), resized
+            bilinearly to the mask's size when they differ.
+        mask: ``(H, W)`` ground-truth mask in ``[0, 1]``.
+
+    Returns:
+        The IoU, NaN when both maps are empty.
+
+    >>> localisation_iou(np.array([[0.9, 0.6], [0.2, 0.1]]), np.array([[1.0, 0.0], [0.0, 0.0]]))
+    0.5
+    """
+    g = np.asarray(mask)
+    q = np.asarray(p, dtype=np.float32)
+    if q.shape != g.shape[:2]:
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.from_numpy(np.ascontiguousarray(q))[None, None]
+        q = F.interpolate(t, size=g.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+    return iou(q > threshold, g)
 
 
 # ------------------------------------------------------------------ all at once
