@@ -14,7 +14,8 @@ Usage::
 * ``rmtree`` - just before ``shutil.rmtree(path)`` with ``path`` ending with ``MATCH``.
 
 ``NTH`` (1-based) picks the n-th matching call. The process kills itself with a real
-``SIGKILL`` (no cleanup handler, no ``finally`` runs), exactly like ``kill -9``.
+``SIGKILL`` (no cleanup handler, no ``finally`` runs), exactly like ``kill -9``; with
+``KILL_AT_SIGNAL=TERM`` in the environment it sends itself ``SIGTERM`` instead.
 ``MATCH`` is compared with ``/`` separators; ``-`` means any path.
 """
 
@@ -37,7 +38,8 @@ def _hit(path: object, match: str, nth: int) -> None:
         _count += 1
         if _count == nth:
             sys.stderr.flush()
-            os.kill(os.getpid(), signal.SIGKILL)
+            sig = signal.SIGTERM if os.environ.get("KILL_AT_SIGNAL") == "TERM" else signal.SIGKILL
+            os.kill(os.getpid(), sig)
 
 
 def install(event: str, match: str, nth: int) -> None:

@@ -282,6 +282,11 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_own_temp(name: str) -> bool:
+    m = _TEMP_RE.match(name)
+    return m is not None and m.group("host") == _host_tag() and int(m.group("pid")) == os.getpid()
+
+
 def _stale_temp(path: Path, now: float) -> bool:
     m = _TEMP_RE.match(path.name)
     if m is not None and m.group("host") == _host_tag():
@@ -295,13 +300,14 @@ def _stale_temp(path: Path, now: float) -> bool:
         return False
 
 
-def remove_stale_temp_files(folder: str | Path, recursive: bool = False) -> list[Path]:
+def remove_stale_temp_files(folder: str | Path, recursive: bool = False, own: bool = False) -> list[Path]:
     """Delete the temporary files that killed processes left in ``folder``.
 
     A temporary of :func:`atomic_write` is named ``.<name>.tmp-<host>-<pid>-<random><suffix>``;
     it is stale when its process (on this host) is gone. Live processes' temporaries (e.g. a
     shard writing into the same folder) are kept; those of other hosts and untagged ones
-    from older versions are removed once they are an hour old.
+    from older versions are removed once they are an hour old. ``own``: also remove this
+    process's own (for a signal handler that is about to exit).
 
     Returns:
         The removed paths.
@@ -312,7 +318,7 @@ def remove_stale_temp_files(folder: str | Path, recursive: bool = False) -> list
     now = time.time()
     removed: list[Path] = []
     for p in folder.rglob(".*") if recursive else folder.glob(".*"):
-        if p.is_file() and not p.is_symlink() and _stale_temp(p, now):
+        if p.is_file() and not p.is_symlink() and (_stale_temp(p, now) or (own and _is_own_temp(p.name))):
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
                 removed.append(p)

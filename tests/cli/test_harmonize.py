@@ -155,3 +155,31 @@ def test_mask_auto_uses_sibling_masks_and_compare_figure(om_dir, photos, tmp_pat
     assert main(["harmonize", str(photos / "astro.jpg"), "--model", str(om_dir), "--work-size", "32",
                  "--out", str(tmp_path / "o3")]) == 0
     assert "--mask auto" not in capsys.readouterr().err
+
+
+KILL_AT = Path(__file__).resolve().parents[1] / "kill_at.py"
+
+
+@pytest.mark.parametrize("signal_name", ["KILL", "TERM"])
+def test_killed_or_terminated_run_leaves_no_temporaries_after_rerun(om_dir, photos, tmp_path, capsys, signal_name):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    args = ["harmonize", str(photos / "astro.jpg"), str(photos / "cat.png"), "--model", str(om_dir),
+            "--out", str(out), "--work-size", "32", "--save-masks"]
+    env = {**os.environ, "KILL_AT_SIGNAL": signal_name, "OMP_NUM_THREADS": "1"}
+    # the signal arrives while the 2nd output file (astro.masks.npz) is being written
+    proc = subprocess.run([sys.executable, str(KILL_AT), "mkstemp", "/out", "2", "--", *args],
+                          capture_output=True, text=True, timeout=120, env=env)
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    if signal_name == "KILL":
+        assert proc.returncode == -9 and len(hidden) == 1  # the truncated temporary of a SIGKILL
+    else:
+        assert proc.returncode == 143 and hidden == [], proc.stderr  # SIGTERM cleans up itself
+        assert "terminated" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "astro.png").is_file()  # what was finished is kept
+    assert main(args) == 0
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    assert {"astro.png", "astro.masks.npz", "cat.png"} <= {p.name for p in out.iterdir()}

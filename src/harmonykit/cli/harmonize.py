@@ -10,9 +10,11 @@ internal reason (out of memory, a bug).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -170,7 +172,37 @@ def run(args: argparse.Namespace) -> int:
 
     harmonizer = Harmonizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args)
+    from harmonykit.io import remove_stale_temp_files
+
+    removed = remove_stale_temp_files(out_dir)  # what a killed run left (SIGKILL, power loss)
+    if removed:
+        print(f"note: removed {len(removed)} temporary file(s) an interrupted run left in {out_dir}", file=sys.stderr)
+    with _clean_exit_on_sigterm(out_dir):
+        return _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args)
+
+
+@contextlib.contextmanager
+def _clean_exit_on_sigterm(out_dir: Path) -> Iterator[None]:
+    """On SIGTERM: remove this process's temporaries in ``out_dir`` and exit with 143
+    (128 + SIGTERM); finished outputs stay. A no-op outside the main thread."""
+    import signal
+
+    from harmonykit.io import remove_stale_temp_files
+
+    def on_term(signum: int, frame: object) -> None:
+        remove_stale_temp_files(out_dir, own=True)
+        print("harmonykit harmonize: terminated (SIGTERM); finished outputs are kept", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -> int:

@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
-from harmonykit.operators import OperatorMasks, for_each_tile
-from harmonykit.operators.fast_apply import _RowResampler, _tensor_view, _tile_rows
+from harmonykit.operators import OperatorMasks
+from harmonykit.operators.tiling import RowResampler, for_each_tile, rows_per_tile, tensor_view
 
 __all__ = ["Harmonizer", "Result", "ImageInput", "MaskInput", "load_image_input", "load_mask_input", "resolve_device"]
 
@@ -285,10 +285,10 @@ def _downsize(rgb: np.ndarray, size: tuple[int, int], tile_rows: int | None = No
     float image but done in row tiles (PyTorch's antialiased resize is separable: the
     width pass runs per tile, the height pass on the narrow intermediate)."""
     h, w = rgb.shape[:2]
-    src = _tensor_view(rgb)
+    src = tensor_view(rgb)
     if (h, w) == tuple(size):
         return src.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-    rows = min(_tile_rows(w, tile_rows), h)
+    rows = min(rows_per_tile(w, tile_rows), h)
     mid = torch.empty(1, 3, h, size[1])
 
     def work(y0: int, y1: int) -> None:
@@ -320,12 +320,12 @@ def _tiled_rgb_change(
     ``mask`` ``(H, W)`` is given. All in float32, rounded to uint8.
     """
     h, w = rgb.shape[:2]
-    rows = min(_tile_rows(w, tile_rows), h)
+    rows = min(rows_per_tile(w, tile_rows), h)
     out = np.empty_like(rgb)
-    src, dst = _tensor_view(rgb), torch.from_numpy(out)
-    new_t = None if new is None else _tensor_view(new)
-    m_t = None if mask is None else _tensor_view(mask)
-    res = None if delta is None else _RowResampler(delta.detach().float().cpu(), h, w)
+    src, dst = tensor_view(rgb), torch.from_numpy(out)
+    new_t = None if new is None else tensor_view(new)
+    m_t = None if mask is None else tensor_view(mask)
+    res = None if delta is None else RowResampler(delta.detach().float().cpu(), h, w)
     def work(y0: int, y1: int) -> None:
         x = src[y0:y1].permute(2, 0, 1).float().div_(255.0)
         if res is not None:
@@ -412,10 +412,17 @@ class Harmonizer:
         name_or_path: str | Path,
         device: str | torch.device | None = "cpu",
         work_size: int | tuple[int, int] | None = 256,
+        regions: str | None = None,
+        sam_checkpoint: str | Path | None = None,
+        sam_model_type: str | None = None,
         **kwargs: Any,
     ) -> Harmonizer:
         """Load a packaged model name (``default``), a model directory, a training run
         directory, or a baseline name (``identity``, ``reinhard``, ``histogram``).
+
+        Region-aware models (SRIN) get the region maps they were trained with (saved with
+        the weights, :func:`harmonykit.data.regions.saved_region_settings`); ``regions``
+        (another kind), ``sam_checkpoint`` and ``sam_model_type`` override them.
 
         Raises:
             HarmonykitError: the spec names nothing loadable; the message says what was
@@ -452,9 +459,13 @@ class Harmonizer:
             cfg = json.loads((directory / CONFIG_NAME).read_text())
         except (OSError, json.JSONDecodeError):
             cfg = {}
-        regions = cfg.get("regions") if isinstance(cfg.get("regions"), Mapping) else None
+        region_cfg = None
+        if model.uses_regions:
+            from harmonykit.data.regions import merge_region_settings, saved_region_settings
+
+            region_cfg = merge_region_settings(saved_region_settings(directory), regions, sam_checkpoint, sam_model_type)
         label = spec if not path.exists() else f"{cfg.get('name', 'model')} ({directory})"
-        return cls(model=model, device=dev, work_size=work_size, name=label, region_settings=regions, **kwargs)
+        return cls(model=model, device=dev, work_size=work_size, name=label, region_settings=region_cfg, **kwargs)
 
     # ------------------------------------------------------------------ facts
     @property
@@ -501,12 +512,9 @@ class Harmonizer:
     def region_provider(self) -> Any:
         """The region-map provider used for SRIN models (built on first use)."""
         if self._region_provider is None:
-            from harmonykit.data.regions import RegionMapProvider
+            from harmonykit.data.regions import region_provider_from_settings
 
-            settings = dict(self._region_settings)
-            kind = settings.pop("kind", "slic")
-            allowed = {"n_segments", "compactness", "scale", "min_size", "max_side", "sam_checkpoint", "sam_model_type"}
-            self._region_provider = RegionMapProvider(kind, **{k: v for k, v in settings.items() if k in allowed})
+            self._region_provider = region_provider_from_settings(self._region_settings)
         return self._region_provider
 
     # ----------------------------------------------------------------- calling

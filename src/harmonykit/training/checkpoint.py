@@ -14,10 +14,15 @@
 A checkpoint is written into a temporary sibling folder and swapped in with two renames
 (``last`` -> ``.last.old``, temporary -> ``last``), so a kill at any moment leaves either
 the previous or the new checkpoint complete; :func:`load_checkpoint` falls back to
-``.last.old`` if the kill fell between the two renames.
+``.last.old`` if the kill fell between the two renames. ``.last.old`` is deleted only
+while ``last`` exists, so it survives any number of kills until a new ``last`` is in
+place.
 
 ``RUN/weights/`` (the EMA generator in ``save_pretrained`` format, what ``load_model``,
-the evaluator and inference read) is replaced the same way by :func:`publish_weights`.
+the evaluator and inference read) is replaced the same way by :func:`publish_weights`;
+its ``config.json`` records the step (``training.step``, see :func:`weights_step`), and a
+resumed run republishes the weights from its checkpoint when they are missing or at
+another step (a kill between the checkpoint and the weights, or inside the swap).
 
 No RNG state needs saving: the data order and every random draw of step ``s`` derive from
 ``(seed, s)`` (see :mod:`harmonykit.training.data` and the trainer), so ``step`` fixes it.
@@ -52,6 +57,7 @@ __all__ = [
     "checkpoint_dir",
     "has_checkpoint",
     "publish_weights",
+    "weights_step",
     "remove_stale_temporaries",
 ]
 
@@ -124,10 +130,14 @@ def replace_dir(target: Path, fill: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # A complete copy exists at every instant: ``target`` (only ever made by renaming a
+    # complete temporary), else ``old``. When ``target`` is missing, a kill fell between
+    # the two renames of an earlier swap and ``old`` is the only complete copy: it is kept
+    # until the new one is in place.
     old = _old(target)
-    if old.exists():
-        shutil.rmtree(old)
     if target.exists():
+        if old.exists():
+            shutil.rmtree(old)  # ``target`` is complete meanwhile
         os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
@@ -243,6 +253,21 @@ def publish_weights(run_dir: str | Path, model: Any, extra: dict[str, Any] | Non
     target = Path(run_dir) / "weights"
     replace_dir(target, lambda tmp: model.save_pretrained(tmp, extra=extra))
     return target
+
+
+def weights_step(run_dir: str | Path) -> int | None:
+    """The training step of ``RUN/weights`` (its ``config.json``'s ``training.step``), or
+    ``None`` when the weights are missing, incomplete or unreadable."""
+    from harmonykit.models.base import CONFIG_NAME, WEIGHTS_NAME
+
+    target = Path(run_dir) / "weights"
+    if not (target / WEIGHTS_NAME).is_file():
+        return None
+    try:
+        step = json.loads((target / CONFIG_NAME).read_text("utf-8"))["training"]["step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return step if isinstance(step, int) else None
 
 
 def remove_stale_temporaries(run_dir: str | Path) -> None:

@@ -23,7 +23,8 @@ One step (per process, batch ``B``):
 5. Discriminator step (adversarial runs): relativistic loss on ``[real, output.detach()]``.
 6. EMA update, LR schedules step (one scheduler step per iteration).
 7. Every ``log_every`` steps a ``log.csv`` row (means over the steps since the last row, on
-   rank 0's batches; the file is rewritten at checkpoints and at most every
+   rank 0's batches; the file is rewritten before every checkpoint, so a kill never loses
+   a row up to the checkpoint's step, and at most every
    ``LOG_FLUSH_S`` seconds in between, so it can be followed during a run; a resume keeps
    the rows up to its checkpoint), every ``sample_every`` a sample grid of the EMA model on a fixed
    preview batch, every ``checkpoint_every`` (and at the end, and when ``max_minutes`` is
@@ -64,7 +65,9 @@ from harmonykit.training.checkpoint import (
     load_checkpoint,
     publish_weights,
     remove_stale_temporaries,
+    replace_dir,
     save_checkpoint,
+    weights_step,
 )
 from harmonykit.training.config import (
     RESUME_MUTABLE_KEYS,
@@ -72,7 +75,13 @@ from harmonykit.training.config import (
     config_diff,
     validate_train_config,
 )
-from harmonykit.training.data import StepBatchSampler, build_dataset, build_loader, mask_dropout
+from harmonykit.training.data import (
+    StepBatchSampler,
+    build_dataset,
+    build_loader,
+    mask_dropout,
+    region_settings,
+)
 from harmonykit.training.distributed import (
     DistContext,
     all_reduce_flags,
@@ -276,6 +285,11 @@ class Trainer:
         if ctx.is_main and ckpt is not None:
             self.log.load(self.start_step)
         self.last_ckpt_step = self.start_step if ckpt is not None else None
+        if ctx.is_main and ckpt is not None and weights_step(self.run_dir) != ckpt.step:
+            # killed between the checkpoint and the weights, or inside the weights' swap
+            print(f"harmonykit train: {self.run_dir / 'weights'} is missing or not at the checkpoint's step "
+                  f"{ckpt.step}; republishing it from the checkpoint")
+            publish_weights(self.run_dir, self.ema.module, extra=self._weights_extra(ckpt.step))
         self._preview_batch: dict[str, Any] | None = None
         self.step_lr = cfg.optim.lr
 
@@ -312,15 +326,30 @@ class Trainer:
             )
 
     # ----------------------------------------------------------------- writing
+    def _weights_extra(self, step: int) -> dict[str, Any]:
+        """What ``RUN/weights/config.json`` records beside the model: the step, and for
+        region-aware models the region-map settings of training, so that ``evaluate``,
+        ``harmonize`` and the app rebuild the same maps."""
+        extra: dict[str, Any] = {"training": {"step": step, "run": str(self.run_dir.name)}}
+        if self.model.uses_regions:
+            extra["regions"] = region_settings(self.cfg.data.regions)
+        return extra
+
     def _checkpoint(self, step: int) -> None:
         assert self.ctx is not None
         if self.ctx.is_main:
+            # the log first: a kill after the checkpoint must not lose the rows up to its step
+            self.log.flush()
             save_checkpoint(
                 self.run_dir, step, self.model.state_dict(), self.ema.state_dict(), self._state(step),
                 self.disc.state_dict() if self.disc is not None else None,
             )
-            publish_weights(self.run_dir, self.ema.module, extra={"training": {"step": step, "run": str(self.run_dir.name)}})
-            self.log.flush()
+            publish_weights(self.run_dir, self.ema.module, extra=self._weights_extra(step))
+            every = self.cfg.snapshot_every
+            if every is not None and step % every == 0:
+                # kept for learning curves (benchmarks/learning_curve.py); written atomically
+                replace_dir(self.run_dir / "snapshots" / f"step_{step:07d}",
+                            lambda tmp: self.ema.module.save_pretrained(tmp, extra=self._weights_extra(step)))
         self.last_ckpt_step = step
 
     def _preview(self) -> dict[str, Any]:
