@@ -107,6 +107,20 @@ def load_mask_input(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None
     image, or an array: bool, uint8 (0..255) or float (0..1), ``(H, W)``, ``(H, W, 1)`` or
     ``(H, W, 3)``.
     """
+    return _float_mask(_mask_array(mask, size))
+
+
+def _float_mask(m: np.ndarray | None) -> np.ndarray | None:
+    """A :func:`_mask_array` result as float32 ``(H, W)`` in ``[0, 1]``."""
+    if m is None or m.dtype == np.float32:
+        return m
+    return m.astype(np.float32) / 255.0
+
+
+def _mask_array(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None:
+    """:func:`load_mask_input` without the float conversion of 8-bit sources: uint8
+    ``(H, W)`` (0..255) for bool / uint8 arrays and PIL images (a 12 MP float mask is 48 MB
+    and a conversion pass), float32 ``(H, W)`` in ``[0, 1]`` for float arrays and paths."""
     if mask is None:
         return None
     from PIL import Image
@@ -121,7 +135,7 @@ def load_mask_input(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None
         arr = np.asarray(mask.convert("L") if mask.mode in ("1", "P", "LA", "I", "I;16", "F") else mask)
         if arr.ndim == 3:
             arr = arr[..., :3].max(axis=2)
-        m = arr.astype(np.float32) / 255.0
+        m = np.asarray(arr, dtype=np.uint8)
     elif isinstance(mask, np.ndarray):
         arr = mask
         if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
@@ -129,9 +143,9 @@ def load_mask_input(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None
         if arr.ndim != 2:
             raise HarmonykitError(f"mask array must be (H, W), (H, W, 1) or (H, W, 3), got {mask.shape}")
         if arr.dtype == bool:
-            m = arr.astype(np.float32)
+            m = arr.view(np.uint8) * np.uint8(255)
         elif arr.dtype == np.uint8:
-            m = arr.astype(np.float32) / 255.0
+            m = arr
         elif np.issubdtype(arr.dtype, np.floating):
             m = np.clip(arr.astype(np.float32), 0.0, 1.0)
         else:
@@ -143,7 +157,7 @@ def load_mask_input(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None
         if isinstance(mask, (str, Path)):
             raise ImageReadError(source, msg)
         raise HarmonykitError(msg)
-    return np.ascontiguousarray(m, dtype=np.float32)
+    return np.ascontiguousarray(m, dtype=np.uint8 if m.dtype == np.uint8 else np.float32)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -280,21 +294,26 @@ def _package_output(rgb: np.ndarray, prep: _Prepared) -> Any:
 
 
 def _downsize(rgb: np.ndarray, size: tuple[int, int], tile_rows: int | None = None) -> Tensor:
-    """``(H, W, 3)`` uint8 -> ``(1, 3, h, w)`` float in ``[0, 1]``, resized bilinearly with
-    antialiasing, equal to ``F.interpolate(image / 255, size, antialias=True)`` on the whole
-    float image but done in row tiles (PyTorch's antialiased resize is separable: the
-    width pass runs per tile, the height pass on the narrow intermediate)."""
-    h, w = rgb.shape[:2]
-    src = tensor_view(rgb)
+    """``(H, W, C)`` (or ``(H, W)``) uint8 or float32 -> ``(1, C, h, w)`` float32, resized
+    bilinearly with antialiasing; uint8 is scaled to ``[0, 1]``, float is taken as is.
+
+    Equal (within float rounding) to ``F.interpolate(image / 255, size, antialias=True)``
+    on the whole float image, but done in row tiles without a float copy of the photo:
+    PyTorch's antialiased resize is separable, so the width pass runs per tile (on the
+    interleaved tile converted to float, no channel transpose) and the height pass on the
+    narrow ``(C, H, w)`` intermediate; the ``1 / 255`` is applied to the small result.
+    """
+    arr = rgb if rgb.ndim == 3 else rgb[:, :, None]
+    h, w, c = arr.shape
+    scale = 1.0 / 255.0 if arr.dtype == np.uint8 else 1.0
+    src = tensor_view(arr)
     if (h, w) == tuple(size):
-        return src.permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        return src.permute(2, 0, 1).unsqueeze(0).float().mul_(scale)
     rows = min(rows_per_tile(w, tile_rows), h)
-    mid = torch.empty(1, 3, h, size[1])
+    mid = torch.empty(1, c, h, size[1])
 
     def work(y0: int, y1: int) -> None:
-        xt = torch.empty(1, 3, y1 - y0, w)
-        xt[0].copy_(src[y0:y1].permute(2, 0, 1))
-        xt.div_(255.0)
+        xt = src[y0:y1].float().unsqueeze(0).permute(0, 3, 1, 2)  # (1, C, rows, W), channels-last
         if size[1] != w:
             xt = F.interpolate(xt, size=(y1 - y0, size[1]), mode="bilinear", align_corners=False, antialias=True)
         mid[:, :, y0:y1] = xt
@@ -303,7 +322,7 @@ def _downsize(rgb: np.ndarray, size: tuple[int, int], tile_rows: int | None = No
         for_each_tile(h, rows, work)
         if size[0] != h:
             mid = F.interpolate(mid, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
-    return mid
+    return mid.mul_(scale) if scale != 1.0 else mid
 
 
 def _tiled_rgb_change(
@@ -317,7 +336,8 @@ def _tiled_rgb_change(
 
     ``out = clamp(in + up(delta), 0, 1)`` (``delta`` ``(3, h, w)`` float, upsampled
     bilinearly, ``None`` = use ``new``), then ``out * mask + in * (1 - mask)`` when a
-    ``mask`` ``(H, W)`` is given. All in float32, rounded to uint8.
+    ``mask`` ``(H, W)`` (float32 in ``[0, 1]`` or uint8 0..255) is given. All in float32,
+    rounded to uint8.
     """
     h, w = rgb.shape[:2]
     rows = min(rows_per_tile(w, tile_rows), h)
@@ -334,6 +354,7 @@ def _tiled_rgb_change(
             y = new_t[y0:y1].permute(2, 0, 1).float().div_(255.0)
         if m_t is not None:
             m = m_t[y0:y1].unsqueeze(0)
+            m = m if m.is_floating_point() else m.float().div_(255.0)
             y = y.mul_(m).add_(x.mul_(1.0 - m))
         dst[y0:y1].permute(2, 0, 1).copy_(y.mul_(255.0).add_(0.5).clamp_(0.0, 255.0))
 
@@ -537,7 +558,7 @@ class Harmonizer:
         prep = load_image_input(image)
         t_start = time.perf_counter()
         h, w = prep.rgb.shape[:2]
-        m = load_mask_input(mask, (h, w))
+        m = _mask_array(mask, (h, w))  # uint8 or float32 (H, W)
         notes: list[str] = []
         if m is not None and self.mask_use == "never":
             notes.append(f"{self.name} does not use a mask; the mask was ignored")
@@ -550,7 +571,7 @@ class Harmonizer:
         loc: np.ndarray | None = None
         if self.baseline is not None:
             t0 = time.perf_counter()
-            rgb = self.baseline(prep.rgb, m)
+            rgb = self.baseline(prep.rgb, _float_mask(m))
             timings.update(prepare=0.0, regions=0.0, network=time.perf_counter() - t0, apply=0.0)
         else:
             rgb, masks_out, loc = self._run_model(prep.rgb, m, timings)
@@ -567,11 +588,8 @@ class Harmonizer:
         t0 = time.perf_counter()
         small = _downsize(rgb, size, self.tile_rows).to(dev)
         small_mask = None
-        if mask is not None:
-            mt = torch.from_numpy(mask)[None, None]
-            if size != (h, w):
-                mt = F.interpolate(mt, size=size, mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)
-            small_mask = mt.to(dev)
+        if mask is not None:  # uint8 or float32 (H, W), resized in tiles like the image
+            small_mask = _downsize(mask, size, self.tile_rows).clamp_(0, 1).to(dev)
         timings["prepare"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         regions = None

@@ -1,37 +1,57 @@
 """Fast full-resolution apply (:meth:`harmonykit.operators.OperatorMasks.apply_uint8`).
 
-For inference on large photos the masks are applied in row tiles: for each tile the small
-masks are resized to the tile's rows with the same bilinear weights as a whole-image
-:func:`torch.nn.functional.interpolate` (:class:`_RowResampler`, so a tiled result equals
-the untiled one), and the colour conversions run in place in float32 on preallocated
-buffers (:class:`_Workspace`, :func:`_lab_retouch_`): the same maths as
-:func:`harmonykit.operators.apply_operator_values`, in place, per tile. Tiles are spread
-over ``torch.get_num_threads()`` Python threads with single-threaded ops
-(:func:`for_each_tile`), which keeps a busy machine from stalling every small op. A 12 MP
-photo never exists as a float tensor; memory is the uint8 input and output plus a few tile
-buffers per thread. :meth:`harmonykit.operators.OperatorMasks.apply` (the differentiable
+For inference on large photos the masks are applied in row tiles
+(:mod:`harmonykit.operators.tiling`: for each tile the small masks are resized to the
+tile's rows with the weights of a whole-image bilinear :func:`torch.nn.functional.interpolate`,
+so a tiled result equals the untiled one), spread over ``torch.get_num_threads()`` Python
+threads with single-threaded ops. A 12 MP photo never exists as a float tensor; memory is
+the uint8 input and output plus a few tile buffers per thread.
+
+Two kernels compute the maths of :func:`harmonykit.operators.apply_operator_values`:
+
+* :func:`lab_apply_uint8` (CIELAB masks, uint8 in and out, CPU): the inference path.
+  Per tile: sRGB decoding by a 256-entry table; ``XYZ / white`` by one 3x3 product; the
+  CIELAB ``f`` as ``cbrt(max(t, eps)) + kappa * min(t, eps)`` (NumPy's vectorised cube
+  root; the constant is folded into the operator coefficients); the operators as 3 (add
+  only) or 7 fused multiply-adds on coefficients that were combined at mask resolution
+  (:func:`lab_coefficients`); ``f`` -> ``XYZ`` as ``max(f, f_eps) ** 3 + min(f, f_eps) /
+  kappa`` with the constant folded into the bias of the second 3x3 product; and linear RGB
+  -> sRGB uint8 by one lookup in a table indexed by the float's top bits
+  (:func:`srgb_encode_table`: exponent and 10 mantissa bits, a relative cell width of
+  2**-10, at most 0.06 grey levels wide). No transcendental besides the cube root, no
+  comparisons or masks.
+* :func:`_lab_retouch_` / :func:`_hls_retouch_` (float32/float64 tiles, any device): the
+  float path of :meth:`~harmonykit.operators.OperatorMasks.apply` with ``tile_rows`` and
+  the uint8 path on GPUs and for HLS masks.
+
+:meth:`harmonykit.operators.OperatorMasks.apply` without ``tile_rows`` (the differentiable
 path used in training) is unchanged.
 """
 
 from __future__ import annotations
 
 import threading
-import warnings
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from harmonykit.color import _EPS_LAB, _KAPPA, _WHITE_D65, _XYZ_FROM_RGB
 from harmonykit.operators.channels import SPACES, apply_operator_values
+from harmonykit.operators.tiling import (
+    DEFAULT_TILE_PIXELS,
+    RowResampler,
+    for_each_tile,
+    rows_per_tile,
+    tensor_view,
+)
 
-__all__ = ["DEFAULT_TILE_PIXELS", "for_each_tile"]
+__all__ = ["DEFAULT_TILE_PIXELS", "for_each_tile", "lab_apply_uint8", "lab_coefficients", "srgb_encode_table"]
 
-#: pixels per tile of the full-resolution apply (rows = this // width)
-DEFAULT_TILE_PIXELS = 1 << 16
+# former private names, kept for code that imported them from here (use operators.tiling)
+_RowResampler = RowResampler
+_tensor_view = tensor_view
+_tile_rows = rows_per_tile
 
 _XYZ_W = tuple(tuple(v / _WHITE_D65[i] for v in row) for i, row in enumerate(_XYZ_FROM_RGB))
 _RGB_FROM_XYZ = np.linalg.inv(np.asarray(_XYZ_FROM_RGB, dtype=np.float64))
@@ -142,93 +162,182 @@ def _hls_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Works
     x.copy_(out[0, :, :, 0])
 
 
-class _RowResampler:
-    """Bilinear resize of ``(C, h, w)`` values to rows ``[y0, y1)`` of an ``(H, W)`` image.
 
-    Uses the weights of ``F.interpolate(..., mode="bilinear", align_corners=False)`` for the
-    whole image (source row ``max((y + 0.5) * h / H - 0.5, 0)``, computed in float32 as
-    PyTorch does), so concatenating the tiles gives the whole-image result.
+
+# ------------------------------------------------------------------ uint8 LAB kernel (CPU)
+
+_F_OFFSET = 16.0 / 116.0 - _F_EPS  # f = cbrt(max(t, eps)) + kappa * min(t, eps) + _F_OFFSET
+_OUT_SHIFT = 13  # float32 bits >> 13: sign, exponent and the top 10 mantissa bits
+_OUT_TABLE: dict[str, Tensor] = {}
+_TABLE_LOCK = threading.Lock()
+
+
+def srgb_encode_table() -> Tensor:
+    """uint8 table ``(2**19,)``: entry ``(bits(c) >> 13) & 0x7FFFF`` of a float32 linear
+    value ``c`` is ``round(255 * srgb(clip(c, 0, 1)))``.
+
+    Each entry covers the floats sharing sign, exponent and the top 10 mantissa bits (a
+    relative width of ``2**-10``) and holds the value at the cell's centre (float64 maths),
+    so a lookup differs from exact rounding by at most one level, and only for values
+    within 0.06 levels of a rounding boundary. Negative values (sign bit: upper half) and
+    denormals give 0, values above 1 and infinity 255, NaN 0.
     """
+    with _TABLE_LOCK:
+        if "cpu" not in _OUT_TABLE:
+            k = np.arange(1 << 18, dtype=np.uint32)
+            with np.errstate(invalid="ignore"):  # the NaN cells
+                c = ((k << _OUT_SHIFT) | (1 << (_OUT_SHIFT - 1))).view(np.float32).astype(np.float64)
+            c = np.clip(np.nan_to_num(c, nan=0.0, posinf=1.0), 0.0, 1.0)
+            s = np.where(c > 0.0031308, 1.055 * np.power(c, 1.0 / 2.4) - 0.055, 12.92 * c)
+            table = np.zeros(1 << 19, dtype=np.uint8)
+            table[: 1 << 18] = np.floor(s * 255.0 + 0.5).astype(np.uint8)
+            _OUT_TABLE["cpu"] = torch.from_numpy(table)
+        return _OUT_TABLE["cpu"]
 
-    def __init__(self, values: Tensor, height: int, width: int) -> None:
-        self.values = values
-        self.height, self.width = height, width
-        h = values.shape[-2]
-        if h != height:
-            ft = np.float64 if values.dtype == torch.float64 else np.float32  # PyTorch's opmath type
-            scale = ft(h) / ft(height)
-            src = (np.arange(height, dtype=ft) + ft(0.5)) * scale - ft(0.5)
-            src = np.maximum(src, ft(0.0))
-            i0 = src.astype(np.int64)
-            lam1 = (src - i0.astype(ft)).astype(ft)
-            dev, dt = values.device, values.dtype
-            self.i0 = torch.from_numpy(i0).to(dev)
-            self.i1 = torch.from_numpy(np.minimum(i0 + 1, h - 1)).to(dev)
-            self.lam1 = torch.from_numpy(lam1).to(device=dev, dtype=dt).view(1, -1, 1)
-            self.lam0 = 1.0 - self.lam1
 
-    def rows(self, y0: int, y1: int) -> Tensor:
-        v = self.values
-        if v.shape[-2] == self.height:
-            r = v[:, y0:y1]
+def lab_coefficients(values: Tensor, channels: tuple[str, ...]) -> Tensor:
+    """Per-pixel coefficients of :func:`lab_apply_uint8` from CIELAB operator values.
+
+    With ``ft = f - _F_OFFSET`` (what the kernel computes) and the identity for absent
+    channels, the operators ``L' = L * l_mul + l_add`` (same for a, b) are, on the CIELAB
+    ``f`` values::
+
+        fy' = ft_y * l_mul + cy,            cy = _F_OFFSET * l_mul + l_add / 116 + (16 / 116) (1 - l_mul)
+        fx' = fy' + (ft_x - ft_y) * a_mul + a_add / 500
+        fz' = fy' - (ft_y - ft_z) * b_mul - b_add / 200
+
+    These are linear in the channels, so combining them at mask resolution and then
+    resizing equals resizing first (up to float rounding).
+
+    Args:
+        values: ``(C, h, w)`` float operator values in ``channels`` order (LAB space).
+        channels: names (a subset of ``l_mul l_add a_mul a_add b_mul b_add``).
+
+    Returns:
+        ``(3, h, w)`` offsets ``(fx' - ft_x, fy' - ft_y, fz' - ft_z)`` when no ``*_mul``
+        channel is present, else ``(6, h, w)``: ``l_mul, cy, a_mul, a_add / 500, b_mul,
+        b_add / 200``; float32.
+    """
+    v = values.detach().to(device="cpu", dtype=torch.float64)
+    index = {name: i for i, name in enumerate(channels)}
+    unknown = set(index) - {f"{c}_{op}" for c in SPACES["lab"] for op in ("mul", "add")}
+    if unknown:
+        raise ValueError(f"not CIELAB operator channels: {sorted(unknown)}")
+
+    def get(name: str, identity: float) -> Tensor:
+        return v[index[name]] if name in index else torch.full_like(v[0], identity)
+
+    lm, la = get("l_mul", 1.0), get("l_add", 0.0)
+    am, aa = get("a_mul", 1.0), get("a_add", 0.0)
+    bm, ba = get("b_mul", 1.0), get("b_add", 0.0)
+    cy = _F_OFFSET * lm + la / 116.0 + (16.0 / 116.0) * (1.0 - lm)
+    if not any(name.endswith("_mul") for name in index):
+        return torch.stack([cy + aa / 500.0, cy, cy - ba / 200.0]).float()
+    return torch.stack([lm, cy, am, aa / 500.0, bm, ba / 200.0]).float()
+
+
+class _Uint8Workspace:
+    """Per-thread buffers of :func:`lab_apply_uint8` for tiles of at most ``n`` pixels."""
+
+    def __init__(self, n: int, coefficients: int) -> None:
+        self.x = torch.empty(3 * n)
+        self.y = torch.empty(3 * n)
+        self.t = torch.empty(3 * n)
+        self.idx = torch.empty(3 * n, dtype=torch.int64)
+        self.o8 = torch.empty(3 * n, dtype=torch.uint8)
+        self.vals = torch.empty(coefficients * n)
+        self.y_np = self.y.numpy()
+
+
+def lab_apply_uint8(
+    values: Tensor,
+    channels: tuple[str, ...],
+    image: np.ndarray,
+    out: np.ndarray,
+    tile_rows: int | None = None,
+    workers: int | None = None,
+) -> np.ndarray:
+    """Apply CIELAB operator values to a uint8 photo on the CPU, in row tiles.
+
+    The maths of :func:`~harmonykit.operators.apply_operator_values` (sRGB -> CIELAB,
+    ``c' = c * c_mul + c_add``, back to sRGB, clamped) in float32, reordered as in the
+    module docstring; the result is within one level of the float64 reference rounded to
+    the nearest integer.
+
+    Args:
+        values: ``(C, h, w)`` float operator values (any size; resized bilinearly to the
+            image, ``align_corners=False``, with the weights of a whole-image resize).
+        channels: the ``C`` channel names (CIELAB).
+        image: ``(H, W, 3)`` uint8 RGB, C-contiguous.
+        out: ``(H, W, 3)`` uint8 C-contiguous array written row tile by row tile (may be
+            ``image`` itself: each tile is read before it is written).
+        tile_rows: rows per tile (default: :data:`DEFAULT_TILE_PIXELS` pixels).
+        workers: threads (default ``torch.get_num_threads()``).
+
+    Returns:
+        ``out``.
+    """
+    if not out.flags.c_contiguous:
+        tmp = lab_apply_uint8(values, channels, image, np.empty_like(image), tile_rows, workers)
+        out[...] = tmp
+        return out
+    height, width = image.shape[:2]
+    rows = min(rows_per_tile(width, tile_rows), height)
+    coeffs = lab_coefficients(values, channels)
+    add_only = coeffs.shape[0] == 3
+    resampler = RowResampler(coeffs, height, width)
+    lut = _srgb_lut(torch.device("cpu"))
+    table = srgb_encode_table()
+    to_t = _matrix_tensor("xyz", torch.float32, torch.device("cpu"))
+    to_rgb = _matrix_tensor("rgb", torch.float32, torch.device("cpu"))
+    # t' = max(f, f_eps)^3 + (min(f, f_eps) - f_eps) / kappa; the constant goes into the bias
+    bias = (to_rgb.double() @ torch.full((3, 1), -_F_EPS / _KAPPA, dtype=torch.float64)).float()
+    src = tensor_view(image)
+    dst = torch.from_numpy(out)
+    local = threading.local()
+
+    def work(y0: int, y1: int) -> None:
+        ws = getattr(local, "ws", None)
+        if ws is None:
+            ws = local.ws = _Uint8Workspace(rows * width, coeffs.shape[0])
+        r = y1 - y0
+        n = r * width
+        x, y, t = ws.x[: 3 * n].view(3, n), ws.y[: 3 * n].view(3, n), ws.t[: 3 * n].view(3, n)
+        idx, o8 = ws.idx[: 3 * n], ws.o8[: 3 * n]
+        # sRGB uint8 (interleaved) -> planar linear RGB (x) -> XYZ / white (t)
+        idx.view(3, r, width).copy_(src[y0:y1].permute(2, 0, 1))
+        torch.index_select(lut, 0, idx, out=x.view(-1))
+        torch.mm(to_t, x, out=t)
+        # ft = cbrt(max(t, eps)) + kappa * min(t, eps)  (y)
+        torch.clamp(t, min=_EPS_LAB, out=y)
+        y_np = ws.y_np[: 3 * n]
+        np.cbrt(y_np, out=y_np)
+        y.add_(t.clamp_(max=_EPS_LAB), alpha=_KAPPA)
+        # operators -> f' (t)
+        vals = resampler.rows(y0, y1, out=ws.vals[: coeffs.shape[0] * n].view(-1, r, width)).view(-1, n)
+        if add_only:
+            torch.add(y, vals, out=t)
         else:
-            r = v[:, self.i0[y0:y1]] * self.lam0[:, y0:y1] + v[:, self.i1[y0:y1]] * self.lam1[:, y0:y1]
-        if r.shape[-1] != self.width:  # the width pass: 1-D linear per row (same weights, 2x faster)
-            c, th, w = r.shape
-            r = F.interpolate(r.reshape(1, c * th, w), size=self.width, mode="linear", align_corners=False)
-            r = r.view(c, th, self.width)
-        return r
+            lm, cy, am, ax, bm, bz = vals
+            fx, fy, fz = y
+            torch.sub(fx, fy, out=t[0])
+            torch.sub(fy, fz, out=t[2])
+            torch.addcmul(cy, fy, lm, out=t[1])
+            torch.addcmul(ax, t[0], am, out=t[0]).add_(t[1])
+            torch.addcmul(bz, t[2], bm, out=t[2])
+            torch.sub(t[1], t[2], out=t[2])
+        # f' -> XYZ / white (x) -> linear RGB (t)
+        torch.clamp(t, min=_F_EPS, out=y)
+        torch.mul(y, y, out=x).mul_(y)
+        x.add_(t.clamp_(max=_F_EPS), alpha=1.0 / _KAPPA)
+        torch.addmm(bias, to_rgb, x, out=t)
+        # linear RGB -> sRGB uint8 by table (index: the float's top bits), interleaved into out
+        bits = y.view(torch.int32)
+        torch.bitwise_right_shift(t.view(torch.int32), _OUT_SHIFT, out=bits).bitwise_and_(0x7FFFF)
+        torch.index_select(table, 0, bits.view(-1), out=o8)
+        planes = o8.view(3, n)
+        torch.stack((planes[0], planes[1], planes[2]), dim=1, out=dst[y0:y1].view(n, 3))
 
-
-def _tensor_view(arr: np.ndarray) -> Tensor:
-    """``torch.from_numpy`` that accepts read-only arrays (we only read them)."""
-    if arr.flags.writeable:
-        return torch.from_numpy(arr)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(arr)
-
-
-_TILE_THREAD = threading.local()
-
-
-def for_each_tile(
-    height: int, rows: int, work: Callable[[int, int], None], workers: int | None = None
-) -> None:
-    """Call ``work(y0, y1)`` for the row tiles ``[0, rows), [rows, 2 rows), ...`` of ``height``.
-
-    With ``workers > 1`` (default: ``torch.get_num_threads()``) the tiles run on that many
-    Python threads, each with single-threaded PyTorch ops: tiles are independent, so no
-    thread waits for another inside an op. On a busy machine this is several times faster
-    than PyTorch's per-op intra-op threads, whose every small op synchronises all threads.
-    ``work`` must only write its own rows. Exceptions propagate.
-    """
-    starts = list(range(0, height, max(1, rows)))
-    n = torch.get_num_threads() if workers is None else int(workers)
-    n = max(1, min(n, len(starts)))
-    if n == 1:
-        for y0 in starts:
-            work(y0, min(height, y0 + rows))
-        return
-    caller_threads = torch.get_num_threads()
-
-    def task(y0: int) -> None:
-        if getattr(_TILE_THREAD, "single", False) is not True:
-            torch.set_num_threads(1)  # this worker thread only (OpenMP settings are per thread)
-            _TILE_THREAD.single = True
-        work(y0, min(height, y0 + rows))
-
-    try:
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="harmonykit-tile") as pool:
-            for future in [pool.submit(task, y0) for y0 in starts]:
-                future.result()
-    finally:
-        torch.set_num_threads(caller_threads)  # the default for threads started later
-
-
-def _tile_rows(width: int, tile_rows: int | None) -> int:
-    if tile_rows is None:
-        return max(1, DEFAULT_TILE_PIXELS // max(1, width))
-    if int(tile_rows) < 1:
-        raise ValueError(f"tile_rows must be >= 1, got {tile_rows}")
-    return int(tile_rows)
+    with torch.no_grad():
+        for_each_tile(height, rows, work, workers=workers)
+    return out

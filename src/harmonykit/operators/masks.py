@@ -58,12 +58,9 @@ from harmonykit.operators.channels import (
 from harmonykit.operators.fast_apply import (
     _hls_retouch_,
     _lab_retouch_,
-    _RowResampler,
     _srgb_lut,
-    _tensor_view,
-    _tile_rows,
     _Workspace,
-    for_each_tile,
+    lab_apply_uint8,
 )
 from harmonykit.operators.heatmaps import (
     MIN_HEATMAP_SCALES,
@@ -72,6 +69,7 @@ from harmonykit.operators.heatmaps import (
     _label_tile,
     diverging_colormap,
 )
+from harmonykit.operators.tiling import RowResampler, for_each_tile, rows_per_tile, tensor_view
 
 __all__ = ["MASKS_FILE_FORMAT", "MASKS_FILE_VERSION", "OperatorMasks"]
 
@@ -82,7 +80,7 @@ MASKS_FILE_VERSION = 1
 def _region_tensor(region: np.ndarray | Tensor, size: tuple[int, int], like: Tensor) -> Tensor:
     """A region mask (bool / uint8 0..255 / float 0..1; ``(H, W)``, ``(B, H, W)`` or
     ``(B, 1, H, W)``, any size) as float ``(B|1, 1, h, w)`` in ``[0, 1]`` at ``size``."""
-    r = region if isinstance(region, Tensor) else _tensor_view(np.ascontiguousarray(region))
+    r = region if isinstance(region, Tensor) else tensor_view(np.ascontiguousarray(region))
     if r.dtype == torch.bool:
         r = r.to(like.dtype)
     elif r.dtype == torch.uint8:
@@ -268,7 +266,11 @@ class OperatorMasks:
         elif out.shape != arr.shape or out.dtype != np.uint8:
             raise ValueError(f"out must be uint8 {arr.shape}, got {out.dtype} {out.shape}")
         dev = torch.device(device) if device is not None else self.values.device
-        src = _tensor_view(np.ascontiguousarray(arr))
+        if self.space == "lab" and dev.type == "cpu":  # the fast uint8 kernel
+            rows_per_tile(arr.shape[1], tile_rows)  # checks tile_rows
+            lab_apply_uint8(self.values[index], self.channels, np.ascontiguousarray(arr), out, tile_rows)
+            return out
+        src = tensor_view(np.ascontiguousarray(arr))
         dst = torch.from_numpy(out)
         on_cpu = dev.type == "cpu"
 
@@ -297,9 +299,9 @@ class OperatorMasks:
         """Run the retoucher over row tiles. ``load(ws, xt, y0, y1)`` fills ``xt`` ``(3, rows,
         W)`` with the tile (linear RGB when ``lut`` and the space is LAB, else sRGB in
         ``[0, 1]``); ``store(xt, y0, y1)`` takes the retouched sRGB tile."""
-        rows = min(_tile_rows(width, tile_rows), height)
+        rows = min(rows_per_tile(width, tile_rows), height)
         values = self.values[index].detach().to(device=device, dtype=dtype)
-        resampler = _RowResampler(values, height, width)
+        resampler = RowResampler(values, height, width)
         kernel = _lab_retouch_ if self.space == "lab" else _hls_retouch_
         spaces = threading.local()
 
