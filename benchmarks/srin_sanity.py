@@ -19,6 +19,8 @@
    split (mask given, the SRIN setting) and prints one table (MSE / PSNR / fMSE per
    foreground-ratio bucket is in each report's table.md); ``--eval-train`` adds the train
    split's MSE (far below the test MSE: memorisation). Results: ``OUT/results_NAME.json``.
+   Every model is scored with the region maps it was trained with (the settings saved with
+   its weights, SLIC 16 segments from the config; the script stops if a report used others).
 
 Runs that exist (``weights/``) are not trained again; a killed run resumes. The numbers of
 the shipped docs are in docs/models.md ("SRIN sanity run").
@@ -128,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     from harmonykit.evaluation.evaluator import EvalOptions, evaluate
     from harmonykit.io import atomic_write_text
     from harmonykit.models import create_model
+    from harmonykit.training.config import load_train_config
+    from harmonykit.training.data import region_settings
+
+    # the region maps of training (configs/srin_iharmony4.yaml: SLIC 16 segments); every
+    # method is scored with these, never with the evaluator's defaults
+    train_regions = region_settings(load_train_config(REPO / "configs" / "srin_iharmony4.yaml",
+                                                      validate=False).data.regions)
 
     held = set(HELD_OUT)
     data = make_dataset(args.photos, args.out / "data", args.per_photo, args.side, held)
@@ -137,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     name = args.model + (f"_{args.head}" if args.head else "")
     head_kw = {"head": args.head} if args.head else {}
     untrained = args.out / f"untrained_{name}"
-    if not (untrained / "config.json").is_file():
-        create_model(args.model, norm="srin", ngf=args.ngf, **head_kw).save_pretrained(untrained)
+    if not (untrained / "config.json").is_file() or \
+            json.loads((untrained / "config.json").read_text()).get("regions") != train_regions:
+        create_model(args.model, norm="srin", ngf=args.ngf, **head_kw).save_pretrained(
+            untrained, extra={"regions": train_regions})
     runs = {}
     for norm in args.norms:
         t = time.perf_counter()
@@ -154,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
             rep = args.out / "reports" / split / label.replace(" ", "_").replace("=", "_")
             res = evaluate(data, spec, rep, EvalOptions(size=args.size, label=label, lpips=False, show_progress=False,
                                                          split=split))
+            used = res.summary["settings"]["region_settings"]
+            if spec != "identity" and used != train_regions:
+                raise SystemExit(f"{label}: scored with region maps {used}, but trained with {train_regions}")
+            row["region_settings"] = used
             m = res.summary["overall"]["model"]
             if split == "test":
                 row.update({k: m.get(k) for k in ("mse", "psnr", "fmse")})

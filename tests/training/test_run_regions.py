@@ -98,3 +98,29 @@ def test_runs_published_before_the_settings_were_saved_use_their_config_yaml(tra
     assert saved_region_settings(run / "weights") == TRAIN_REGIONS
     assert Harmonizer.from_pretrained(str(run)).region_provider().settings == \
         build_region_provider(cfg.data.regions).settings
+
+
+def test_evaluate_raw_or_ema_weights_of_a_run(trained, tmp_path):
+    import torch
+
+    from harmonykit.errors import HarmonykitError
+    from harmonykit.evaluation.evaluator import resolve_method
+    from harmonykit.training.checkpoint import load_checkpoint
+
+    root, run, _ = trained
+    ck = load_checkpoint(run)
+    raw = resolve_method(str(run), weights="raw")
+    ema = resolve_method(str(run))
+    assert all(torch.equal(v, ck.model[k]) for k, v in raw.model.state_dict().items())
+    assert all(torch.equal(v, ck.ema[k]) for k, v in ema.model.state_dict().items())
+    assert any(not torch.equal(ck.model[k], ck.ema[k]) for k in ck.ema)  # they differ: the choice matters
+    assert raw.label.endswith("(raw)") and "raw (non-EMA)" in raw.description
+    import shutil
+
+    shutil.copytree(run / "weights", tmp_path / "model")
+    with pytest.raises(HarmonykitError, match="--weights raw needs a training run"):
+        resolve_method(str(tmp_path / "model"), weights="raw")  # a model folder has one set of weights
+    assert cli(["evaluate", str(root), "--model", str(run), "--size", "32", "--no-lpips", "--weights", "raw",
+                "--out", str(tmp_path / "raw")]) == 0
+    report = json.loads(next((tmp_path / "raw").glob("*.json")).read_text())
+    assert report["settings"]["weights"] == "raw"

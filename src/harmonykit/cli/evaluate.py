@@ -65,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SAM weights for sam region maps (default: the path saved with the run)")
     parser.add_argument("--sam-model-type", default=None, choices=["vit_b", "vit_l", "vit_h"],
                         help="SAM model type (default: the one saved with the run)")
+    parser.add_argument("--weights", default="ema", choices=["ema", "raw"],
+                        help="for a training run folder: ema (default: RUN/weights, the EMA generator) or raw "
+                             "(the raw generator of RUN/checkpoints/last)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N pairs")
     parser.add_argument("--subsets", nargs="+", default=None, metavar="NAME",
                         help="subsets to score (iHarmony4: HCOCO HAdobe5k HFlickr Hday2night)")
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         regions=args.regions,
         sam_checkpoint=args.sam_checkpoint,
         sam_model_type=args.sam_model_type,
+        weights=args.weights,
         limit=args.limit,
         subsets=args.subsets,
         layout=args.layout,
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         label=args.label,
     )
     opts.validate()
-    label = args.label or default_label(args.model)
+    label = args.label or default_label(args.model) + ("_raw" if args.weights == "raw" else "")
     out = Path(args.out) if args.out else _default_out(args.benchmark, label, args.size)
     result = evaluate(args.benchmark, args.model, out, opts)
     print(result.paths["table.md"].read_text(encoding="utf-8"), end="")

@@ -112,6 +112,9 @@ class EvalOptions:
             (a different kind drops the saved labeller options).
         sam_checkpoint: SAM weights, replacing the saved path (``sam`` maps).
         sam_model_type: SAM model type, replacing the saved one.
+        weights: for a training run folder: ``"ema"`` (default; ``RUN/weights``, the EMA
+            generator) or ``"raw"`` (the raw generator of ``RUN/checkpoints/last``; papers
+            such as SRIN do not mention an EMA).
         limit: score only the first ``limit`` pairs.
         subsets, layout, split: passed to ``open_benchmark``.
         om_threshold: relative threshold for the OM IoU (see metrics).
@@ -135,6 +138,7 @@ class EvalOptions:
     regions: str | None = None
     sam_checkpoint: str | None = None
     sam_model_type: str | None = None
+    weights: str = "ema"
     limit: int | None = None
     subsets: Sequence[str] | None = None
     layout: str = "auto"
@@ -189,13 +193,18 @@ class Method:
                 "description": self.description, "mask_use": self.mask_use, "uses_regions": self.uses_regions}
 
 
-def resolve_method(spec: Any, device: str = "cpu", label: str | None = None) -> Method:
+def resolve_method(spec: Any, device: str = "cpu", label: str | None = None, weights: str = "ema") -> Method:
     """A baseline name, a packaged model name, a model or run directory (see
     :func:`harmonykit.models.hub.resolve_model_dir`), or a model / baseline object.
 
-    An existing path wins over a baseline of the same name.
+    An existing path wins over a baseline of the same name. ``weights``: for a training
+    run folder, ``"ema"`` (its ``weights/``, the EMA generator) or ``"raw"`` (the raw
+    generator of its last checkpoint, ``checkpoints/last/model.safetensors``).
     """
     from harmonykit.models.base import HarmonizationModel
+
+    if weights not in WEIGHT_CHOICES:
+        raise ConfigError(f"--weights must be one of {', '.join(WEIGHT_CHOICES)}, got {weights!r}")
 
     if isinstance(spec, HarmonizationModel):
         name = spec.config.get("name", type(spec).__name__)
@@ -217,13 +226,42 @@ def resolve_method(spec: Any, device: str = "cpu", label: str | None = None) -> 
         raise HarmonykitError(f"{exc} (baselines: {', '.join(BASELINES)})") from None
     model = load_model(directory, map_location=device)
     name = model.config.get("name", "model")
+    description = f"model {name} from {directory}"
+    if weights == "raw":
+        step = _load_raw_weights(model, directory, device)
+        description = f"model {name}, raw (non-EMA) generator of {directory.parent} checkpoint step {step}"
     regions = None
     if model.uses_regions:
         from harmonykit.data.regions import saved_region_settings
 
         regions = saved_region_settings(directory)
-    return Method(label or default_label(text), "model", model.mask_use, model.uses_regions,
-                  f"model {name} from {directory}", text, name, model=model, region_settings=regions)
+    return Method(label or default_label(text) + (" (raw)" if weights == "raw" else ""), "model", model.mask_use,
+                  model.uses_regions, description, text, name, model=model, region_settings=regions)
+
+
+#: ``--weights``: ``ema`` = a run's ``weights/`` (EMA generator), ``raw`` = its checkpoint's generator
+WEIGHT_CHOICES = ("ema", "raw")
+
+
+def _load_raw_weights(model: Any, directory: Path, device: str) -> int:
+    """Load the raw generator of the run owning ``directory`` (``RUN/weights``) into
+    ``model``; returns the checkpoint's step."""
+    from harmonykit.training.checkpoint import has_checkpoint, load_checkpoint
+
+    run = directory.parent
+    if directory.name != "weights" or not has_checkpoint(run):
+        raise HarmonykitError(
+            f"{directory}: --weights raw needs a training run folder with checkpoints/last (a model folder "
+            "holds only one set of weights, the EMA one for trained runs)"
+        )
+    ckpt = load_checkpoint(run, map_location=device)
+    assert ckpt is not None
+    missing, unexpected = model.load_state_dict(ckpt.model, strict=False)
+    if missing or unexpected:
+        raise HarmonykitError(f"{ckpt.path}: checkpoint does not match {directory} (missing {list(missing)[:3]}, "
+                              f"unexpected {list(unexpected)[:3]})")
+    model.eval()
+    return ckpt.step
 
 
 def _baseline_method(b: Baseline, label: str | None) -> Method:
@@ -621,7 +659,7 @@ def evaluate(
     opts = options or EvalOptions()
     opts.validate()
     t0 = time.perf_counter()
-    method = resolve_method(model, opts.device, opts.label)
+    method = resolve_method(model, opts.device, opts.label, opts.weights)
     om_iou_source(method, opts)  # om_iou_from=localisation needs a gated model: fail before any work
     dataset = _open(benchmark, opts)
     layout = _layout_of(dataset, opts)
@@ -789,6 +827,7 @@ def _settings(benchmark: Any, dataset: Any, layout: str, method: Method, decisio
                                                         "mask": "none", "output": RESIZE_RULES["output"]},
         "regions": region_cfg["kind"] if region_cfg else None,
         "region_settings": region_cfg,
+        "weights": opts.weights if method.kind == "model" else None,
         "region_settings_source": (None if region_cfg is None else "command line" if (
             opts.regions or opts.sam_checkpoint or opts.sam_model_type) else "model" if method.region_settings
             else "defaults (the model has no saved region settings)"),
