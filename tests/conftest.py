@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 os.environ.setdefault("HARMONYKIT_NO_PROGRESS", "1")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -94,3 +95,164 @@ def rgb_tiny_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def srin_tiny_dir(tmp_path_factory) -> Path:
     return save_tiny_model("srin_unet_tiny", tmp_path_factory.mktemp("srin_tiny"))
+
+
+# --- a tiny Lalonde-Efros database (onlineDb) in the published layout ---
+_LALONDE_XML = """<image>
+<filename>{id}.jpg</filename>
+<folder></folder>
+<size>
+<width>256</width>
+<height>256</height>
+</size>
+<origSize>
+<width>800</width>
+<height>800</height>
+</origSize>
+<generated>{generated}</generated>
+</image>
+<file>
+<filename>{id}.xml</filename>
+<folder></folder>
+</file>
+<object>
+<objectId>5</objectId>
+<name>{name}</name>
+<masks>
+<filename>masks/{id}.mat</filename>
+</masks>
+<keyword>{name}</keyword>
+</object>
+<objImgSrc>
+<filename>{obj_file}</filename>
+<folder>{obj_folder}</folder>
+<size>
+<width>800</width>
+<height>600</height>
+</size>
+<origSize>
+<width>2048</width>
+<height>1536</height>
+</origSize>
+</objImgSrc>
+<bgImgSrc>
+<filename>{bg_file}</filename>
+<folder>{bg_folder}</folder>
+<size>
+<width>800</width>
+<height>800</height>
+</size>
+<origSize>
+<width>256</width>
+<height>256</height>
+</origSize>
+</bgImgSrc>
+"""
+
+_SE = "spatial_envelope_256x256_static_8outdoorcategories"
+#: natural photos: id -> (LabelMe name, background source "folder/file", object colour,
+#: background colour, (H, W)); image_100005 and image_100006 are one photo (same source)
+LALONDE_PHOTOS = {
+    "image_100001": ("trees", f"{_SE}/forest_nat101.jpg", (30, 110, 35), (200, 190, 150), (64, 64)),
+    "image_100002": ("tree", "static_autumn/p1010001.jpg", (215, 120, 30), (90, 120, 200), (64, 64)),
+    "image_100003": ("carLeft", "static_street_boston/img_0003.jpg", (200, 30, 40), (120, 120, 120), (64, 64)),
+    "image_100004": ("car side az180deg", "static_street_boston/img_0004.jpg", (40, 60, 200), (170, 160, 140), (48, 64)),
+    "image_100005": ("sky", f"{_SE}/tallbuilding_art1474.jpg", (120, 170, 235), (110, 100, 95), (64, 64)),
+    "image_100006": ("building", f"{_SE}/tallbuilding_art1474.jpg", (150, 90, 70), (120, 170, 235), (64, 64)),
+    "image_100007": ("sky", f"{_SE}/coast_n203.jpg", (240, 150, 90), (40, 70, 110), (64, 64)),
+    "image_100008": ("snowy mountain", f"{_SE}/mountain_n44.jpg", (235, 235, 240), (70, 90, 60), (64, 64)),
+    "image_100009": ("sea water", f"{_SE}/coast_n77.jpg", (20, 80, 120), (225, 210, 170), (64, 64)),
+    "image_100010": ("buildings", f"{_SE}/street_gre25.jpg", (180, 170, 120), (60, 60, 80), (64, 64)),
+}
+#: composites: id -> (pasted object's name, background source, object source)
+LALONDE_COMPOSITES = {
+    "image_000020": ("trees", f"{_SE}/tallbuilding_art1474.jpg", f"{_SE}/forest_nat101.jpg"),
+    "image_000021": ("carLeft", "static_street_boston/img_0004.jpg", "static_street_boston/img_0003.jpg"),
+    "image_000022": ("building", f"{_SE}/insidecity_held_out.jpg", f"{_SE}/street_gre25.jpg"),
+}
+
+
+def _lalonde_object_mask(hw: tuple[int, int], name: str) -> np.ndarray:
+    h, w = hw
+    m = np.zeros((h, w), np.uint8)
+    if name == "sky":
+        m[: h // 2] = 1
+    else:  # a centred blob (inside the centre square crop of a 48x64 photo)
+        yy, xx = np.mgrid[:h, :w]
+        m[((yy - h / 2) / (h * 0.3)) ** 2 + ((xx - w / 2) / (h * 0.3)) ** 2 <= 1] = 1
+    return m
+
+
+def _lalonde_image(hw: tuple[int, int], mask: np.ndarray, obj, bg, seed: int) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, 12, (*hw, 3))
+    img = np.where(mask[..., None] > 0, np.array(obj, float), np.array(bg, float)) + noise
+    img += np.linspace(-15, 15, hw[1])[None, :, None]  # a gentle gradient
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def write_lalonde_db(
+    root: Path,
+    *,
+    malformed_xml: bool = False,
+    missing_mask: bool = False,
+    wrong_size_mask: bool = False,
+) -> Path:
+    """Write a tiny ``onlineDb`` (10 natural photos, 3 composites) under ``root``; returns
+    the ``onlineDb`` folder. Options add ``image_100011`` (malformed XML),
+    ``image_100012`` (mask file missing), ``image_100013`` (mask of the wrong size)."""
+    from scipy.io import savemat
+
+    db = Path(root) / "onlineDb"
+    (db / "Images").mkdir(parents=True)
+    (db / "Annotation" / "masks").mkdir(parents=True)
+
+    def put(stem, name, generated, bg, obj_src, obj_col, bg_col, hw, seed, mask_hw=None, write_mask=True):
+        mask = _lalonde_object_mask(hw, name)
+        Image.fromarray(_lalonde_image(hw, mask, obj_col, bg_col, seed)).save(db / "Images" / f"{stem}.jpg", quality=95)
+        bg_folder, bg_file = bg.split("/")
+        obj_folder, obj_file = obj_src.split("/")
+        (db / "Annotation" / f"{stem}.xml").write_text(_LALONDE_XML.format(
+            id=stem, generated=generated, name=name, bg_folder=bg_folder, bg_file=bg_file,
+            obj_folder=obj_folder, obj_file=obj_file))
+        if write_mask:
+            m = mask if mask_hw is None else _lalonde_object_mask(mask_hw, name)
+            savemat(db / "Annotation" / "masks" / f"{stem}.mat", {"objMask": m, "bgMask": (1 - m).astype(np.uint8)})
+
+    for k, (stem, (name, bg, obj_col, bg_col, hw)) in enumerate(sorted(LALONDE_PHOTOS.items())):
+        put(stem, name, 0, bg, bg, obj_col, bg_col, hw, seed=k)
+    for k, (stem, (name, bg, obj_src)) in enumerate(sorted(LALONDE_COMPOSITES.items())):
+        put(stem, name, 1, bg, obj_src, (60 + 40 * k, 140, 90), (100, 100, 160), (64, 64), seed=100 + k)
+    if malformed_xml:
+        put("image_100011", "road", 0, f"{_SE}/highway_a1.jpg", f"{_SE}/highway_a1.jpg", (90, 90, 90), (150, 200, 90), (64, 64), 11)
+        xml = db / "Annotation" / "image_100011.xml"
+        xml.write_text(xml.read_text()[:300])  # cut inside an element
+    if missing_mask:
+        put("image_100012", "field", 0, f"{_SE}/opencountry_b2.jpg", f"{_SE}/opencountry_b2.jpg", (150, 180, 60), (120, 160, 220), (64, 64), 12, write_mask=False)
+    if wrong_size_mask:
+        put("image_100013", "rock", 0, f"{_SE}/mountain_c3.jpg", f"{_SE}/mountain_c3.jpg", (110, 100, 90), (130, 170, 230), (64, 64), 13, mask_hw=(32, 40))
+    return db
+
+
+@pytest.fixture
+def lalonde_db(tmp_path) -> Path:
+    """A clean tiny Lalonde-Efros ``onlineDb`` (see :func:`write_lalonde_db`)."""
+    return write_lalonde_db(tmp_path / "lalonde")
+
+
+@pytest.fixture
+def make_lalonde_db(tmp_path):
+    """Factory: ``make_lalonde_db(malformed_xml=..., missing_mask=..., wrong_size_mask=...)``."""
+    count = iter(range(1000))
+
+    def make(**options) -> Path:
+        return write_lalonde_db(tmp_path / f"lalonde{next(count)}", **options)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def lalonde_spec():
+    """What :func:`write_lalonde_db` writes: ``photos`` and ``composites`` (see their dicts)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(photos=LALONDE_PHOTOS, composites=LALONDE_COMPOSITES)

@@ -122,11 +122,15 @@ class LalondeEntry:
 
 @dataclass(frozen=True)
 class LalondeProblem:
-    """An annotation that cannot be used: ``id``, the file concerned and the reason."""
+    """An annotation that cannot be used: ``id``, the file concerned and the reason;
+    ``background`` and ``generated`` when the annotation could be read (so that a split
+    can leave out the problems of composites and of the other split), else ``None``."""
 
     id: str
     path: Path
     reason: str
+    background: str | None = None
+    generated: bool | None = None
 
 
 @dataclass
@@ -199,11 +203,11 @@ def _parse(xml_path: Path, root: Path) -> LalondeEntry | LalondeProblem:
     image_name = (doc.findtext("image/filename") or f"{stem}.jpg").strip()
     image_path = root / "Images" / image_name
     if not image_path.is_file():
-        return LalondeProblem(stem, image_path, "image file listed by the annotation does not exist")
+        return LalondeProblem(stem, image_path, "image file listed by the annotation does not exist", bg, gen == "1")
     mask_rel = (obj.findtext("masks/filename") if obj is not None else None) or f"masks/{stem}.mat"
     mask_path = root / "Annotation" / mask_rel.strip()
     if not mask_path.is_file():
-        return LalondeProblem(stem, mask_path, "object mask file does not exist")
+        return LalondeProblem(stem, mask_path, "object mask file does not exist", bg, gen == "1")
     return LalondeEntry(
         id=stem,
         image_path=image_path,

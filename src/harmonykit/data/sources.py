@@ -329,7 +329,9 @@ def _scan_lalonde(root: Path, split: str, val_fraction: float) -> SourceListing:
         if e.generated or split_of(e.background, val_fraction) != split:
             continue
         listing.items.append(SourceItem(e.id, e.image_path, None, e.mask_path, e.category, e.background))
-    listing.problems = [ItemProblem(p.id, p.path, p.reason) for p in db.problems]
+    # problems of composites (never items) and of the other split's photos are not this split's
+    listing.problems = [ItemProblem(p.id, p.path, p.reason) for p in db.problems
+                        if p.background is None or (not p.generated and split_of(p.background, val_fraction) == split)]
     if not listing.items and not listing.problems:
         raise SourceError(f"{db.root}: no natural photo in the {split} split (val_fraction {val_fraction})")
     return listing

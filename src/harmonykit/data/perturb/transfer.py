@@ -224,12 +224,16 @@ def _match_lut(src_hist: np.ndarray, ref_hist: np.ndarray) -> list[list[int]]:
     values = np.arange(256, dtype=np.float64)
     luts = []
     for c in range(3):
+        # skimage's match_histograms rule: each source value's quantile (CDF) is mapped to
+        # the reference value at that quantile, interpolating between the values present
+        # in the reference (identical histograms give the identity)
         s_cdf = np.cumsum(src_hist[c]) / max(1, int(src_hist[c].sum()))
-        r_cdf = np.cumsum(ref_hist[c]) / max(1, int(ref_hist[c].sum()))
-        # middle of each value's CDF step, mapped to the reference's value at that quantile
-        s_mid = s_cdf - 0.5 * src_hist[c] / max(1, int(src_hist[c].sum()))
-        keep = np.concatenate([[True], np.diff(r_cdf) > 0])
-        mapped = np.interp(s_mid, r_cdf[keep], values[keep])
+        present = ref_hist[c] > 0
+        if not present.any():
+            luts.append(values.astype(int).tolist())
+            continue
+        r_cdf = np.cumsum(ref_hist[c])[present] / int(ref_hist[c].sum())
+        mapped = np.interp(s_cdf, r_cdf, values[present])
         luts.append(np.clip(np.round(mapped), 0, 255).astype(int).tolist())
     return luts
 
