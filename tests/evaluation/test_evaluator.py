@@ -361,3 +361,29 @@ def test_figure_keeps_worst_and_best_by_mse() -> None:
     for i, mse in enumerate([2.0, 1.0]):
         few.add(mse, {"id": f"i{i}", "composite": img, "real": img, "mask": np.zeros((16, 16))}, img)
     assert [r.title.split("\n")[0] for r in few.rows()] == ["worst 1: i0", "worst 2: i1"]
+
+
+def test_om_iou_paper_protocol_add_only_model_threshold_1e4(layouts, tiny_model_dir, tmp_path, capsys) -> None:
+    from harmonykit.cli.main import main as cli
+    from harmonykit.errors import ConfigError
+
+    torch.manual_seed(0)
+    model = create_model("om_unet_tiny", head="lab_add")
+    with torch.no_grad():  # small add masks: above 1e-4 of a unit, below the default 0.01
+        for p in model.head.parameters():
+            p.add_(1e-3 * torch.randn_like(p))
+    model_dir = model.save_pretrained(tmp_path / "add_only")
+    paper = evaluate(layouts["harmonykit"], model_dir, None, _opts(om_iou_protocol="paper"))
+    default = evaluate(layouts["harmonykit"], model_dir, None, _opts())
+    same = evaluate(layouts["harmonykit"], model_dir, None, _opts(om_threshold=1e-4, om_iou_from="add"))
+    assert paper.summary["settings"]["om_iou_protocol"] == "paper"
+    assert paper.summary["settings"]["om_threshold_rel"] == M.OM_PAPER_THRESHOLD == 1e-4
+    p_iou = [r.model["om_iou"] for r in paper.results]
+    assert p_iou == [r.model["om_iou"] for r in same.results]
+    # the first 3 pairs have a foreground (the last one's mask is empty)
+    assert all(v > 0 for v in p_iou[:3]) and all(r.model["om_iou"] == 0 for r in default.results[:3])
+    with pytest.raises(ConfigError, match="add-only"):  # a lab (mul + add) model is refused
+        evaluate(layouts["harmonykit"], tiny_model_dir, None, _opts(om_iou_protocol="paper"))
+    code = cli(["evaluate", str(layouts["harmonykit"]), "--model", str(model_dir), "--om-iou-protocol", "paper",
+                "--om-threshold", "0.5", "--out", str(tmp_path / "r")])
+    assert code == 2 and "drop --om-threshold" in capsys.readouterr().err

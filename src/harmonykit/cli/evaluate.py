@@ -77,6 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS even when its weights are available")
     parser.add_argument("--om-threshold", type=float, default=None, metavar="REL",
                         help="OM IoU threshold relative to each channel's unit (default 0.01)")
+    parser.add_argument("--om-iou-protocol", default="harmonykit", choices=["harmonykit", "paper"],
+                        help="paper: the Sg-MMH supplement's OM IoU (add-only model, |add| > 1e-4 of each "
+                             "channel's unit), comparable with its 52.9 %%; default harmonykit (--om-threshold, "
+                             "--om-iou-from)")
     parser.add_argument("--om-iou-from", default="auto", choices=["auto", "add", "localisation"],
                         help="what the OM IoU binarises: auto (localisation p > 0.5 for gated models, "
                         "else the add masks), add, localisation")
@@ -90,6 +94,7 @@ def _default_out(benchmark: str, label: str, size: int) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harmonykit.errors import HarmonykitError
     from harmonykit.evaluation.evaluator import EvalOptions, default_label, evaluate
     from harmonykit.evaluation.metrics import OM_THRESHOLD_REL
 
@@ -108,10 +113,14 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         om_threshold=OM_THRESHOLD_REL if args.om_threshold is None else args.om_threshold,
         om_iou_from=args.om_iou_from,
+        om_iou_protocol=args.om_iou_protocol,
         lpips=not args.no_lpips,
         label=args.label,
     )
     opts.validate()
+    if args.om_iou_protocol == "paper" and (args.om_threshold is not None or args.om_iou_from != "auto"):
+        raise HarmonykitError("--om-iou-protocol paper fixes the OM IoU (add masks, threshold 1e-4): "
+                              "drop --om-threshold / --om-iou-from")
     label = args.label or default_label(args.model) + ("_raw" if args.weights == "raw" else "")
     out = Path(args.out) if args.out else _default_out(args.benchmark, label, args.size)
     result = evaluate(args.benchmark, args.model, out, opts)

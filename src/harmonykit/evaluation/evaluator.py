@@ -78,12 +78,15 @@ __all__ = [
     "resize_mask",
     "prepare_pair",
     "OM_IOU_SOURCES",
+    "OM_IOU_PROTOCOLS",
     "om_iou_source",
     "evaluate",
 ]
 
 #: what the OM IoU can binarise (:attr:`EvalOptions.om_iou_from`)
 OM_IOU_SOURCES = ("auto", "add", "localisation")
+#: OM IoU protocols (:attr:`EvalOptions.om_iou_protocol`)
+OM_IOU_PROTOCOLS = ("harmonykit", "paper")
 #: layouts whose pairs carry several perturbed regions and no input mask (Sg-MMH)
 MULTI_MASK_LAYOUTS = ("harmonykit", "triptych")
 RESIZE_RULES = {
@@ -122,6 +125,11 @@ class EvalOptions:
             ``p > 0.5`` of models with a localisation gate, ``gate="learned"``, the ``add``
             masks of other models), ``"add"`` (always the ``add`` masks, the paper's
             measure) or ``"localisation"`` (gated models only).
+        om_iou_protocol: ``"harmonykit"`` (default: ``om_iou_from`` and ``om_threshold``)
+            or ``"paper"``, the Sg-MMH supplement's protocol, comparable with its 52.9 %:
+            an add-only model's (``lab_add`` / ``hls_add`` head) ``add`` masks binarised at
+            :data:`~harmonykit.evaluation.metrics.OM_PAPER_THRESHOLD` (``1e-4`` of each
+            channel's unit); other models are refused.
         lpips: compute LPIPS when its weights are found; ``False`` skips it. A module
             ``(x, y) -> (B,)`` may be given instead (tests, custom weights).
         label: row label of the method in the tables (default: baseline or model name).
@@ -145,6 +153,7 @@ class EvalOptions:
     split: str = "test"
     om_threshold: float = M.OM_THRESHOLD_REL
     om_iou_from: str = "auto"
+    om_iou_protocol: str = "harmonykit"
     lpips: Any = True
     label: str | None = None
     figure_rows: int = 3
@@ -164,6 +173,9 @@ class EvalOptions:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
         if not self.om_threshold > 0:
             raise ConfigError(f"the OM IoU threshold must be > 0, got {self.om_threshold}")
+        if self.om_iou_protocol not in OM_IOU_PROTOCOLS:
+            raise ConfigError(f"om_iou_protocol must be one of {', '.join(OM_IOU_PROTOCOLS)}, "
+                              f"got {self.om_iou_protocol!r}")
         if self.om_iou_from not in OM_IOU_SOURCES:
             raise ConfigError(f"om_iou_from must be one of {', '.join(OM_IOU_SOURCES)}, got {self.om_iou_from!r}")
         if self.device not in ("cpu", "cuda") and not str(self.device).startswith("cuda:"):
@@ -459,6 +471,14 @@ def om_iou_source(method: Method, opts: EvalOptions) -> str | None:
     """
     if method.kind == "baseline":
         return None
+    if opts.om_iou_protocol == "paper":
+        channels = tuple(getattr(getattr(method.model, "head", None), "channels", ()) or ())
+        if not channels or not all(c.endswith("_add") for c in channels):
+            raise ConfigError(
+                f"the paper's OM IoU protocol scores an add-only operator-mask model (head lab_add or hls_add); "
+                f"model {method.name!r} has channels {', '.join(channels) or 'none'}"
+            )
+        return "add"
     gated = bool(getattr(method.model, "has_localisation", False))
     if opts.om_iou_from == "localisation" and not gated:
         raise ConfigError(f"om_iou_from=localisation: model {method.name!r} has no localisation gate")
@@ -618,6 +638,12 @@ def _layout_of(dataset: Any, opts: EvalOptions) -> str:
     return str(layout)
 
 
+def om_threshold_of(opts: EvalOptions) -> float:
+    """The relative OM IoU threshold in use: the paper's ``1e-4`` under
+    ``om_iou_protocol="paper"``, else ``opts.om_threshold``."""
+    return M.OM_PAPER_THRESHOLD if opts.om_iou_protocol == "paper" else opts.om_threshold
+
+
 def _score_item(it: dict[str, Any], out: np.ndarray, om: Any, opts: EvalOptions,
                 localisation: np.ndarray | None = None) -> ImageResult:
     real, mask = it["real"], it["mask"]
@@ -630,7 +656,7 @@ def _score_item(it: dict[str, Any], out: np.ndarray, om: Any, opts: EvalOptions,
     if localisation is not None:
         model["om_iou"] = M.localisation_iou(localisation, mask)
     else:
-        model["om_iou"] = M.om_iou(om, mask, rel=opts.om_threshold) if om is not None else None
+        model["om_iou"] = M.om_iou(om, mask, rel=om_threshold_of(opts)) if om is not None else None
     return ImageResult(it["id"], it["subset"], ratio, M.bucket_of(ratio), model, comp)
 
 
@@ -832,7 +858,8 @@ def _settings(benchmark: Any, dataset: Any, layout: str, method: Method, decisio
             opts.regions or opts.sam_checkpoint or opts.sam_model_type) else "model" if method.region_settings
             else "defaults (the model has no saved region settings)"),
         "sam_checkpoint": region_cfg.get("sam_checkpoint") if region_cfg else None,
-        "om_threshold_rel": opts.om_threshold,
+        "om_threshold_rel": om_threshold_of(opts),
+        "om_iou_protocol": opts.om_iou_protocol,
         "om_iou_from": om_iou_source(method, opts),
         "lpips": {"available": lpips_reason is None, "reason": lpips_reason},
         "device": opts.device,

@@ -29,7 +29,9 @@ Definitions (``x`` = output, ``y`` = target/real, ``e = x - y``, ``N = H * W``):
   unit (``L``: 100, CIELAB ``a``/``b``: 255, hue: 360 degrees, HLS ``l``/``s``: 1) and
   ``rel`` = :data:`OM_THRESHOLD_REL` (0.01 by default, i.e. 1 L unit, 2.55 a/b units,
   3.6 degrees, 0.01 lightness/saturation). IoU = ``|P & G| / |P | G|`` against the
-  binarised ground-truth union mask ``G``; ``NaN`` when both are empty.
+  binarised ground-truth union mask ``G``; ``NaN`` when both are empty. The paper's
+  protocol (``om_iou_protocol="paper"`` in the evaluator) uses ``rel`` =
+  :data:`OM_PAPER_THRESHOLD` (``1e-4``) on an add-only model.
 * **LPIPS** (VGG): computed by :mod:`harmonykit.perceptual` on the whole image when its
   weights are available; otherwise the metric is reported as unavailable (``None``),
   never 0.
@@ -51,6 +53,7 @@ __all__ = [
     "MASK_THRESHOLD",
     "PSNR_CAP_DB",
     "OM_THRESHOLD_REL",
+    "OM_PAPER_THRESHOLD",
     "OM_CHANNEL_UNITS",
     "BUCKETS",
     "METRIC_DEFINITIONS",
@@ -81,6 +84,9 @@ MASK_THRESHOLD = 0.5
 PSNR_CAP_DB = 100.0
 #: default relative threshold for binarising ``add`` operator masks
 OM_THRESHOLD_REL = 0.01
+#: the Sg-MMH supplement's OM IoU threshold (``om_iou_protocol="paper"``): ``|add| > 1e-4``
+#: of the channel's unit, on an add-only model
+OM_PAPER_THRESHOLD = 1e-4
 #: natural unit (value range) of each operator component, per colour space
 OM_CHANNEL_UNITS: dict[str, dict[str, float]] = {
     "lab": {"l": 100.0, "a": 255.0, "b": 255.0},
