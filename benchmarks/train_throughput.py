@@ -7,6 +7,7 @@ Usage::
     python benchmarks/train_throughput.py --device cuda --batch 8 64 --amp fp32 bf16
     python benchmarks/train_throughput.py --lpips                  # + LPIPS-VGG term (random weights)
     python benchmarks/train_throughput.py --data-dir ~/Pictures    # + on-the-fly pair making rate
+    python benchmarks/train_throughput.py --models om_unet_small --size 128 256 --gate --threads 1
 
 What one step does (as :class:`harmonykit.training.Trainer`): generator forward (autocast for
 ``bf16``/``fp16``), Charbonnier (+ LPIPS with ``--lpips``: the VGG16 costs the same with
@@ -17,7 +18,10 @@ the on-the-fly pair maker separately, per process). Reported: median step time o
 ``batch / median`` samples/s.
 
 Models: ``om_unet`` (the paper's generator, 39.5 M params, no mask) and the CPU recipe's
-``om_unet_small`` with ``mask_use=optional`` (configs/default_photos.yaml).
+``om_unet_small`` with ``mask_use=optional`` (configs/default_photos.yaml). ``--gate`` also
+times each model with the localisation gate (``gate="learned"``) and the ``localisation``
+and ``outside`` loss terms (weight 1 each; half of the batch without a mask, as with
+``mask_dropout: 0.5``).
 """
 
 from __future__ import annotations
@@ -45,8 +49,10 @@ def _sync(device: torch.device) -> None:
 
 
 def step_times(name: str, kwargs: dict, size: int, batch: int, steps: int, warmup: int, device: torch.device,
-               amp: str, lpips: bool) -> list[float]:
+               amp: str, lpips: bool, gate: bool = False) -> list[float]:
     torch.manual_seed(0)
+    if gate:
+        kwargs = {**kwargs, "gate": "learned"}
     model = create_model(name, **kwargs).to(device).train()
     ema = EMA(model, 0.999)
     perceptual = None
@@ -54,7 +60,8 @@ def step_times(name: str, kwargs: dict, size: int, batch: int, steps: int, warmu
         from harmonykit.perceptual import LPIPS
 
         perceptual = LPIPS().to(device)  # random weights: same cost as the pretrained ones
-    loss_fn = GeneratorLoss(LossWeights(charbonnier=1.0, lpips=1.0 if lpips else 0.0), perceptual)
+    extra = {"localisation": 1.0, "outside": 1.0} if gate else {}
+    loss_fn = GeneratorLoss(LossWeights(charbonnier=1.0, lpips=1.0 if lpips else 0.0, **extra), perceptual)
     opt = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.9, 0.99))
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
     scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
@@ -63,6 +70,8 @@ def step_times(name: str, kwargs: dict, size: int, batch: int, steps: int, warmu
     real = torch.rand(batch, 3, size, size, generator=g).to(device)
     mask = (torch.rand(batch, 1, size, size, generator=g) > 0.5).float().to(device)
     mask_in = mask if model.mask_use != "never" else None
+    if mask_in is not None and gate:
+        mask_in = mask_in * (torch.arange(batch, device=device) % 2 == 0).float().view(-1, 1, 1, 1)
     times = []
     for i in range(warmup + steps):
         _sync(device)
@@ -70,7 +79,7 @@ def step_times(name: str, kwargs: dict, size: int, batch: int, steps: int, warmu
         ctx = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
         with ctx:
             out = model(comp, mask_in)
-        total, _ = loss_fn(out.image.float(), real, mask)
+        total, _ = loss_fn(out.image.float(), real, mask, localisation_logit=out.localisation_logit)
         opt.zero_grad(set_to_none=True)
         scaler.scale(total).backward()
         scaler.step(opt)
@@ -99,7 +108,9 @@ def pair_rate(folder: Path, size: int, n: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--size", type=int, nargs="+", default=[256])
+    ap.add_argument("--gate", action="store_true",
+                    help="also time each model with gate=learned + the localisation/outside terms")
     ap.add_argument("--batch", type=int, nargs="+", default=None,
                     help="batch sizes (default: 8, plus 64 on CUDA)")
     ap.add_argument("--steps", type=int, default=3)
@@ -117,26 +128,26 @@ def main(argv: list[str] | None = None) -> int:
     batches = args.batch or ([8, 64] if device.type == "cuda" else [8])
     name_dev = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"# device {device} ({name_dev}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"size {args.size}, steps {args.steps} after {args.warmup} warm-up, lpips {args.lpips}")
-    for name in args.models:
-        for batch in batches:
-            for amp in args.amp:
-                if amp == "fp16" and device.type != "cuda":
-                    continue
-                times = step_times(name, MODELS[name], args.size, batch, args.steps, args.warmup, device, amp, args.lpips)
-                med = statistics.median(times)
-                rec = {"model": name, "batch": batch, "size": args.size, "amp": amp, "device": str(device),
-                       "lpips": args.lpips, "step_s": round(med, 4), "samples_per_s": round(batch / med, 2)}
-                if device.type == "cuda":
-                    rec["max_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-                    torch.cuda.reset_peak_memory_stats(device)
-                print(json.dumps(rec) if args.json else
-                      f"{name:<14} batch {batch:>3} {amp:<5} step {med:8.3f} s  {batch / med:8.2f} samples/s"
-                      + (f"  peak {rec['max_mem_gib']} GiB" if "max_mem_gib" in rec else ""))
+          f"size {' '.join(map(str, args.size))}, steps {args.steps} after {args.warmup} warm-up, lpips {args.lpips}")
+    runs = [(n, s, b, a, g) for n in args.models for s in args.size for b in batches for a in args.amp
+            for g in ((False, True) if args.gate else (False,)) if not (a == "fp16" and device.type != "cuda")]
+    for name, size, batch, amp, gate in runs:
+        times = step_times(name, MODELS[name], size, batch, args.steps, args.warmup, device, amp, args.lpips, gate)
+        med = statistics.median(times)
+        rec = {"model": name, "gate": gate, "batch": batch, "size": size, "amp": amp, "device": str(device),
+               "lpips": args.lpips, "step_s": round(med, 4), "samples_per_s": round(batch / med, 2)}
+        if device.type == "cuda":
+            rec["max_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+            torch.cuda.reset_peak_memory_stats(device)
+        label = name + (" +gate" if gate else "")
+        print(json.dumps(rec) if args.json else
+              f"{label:<20} {size:>4} px batch {batch:>3} {amp:<5} step {med:8.3f} s  {batch / med:8.2f} samples/s"
+              + (f"  peak {rec['max_mem_gib']} GiB" if "max_mem_gib" in rec else ""))
     if args.data_dir is not None:
-        rate = pair_rate(args.data_dir.expanduser(), args.size, 16)
-        print(json.dumps({"onthefly_pairs_per_s": round(rate, 2), "size": args.size}) if args.json else
-              f"on-the-fly pairs (1 process, {args.size} px, slic regions cached): {rate:.2f} pairs/s")
+        for size in args.size:
+            rate = pair_rate(args.data_dir.expanduser(), size, 16)
+            print(json.dumps({"onthefly_pairs_per_s": round(rate, 2), "size": size}) if args.json else
+                  f"on-the-fly pairs (1 process, {size} px, slic regions cached): {rate:.2f} pairs/s")
     return 0
 
 

@@ -125,6 +125,8 @@ def test_mask_free_gate_equals_p():
     ungated = model.head.out(feats)
     from harmonykit.models.heads import raw_to_operator_values
 
+    # the fused convolution equals the two output convolutions run separately
+    torch.testing.assert_close(out.localisation_logit, model.head.gate_out(feats))
     vals = raw_to_operator_values(ungated, CHANNEL_SETS["lab"], "lab", model.head.scales)
     torch.testing.assert_close(out.operator_masks.values, gate_values(vals, CHANNEL_SETS["lab"], out.localisation))
     assert 0.05 < float(out.localisation.detach().std())  # p varies over the image
@@ -200,3 +202,16 @@ def test_low_resolution_features_resize_the_mask_gate():
 def test_direct_builder_records_gate():
     m = build_unet_model(depth=3, ngf=4, gate="learned", mask_use="optional")
     assert m.has_localisation and m.backbone.in_channels == 4
+
+
+def test_autocast_bf16_keeps_the_gate_in_float32():
+    model = _randomise_head(create_model("om_unet_tiny", mask_use="optional", gate="learned")).train()
+    img, mask = _image(), _box_mask()
+    mask[1] = 0.0
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(img, mask)
+    assert out.image.dtype == out.localisation_logit.dtype == out.operator_masks.values.dtype == torch.float32
+    outside = (mask[:1] == 0).expand_as(img[:1])
+    assert torch.equal(out.image[:1][outside], img[:1][outside])
+    out.image.sum().backward()
+    assert model.head.gate_out.conv.weight.grad is not None

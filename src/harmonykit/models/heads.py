@@ -44,9 +44,10 @@ on the gradient flows into the backbone.
 Localisation gate (``gate="learned"``)
 --------------------------------------
 
-An optional second ``k x k`` convolution (zero-initialised, :attr:`OperatorMaskHead.gate_out`)
-predicts one more map, a localisation logit; ``p = sigmoid(logit)`` is "what the model
-thinks was pasted". The operator values are gated towards the identity::
+An optional ``C + 1``-th output channel (its own zero-initialised weights,
+:attr:`OperatorMaskHead.gate_out`, run in the same convolution as the operator channels)
+predicts a localisation logit; ``p = sigmoid(logit)`` is "what the model thinks was
+pasted". The operator values are gated towards the identity::
 
     mul = 1 + g * (mul - 1)        add = g * add
 
@@ -373,12 +374,28 @@ class OperatorMaskHead(nn.Module):
         given = mask.flatten(1).amax(dim=1) > 0
         return torch.where(given.view(-1, 1, 1, 1), m, p)
 
+    def _fused_out(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """``(raw (B, C, h, w), logit (B, 1, h, w))`` from one convolution over the padded
+        features: the two output convolutions' weights concatenated (they stay separate
+        parameters, so ungated weights still load). One ``F -> C + 1`` convolution costs
+        about as much as ``F -> C`` on CPU; two separate ones cost twice."""
+        assert self.gate_out is not None
+        conv, gconv = self.out.conv, self.gate_out.conv
+        if features.dim() != 4 or features.shape[1] != conv.in_channels:
+            raise ValueError(f"expected features (B, {conv.in_channels}, h, w), got {tuple(features.shape)}")
+        x = _same_pad(self.out.act(features), self.out.pad)
+        y = F.conv2d(x, torch.cat([conv.weight, gconv.weight]), torch.cat([conv.bias, gconv.bias]))
+        return y[:, :-1], y[:, -1:]
+
     def forward(self, features: Tensor, image: Tensor, mask: Tensor | None = None) -> ModelOutput:
-        raw = self.out(features)
+        if self.gate_out is None:
+            raw, logit = self.out(features), None
+        else:
+            raw, logit = self._fused_out(features)
         _check_image(image, features)
         # colour conversions need at least float32 (L spans 0..100): leave autocast here
         dtype = torch.promote_types(torch.promote_types(raw.dtype, image.dtype), torch.float32)
-        if self.gate_out is None:
+        if logit is None:
             with torch.autocast(device_type=raw.device.type, enabled=False):
                 out, masks = retouch(
                     image.to(dtype), raw.to(dtype), self.channels, self.space, self.scales, self.bounded
@@ -386,7 +403,6 @@ class OperatorMaskHead(nn.Module):
             return ModelOutput(out, masks)
         if mask is not None and (mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] != image.shape[0]):
             raise ValueError(f"expected mask ({image.shape[0]}, 1, H, W), got {tuple(mask.shape)}")
-        logit = self.gate_out(features)
         with torch.autocast(device_type=raw.device.type, enabled=False):
             logit = logit.to(dtype)
             g = self._gate(logit, mask)
