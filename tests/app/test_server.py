@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("fastapi")
-pytest.importorskip("multipart")
+pytest.importorskip("python_multipart")
 pytest.importorskip("httpx2")  # Starlette's TestClient transport (httpx is deprecated there)
 
 from fastapi.testclient import TestClient  # noqa: E402

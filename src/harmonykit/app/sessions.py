@@ -34,7 +34,13 @@ class Session:
 
 class SessionStore:
     """At most ``max_sessions`` sessions (least recently used dropped first); sessions idle
-    for more than ``ttl_s`` seconds are dropped too. Thread-safe."""
+    for more than ``ttl_s`` seconds are dropped too. Thread-safe.
+
+    The ids of the last :attr:`GONE_KEPT` dropped sessions are remembered with the reason,
+    so a page still using one is told why (:meth:`why_gone`) instead of "unknown".
+    """
+
+    GONE_KEPT = 256
 
     def __init__(self, max_sessions: int = 8, ttl_s: float = 3600.0) -> None:
         if max_sessions < 1:
@@ -42,6 +48,7 @@ class SessionStore:
         self.max_sessions = int(max_sessions)
         self.ttl_s = float(ttl_s)
         self._items: OrderedDict[str, Session] = OrderedDict()
+        self._gone: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def add(self, edit: EditSession, filename: str, timings: dict[str, float], notes: list[str] | None = None) -> Session:
@@ -50,8 +57,20 @@ class SessionStore:
             self._expire()
             self._items[session.id] = session
             while len(self._items) > self.max_sessions:
-                self._items.popitem(last=False)
+                sid, _ = self._items.popitem(last=False)
+                self._forget(sid, f"it was closed to make room for a newer image (the editor keeps at most "
+                                  f"{self.max_sessions} open, dropping the least recently used)")
         return session
+
+    def why_gone(self, session_id: str) -> str | None:
+        """Why a recently dropped session is gone, or ``None`` if the id is not known."""
+        with self._lock:
+            return self._gone.get(session_id)
+
+    def _forget(self, session_id: str, reason: str) -> None:
+        self._gone[session_id] = reason
+        while len(self._gone) > self.GONE_KEPT:
+            self._gone.popitem(last=False)
 
     def get(self, session_id: str) -> Session | None:
         with self._lock:
@@ -64,7 +83,10 @@ class SessionStore:
 
     def remove(self, session_id: str) -> bool:
         with self._lock:
-            return self._items.pop(session_id, None) is not None
+            found = self._items.pop(session_id, None) is not None
+            if found:
+                self._forget(session_id, "it was deleted")
+            return found
 
     def __len__(self) -> int:
         with self._lock:
@@ -74,6 +96,7 @@ class SessionStore:
         now = time.time()
         for sid in [k for k, s in self._items.items() if now - s.touched > self.ttl_s]:
             del self._items[sid]
+            self._forget(sid, f"it expired after {self.ttl_s / 60:g} minutes without use")
 
     def ids(self) -> list[str]:
         with self._lock:

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="images kept for editing at once (default 8)")
     parser.add_argument("--preview-side", type=int, default=1024, metavar="PX",
                         help="longer side of the live preview (default 1024)")
+    parser.add_argument("--max-upload-mb", type=float, default=100.0, metavar="MB",
+                        help="largest accepted upload per file (default 100); larger ones are refused "
+                             "before they are read")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         raise HarmonykitError(f"--max-sessions must be >= 1, got {args.max_sessions}")
     if args.work_size < 16:
         raise HarmonykitError(f"--work-size must be at least 16, got {args.work_size}")
+    if not args.max_upload_mb > 0:
+        raise HarmonykitError(f"--max-upload-mb must be > 0, got {args.max_upload_mb}")
     try:
         import uvicorn
     except ImportError:
@@ -61,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             raise HarmonykitError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
 
     app = create_app(model=args.model, device=args.device, work_size=args.work_size,
-                     max_sessions=args.max_sessions, preview_side=args.preview_side)
+                     max_sessions=args.max_sessions, preview_side=args.preview_side,
+                     max_upload_mb=args.max_upload_mb)
     h = app.state.harmonizer
     print(f"harmonykit editor: model {h.name} ({h.kind}) on http://{args.host}:{args.port}/  (Ctrl+C to stop)",
           file=sys.stderr)

@@ -27,7 +27,9 @@ import numpy as np
 from harmonykit.errors import HarmonykitError
 from harmonykit.operators import CHANNEL_UNITS, SPACES, Heatmaps, OperatorMasks
 
-__all__ = ["ChannelEdit", "OFFSET_RANGES", "GAIN_RANGE", "parse_assignments", "offset_range", "EditSession", "downscale"]
+__all__ = ["ChannelEdit", "OFFSET_RANGES", "GAIN_RANGE", "GAIN_LIMIT", "OFFSET_LIMITS", "check_edits",
+           "CHANNEL_LABELS", "parse_assignments", "offset_range",
+           "EditSession", "downscale"]
 
 #: (space, channel) -> (min, max, step) of an offset slider, in the channel's natural units
 OFFSET_RANGES: dict[tuple[str, str], tuple[float, float, float]] = {
@@ -42,6 +44,22 @@ OFFSET_RANGES: dict[tuple[str, str], tuple[float, float, float]] = {
 
 #: (min, max, step) of a gain slider
 GAIN_RANGE: tuple[float, float, float] = (-1.0, 3.0, 0.05)
+
+#: (space, channel) -> (plain-language name, what a value below identity does, above it)
+CHANNEL_LABELS: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("lab", "l_mul"): ("Contrast (lightness scale)", "flatter, darker", "more contrast, brighter"),
+    ("lab", "l_add"): ("Brightness", "darker", "brighter"),
+    ("lab", "a_mul"): ("Green-red strength", "less green/red", "more green/red"),
+    ("lab", "a_add"): ("Green-red shift", "greener", "redder"),
+    ("lab", "b_mul"): ("Blue-yellow strength", "less blue/yellow", "more blue/yellow"),
+    ("lab", "b_add"): ("Blue-yellow shift", "bluer", "yellower"),
+    ("hls", "h_mul"): ("Hue scale", "hues squeezed", "hues spread"),
+    ("hls", "h_add"): ("Hue shift", "hue turned back", "hue turned forward"),
+    ("hls", "l_mul"): ("Lightness scale", "darker", "brighter"),
+    ("hls", "l_add"): ("Lightness", "darker", "brighter"),
+    ("hls", "s_mul"): ("Saturation scale", "more muted", "more vivid"),
+    ("hls", "s_add"): ("Saturation", "more muted", "more vivid"),
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,40 @@ def parse_assignments(items: Iterable[str] | None, what: str = "value") -> dict[
     return out
 
 
+#: hard bounds of a gain (factor on the change from identity); the sliders use GAIN_RANGE
+GAIN_LIMIT = 10.0
+#: hard bounds of an offset, by channel: the whole natural range (L 0..100, CIELAB a/b
+#: about +-128, hue 360 degrees, HLS lightness / saturation 0..1, factors up to 10)
+OFFSET_LIMITS: dict[str, float] = {"l_add@lab": 100.0, "a_add@lab": 128.0, "b_add@lab": 128.0,
+                                   "h_add@hls": 360.0, "l_add@hls": 1.0, "s_add@hls": 1.0}
+MUL_OFFSET_LIMIT = 10.0
+
+
+def check_edits(gains: Mapping[str, float], offsets: Mapping[str, float], space: str) -> None:
+    """Raise :class:`HarmonykitError` for unknown channels or gains / offsets outside sane
+    bounds (``|gain| <= GAIN_LIMIT``; offsets within the channel's natural range, see
+    :data:`OFFSET_LIMITS`): an absurd value (``l_add=1e308``) would render a black or
+    white image that looks like a result.
+
+    >>> check_edits({"l_add": 1.5}, {"a_add": -5.0}, "lab")
+    >>> check_edits({"l_add": 1e308}, {}, "lab")
+    Traceback (most recent call last):
+    ...
+    harmonykit.errors.HarmonykitError: --gain l_add=1e+308 is out of range: gains must be within -10..10 (a factor on the model's change; 1 keeps it)
+    """
+    check_channels([*gains, *offsets], space)
+    for name, g in gains.items():
+        if not math.isfinite(g) or abs(g) > GAIN_LIMIT:
+            raise HarmonykitError(f"--gain {name}={g:g} is out of range: gains must be within "
+                                  f"{-GAIN_LIMIT:g}..{GAIN_LIMIT:g} (a factor on the model's change; 1 keeps it)")
+    for name, v in offsets.items():
+        limit = MUL_OFFSET_LIMIT if name.endswith("_mul") else OFFSET_LIMITS[f"{name}@{space}"]
+        if not math.isfinite(v) or abs(v) > limit:
+            unit = CHANNEL_UNITS.get((space, name), "")
+            raise HarmonykitError(f"--offset {name}={v:g} is out of range: offsets of {name} must be within "
+                                  f"{-limit:g}..{limit:g} ({unit})")
+
+
 def check_channels(names: Iterable[str], space: str) -> None:
     """Raise :class:`HarmonykitError` for channel names the colour space does not have."""
     valid = [f"{c}_{o}" for c in SPACES[space] for o in ("mul", "add")]
@@ -122,6 +174,9 @@ class EditSession:
         preview_side: longer side of the preview render.
         region_side: longer side of the image the superpixels are computed on.
         n_segments: about how many SLIC superpixels.
+        mask: ``(H, W)`` uint8 (0..255) or float (0..1) mask the user gave (the pasted
+            region); while :attr:`limit_to_mask` is true (the default when a mask is
+            given) every edit stays inside it, combined with the clicked region.
 
     Thread-safe: every method takes the session's lock.
     """
@@ -135,6 +190,7 @@ class EditSession:
         preview_side: int = 1024,
         region_side: int = 384,
         n_segments: int = 150,
+        mask: np.ndarray | None = None,
     ) -> None:
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
@@ -157,6 +213,20 @@ class EditSession:
         self.region: set[int] = set()
         self._labels: np.ndarray | None = None
         self._lock = threading.RLock()
+        self._scope: np.ndarray | None = None  # the user's mask at the superpixels' size, float 0..1
+        if mask is not None:
+            m = np.asarray(mask)
+            if m.shape[:2] != image.shape[:2]:
+                raise ValueError(f"mask is {m.shape[:2]}, the image {image.shape[:2]}")
+            if m.ndim == 3:
+                m = m[..., 0]
+            if m.dtype == bool or m.dtype.kind == "f":
+                m8 = (np.clip(m.astype(np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+            else:
+                m8 = np.clip(m, 0, 255).astype(np.uint8)
+            small = downscale(downscale(m8, self.preview_side), self.region_side)
+            self._scope = small.astype(np.float32) / 255.0
+        self.limit_to_mask = self._scope is not None
 
     # ------------------------------------------------------------------ facts
     @property
@@ -166,6 +236,11 @@ class EditSession:
     @property
     def size(self) -> tuple[int, int]:
         return int(self.image.shape[0]), int(self.image.shape[1])
+
+    @property
+    def has_mask(self) -> bool:
+        """Whether the user gave a mask (see :attr:`limit_to_mask`)."""
+        return self._scope is not None
 
     @property
     def preview_size(self) -> tuple[int, int]:
@@ -180,8 +255,10 @@ class EditSession:
         for name in self.base_masks.channels:
             lo, hi, step = offset_range(space, name)
             e = self.edits.get(name, ChannelEdit())
+            label, low, high = CHANNEL_LABELS[(space, name)]
             out.append({
-                "name": name, "unit": CHANNEL_UNITS[(space, name)], "offset_min": lo, "offset_max": hi,
+                "name": name, "label": label, "low": low, "high": high,
+                "unit": CHANNEL_UNITS[(space, name)], "offset_min": lo, "offset_max": hi,
                 "offset_step": step, "gain_min": GAIN_RANGE[0], "gain_max": GAIN_RANGE[1], "gain_step": GAIN_RANGE[2],
                 "gain": e.gain, "offset": e.offset,
             })
@@ -213,6 +290,18 @@ class EditSession:
     def reset(self) -> None:
         """Forget edits and region (committed edits stay)."""
         with self._lock:
+            self.edits = {}
+            self.region = set()
+
+    def set_limit_to_mask(self, on: bool) -> None:
+        """Keep edits inside the user's mask (``True``) or let them reach the whole image."""
+        with self._lock:
+            self.limit_to_mask = bool(on) and self._scope is not None
+
+    def restore(self) -> None:
+        """Back to the model's output: committed edits too are undone."""
+        with self._lock:
+            self.base_masks = self._initial_masks
             self.edits = {}
             self.region = set()
 
@@ -266,11 +355,14 @@ class EditSession:
             self.region = set()
 
     def region_mask(self) -> np.ndarray | None:
-        """Float ``(h, w)`` mask of the selected superpixels, or ``None`` (no region)."""
+        """Float ``(h, w)`` mask where edits apply: the selected superpixels, times the
+        user's mask while :attr:`limit_to_mask` is on; ``None`` = the whole image."""
         with self._lock:
+            scope = self._scope if self.limit_to_mask else None
             if not self.region:
-                return None
-            return np.isin(self.superpixels(), sorted(self.region)).astype(np.float32)
+                return None if scope is None else scope.copy()
+            sel = np.isin(self.superpixels(), sorted(self.region)).astype(np.float32)
+            return sel if scope is None else sel * scope
 
     def region_overlay(self) -> np.ndarray:
         """RGBA ``(hp, wp, 4)`` uint8 at preview size: selected superpixels tinted, all
@@ -321,8 +413,9 @@ class EditSession:
     def heatmaps(self, max_side: int = 256) -> Heatmaps | None:
         """Heatmaps of the edited masks at the image's aspect ratio (longer side ``max_side``).
 
-        The colour scales are those of the model's masks (fixed for the session), so an
-        edit shows as a change of colour; edits beyond the scale saturate.
+        Each colour scale is that of the model's masks, so an edit shows as a change of
+        colour, widened to the edited masks' largest deviation once an edit goes beyond
+        it (the maps never saturate; :attr:`Heatmaps.scales` gives the numbers).
         """
         masks = self.edited_masks()
         if masks is None:
@@ -334,7 +427,9 @@ class EditSession:
             if self._scales is None:
                 self._scales = dict(self._initial_masks.heatmaps(size=size).scales)
             scales = dict(self._scales)
-        return masks.heatmaps(size=size, scales={k: scales.get(k, v) for k, v in self._min_scales(masks).items()})
+        dev = {n: float((masks[n] - (1.0 if n.endswith("_mul") else 0.0)).abs().max()) for n in masks.channels}
+        return masks.heatmaps(size=size, scales={k: max(scales.get(k, v), v, dev[k])
+                                                 for k, v in self._min_scales(masks).items()})
 
     @staticmethod
     def _min_scales(masks: OperatorMasks) -> dict[str, float]:
