@@ -52,7 +52,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harmonykit.errors import HarmonykitError
+    from harmonykit.errors import HarmonykitError, ImageReadError
+
+    # missing files fail here, before PyTorch (seconds to import) is loaded; same messages as the readers
+    if not Path(args.masks).exists():
+        raise HarmonykitError(f"{args.masks}: operator-mask file does not exist")
+    for given in (args.image, args.region):
+        if given and not Path(given).exists():
+            raise ImageReadError(given, "file does not exist")
     from harmonykit.inference.editing import check_channels, parse_assignments
     from harmonykit.io import read_image_with_alpha, read_mask, write_image
     from harmonykit.operators import OperatorMasks

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -71,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network input size in pixels (square, default 256)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--recursive", action="store_true", help="search input folders recursively")
+    parser.add_argument("--format", default="png", choices=("png", "jpg", "same"),
+                        help="output format: png (default: lossless, alpha kept), jpg (quality 95, alpha dropped) "
+                             "or same (the input's type: JPEG in -> JPEG out)")
 
 
 _GLOB_CHARS = set("*?[")
@@ -168,6 +171,9 @@ def run(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise HarmonykitError(f"--out {out_dir} exists and is not a folder")
 
+    _check_model_spec(args.model)  # a mistyped --model fails here, before PyTorch is imported
+    # decode the first input(s) on another thread while PyTorch is imported and the model loaded
+    args.prefetch = _Prefetcher(files)
     from harmonykit.inference import Harmonizer
 
     harmonizer = Harmonizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
@@ -237,8 +243,9 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
     for path in bar:
         stem = path.stem
         try:
+            target = out_dir / (stem + _output_suffix(path, args.format))
             if stem in owners:
-                raise _ItemError(f"output name {stem}.png is already used by {owners[stem]}; rename one of them")
+                raise _ItemError(f"output name {target.name} is already used by {owners[stem]}; rename one of them")
             owners[stem] = path
             mask = None
             if uses_mask:
@@ -252,8 +259,8 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
                     mask = find_mask(path, mask_dir)
                     if mask is None and harmonizer.mask_use == "required":
                         raise _ItemError(f"no mask found in {mask_dir} ({stem}_mask.* or {stem}.*)")
-            result = harmonizer(path, mask)
-            write_image(out_dir / f"{stem}.png", result.rgb, result.alpha)
+            result = harmonizer(args.prefetch.take(path), mask)
+            _write_output(target, result.output, result.alpha)  # the input's mode: RGB(A), or L(A) for gray
             if args.save_masks and result.operator_masks is not None:
                 h, w = result.size
                 meta = {"image_size": [h, w], "source": str(path), "model": harmonizer.name,
@@ -289,6 +296,115 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
               + ", ".join(item for item, _ in failures), file=sys.stderr)
         return batch_exit_code(len(failures) - internal, internal)
     return 0
+
+
+_MODEL_FILES = ("config.json", "model.safetensors")  # harmonykit.models.base.CONFIG_NAME, WEIGHTS_NAME
+
+
+def _check_model_spec(spec: str) -> None:
+    """Raise the error :meth:`Harmonizer.from_pretrained` would raise for a ``--model`` that
+    names nothing loadable, without importing PyTorch (which takes seconds). Specs that
+    may load are left to ``from_pretrained``."""
+    from harmonykit.baselines import BASELINES  # NumPy only
+    from harmonykit.errors import HarmonykitError
+
+    packaged_root = Path(__file__).resolve().parents[1] / "pretrained"  # harmonykit.models.hub.PRETRAINED_DIR
+
+    def is_model_dir(p: Path) -> bool:
+        return all((p / name).is_file() for name in _MODEL_FILES)
+
+    path = Path(spec).expanduser()
+    packaged = packaged_root / spec
+    hint = f"baselines: {', '.join(BASELINES)}"
+    if path.exists():
+        if not (is_model_dir(path) or is_model_dir(path / "weights")):
+            raise HarmonykitError(f"{path}: not a model directory (expected {_MODEL_FILES[0]} + {_MODEL_FILES[1]}, "
+                                  f"or a run directory with weights/); {hint}")
+        return
+    if spec in BASELINES or is_model_dir(packaged):
+        return
+    if spec == "default":
+        raise HarmonykitError(
+            "the packaged 'default' model is not installed "
+            f"(expected {packaged}/config.json + model.safetensors); pass a model directory "
+            f"or a training run directory with --model, or a baseline ({', '.join(BASELINES)})"
+        )
+    names = sorted(p.name for p in packaged_root.iterdir() if is_model_dir(p)) if packaged_root.is_dir() else []
+    raise HarmonykitError(
+        f"model {spec!r} not found: no such path, and not a packaged model "
+        f"(packaged: {', '.join(names) if names else 'none'}); {hint}"
+        + ("" if names else "; no packaged models are installed")
+    )
+
+
+class _Prefetcher:
+    """Decodes the next input on a background thread while the current one is processed
+    (and the first one while PyTorch is imported): decoding releases the GIL."""
+
+    def __init__(self, files: list[Path]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._files = list(files)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harmonykit-read")
+        self._pending: dict[Path, Any] = {}
+        self._next = 0
+        self._submit()
+
+    def _submit(self) -> None:
+        from harmonykit.io import read_image_with_mode
+
+        if self._next < len(self._files):
+            path = self._files[self._next]
+            self._next += 1
+            self._pending[path] = self._pool.submit(read_image_with_mode, path)
+
+    def take(self, path: Path) -> Any:
+        """The decoded ``path``: ``(H, W, 3)`` uint8, or ``(H, W, 4)`` with its alpha; for
+        grayscale files an ``L`` / ``LA`` PIL image (so the result stays gray); read errors
+        are raised here. Starts decoding the next file."""
+        import numpy as np
+
+        future = self._pending.pop(path, None)
+        self._submit()
+        if future is None:  # not in the prefetched order
+            from harmonykit.io import read_image_with_mode
+
+            rgb, alpha, gray = read_image_with_mode(path)
+        else:
+            rgb, alpha, gray = future.result()
+        if gray:
+            from PIL import Image
+
+            g = np.ascontiguousarray(rgb[..., 0])
+            return Image.fromarray(g, "L") if alpha is None else Image.fromarray(np.dstack([g, alpha]), "LA")
+        return rgb if alpha is None else np.dstack([rgb, alpha])
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_SAME_SUFFIXES = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png", ".webp": ".webp", ".tif": ".tif",
+                  ".tiff": ".tif", ".bmp": ".bmp"}
+
+
+def _output_suffix(path: Path, fmt: str) -> str:
+    """``.png``, ``.jpg``, or for ``same`` the input's type (``.png`` for others)."""
+    if fmt == "same":
+        return _SAME_SUFFIXES.get(path.suffix.lower(), ".png")
+    return ".jpg" if fmt == "jpg" else ".png"
+
+
+def _write_output(path: Path, rgb: Any, alpha: Any) -> None:
+    """Write a result atomically: PNG with :func:`harmonykit.png.encode_png_fast` (zlib on
+    several threads), other types with :func:`harmonykit.io.write_image` (JPEG quality 95)."""
+    from harmonykit.io import atomic_write_bytes, write_image
+
+    if path.suffix == ".png":
+        from harmonykit.png import encode_png_fast
+
+        atomic_write_bytes(path, encode_png_fast(rgb, alpha))
+    else:
+        write_image(path, rgb, alpha)
 
 
 class _ItemError(Exception):

@@ -17,8 +17,8 @@ Two kernels compute the maths of :func:`harmonykit.operators.apply_operator_valu
   (:func:`lab_coefficients`); ``f`` -> ``XYZ`` as ``max(f, f_eps) ** 3 + min(f, f_eps) /
   kappa`` with the constant folded into the bias of the second 3x3 product; and linear RGB
   -> sRGB uint8 by one lookup in a table indexed by the float's top bits
-  (:func:`srgb_encode_table`: exponent and 10 mantissa bits, a relative cell width of
-  2**-10, at most 0.06 grey levels wide). No transcendental besides the cube root, no
+  (:func:`srgb_encode_table`: exponent and 12 mantissa bits, a relative cell width of
+  2**-12, at most 0.014 grey levels wide). No transcendental besides the cube root, no
   comparisons or masks.
 * :func:`_lab_retouch_` / :func:`_hls_retouch_` (float32/float64 tiles, any device): the
   float path of :meth:`~harmonykit.operators.OperatorMasks.apply` with ``tile_rows`` and
@@ -167,30 +167,33 @@ def _hls_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Works
 # ------------------------------------------------------------------ uint8 LAB kernel (CPU)
 
 _F_OFFSET = 16.0 / 116.0 - _F_EPS  # f = cbrt(max(t, eps)) + kappa * min(t, eps) + _F_OFFSET
-_OUT_SHIFT = 13  # float32 bits >> 13: sign, exponent and the top 10 mantissa bits
+_OUT_SHIFT = 11  # float32 bits >> 11: sign, exponent and the top 12 mantissa bits
+_OUT_MASK = (1 << (32 - _OUT_SHIFT)) - 1
 _OUT_TABLE: dict[str, Tensor] = {}
 _TABLE_LOCK = threading.Lock()
 
 
 def srgb_encode_table() -> Tensor:
-    """uint8 table ``(2**19,)``: entry ``(bits(c) >> 13) & 0x7FFFF`` of a float32 linear
+    """uint8 table ``(2**21,)``: entry ``(bits(c) >> 11) & 0x1FFFFF`` of a float32 linear
     value ``c`` is ``round(255 * srgb(clip(c, 0, 1)))``.
 
-    Each entry covers the floats sharing sign, exponent and the top 10 mantissa bits (a
-    relative width of ``2**-10``) and holds the value at the cell's centre (float64 maths),
-    so a lookup differs from exact rounding by at most one level, and only for values
-    within 0.06 levels of a rounding boundary. Negative values (sign bit: upper half) and
-    denormals give 0, values above 1 and infinity 255, NaN 0.
+    Each entry covers the floats sharing sign, exponent and the top 12 mantissa bits (a
+    relative width of ``2**-12``, at most 0.014 grey levels) and holds the value at the
+    cell's centre (float64 maths), so a lookup differs from exact rounding by at most one
+    level, and only for values within 0.007 levels of a rounding boundary. Negative values
+    (sign bit: the upper half), ``-0.0`` and values below ``2**-40`` give 0; values of 1
+    and above and infinity 255 (NaN: 0 or 255 by its sign bit). Built once (a few ms).
     """
     with _TABLE_LOCK:
         if "cpu" not in _OUT_TABLE:
-            k = np.arange(1 << 18, dtype=np.uint32)
-            with np.errstate(invalid="ignore"):  # the NaN cells
-                c = ((k << _OUT_SHIFT) | (1 << (_OUT_SHIFT - 1))).view(np.float32).astype(np.float64)
-            c = np.clip(np.nan_to_num(c, nan=0.0, posinf=1.0), 0.0, 1.0)
+            table = np.zeros(1 << (32 - _OUT_SHIFT), dtype=np.uint8)
+            lo = np.float32(2.0**-40).view(np.uint32) >> _OUT_SHIFT
+            hi = np.float32(1.0).view(np.uint32) >> _OUT_SHIFT
+            table[hi : 1 << (31 - _OUT_SHIFT)] = 255  # 1 and above, infinity, positive NaN
+            k = np.arange(lo, hi, dtype=np.uint32)
+            c = ((k << _OUT_SHIFT) | (1 << (_OUT_SHIFT - 1))).view(np.float32).astype(np.float64)
             s = np.where(c > 0.0031308, 1.055 * np.power(c, 1.0 / 2.4) - 0.055, 12.92 * c)
-            table = np.zeros(1 << 19, dtype=np.uint8)
-            table[: 1 << 18] = np.floor(s * 255.0 + 0.5).astype(np.uint8)
+            table[lo:hi] = np.floor(np.clip(s, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
             _OUT_TABLE["cpu"] = torch.from_numpy(table)
         return _OUT_TABLE["cpu"]
 
@@ -333,7 +336,7 @@ def lab_apply_uint8(
         torch.addmm(bias, to_rgb, x, out=t)
         # linear RGB -> sRGB uint8 by table (index: the float's top bits), interleaved into out
         bits = y.view(torch.int32)
-        torch.bitwise_right_shift(t.view(torch.int32), _OUT_SHIFT, out=bits).bitwise_and_(0x7FFFF)
+        torch.bitwise_right_shift(t.view(torch.int32), _OUT_SHIFT, out=bits).bitwise_and_(_OUT_MASK)
         torch.index_select(table, 0, bits.view(-1), out=o8)
         planes = o8.view(3, n)
         torch.stack((planes[0], planes[1], planes[2]), dim=1, out=dst[y0:y1].view(n, 3))
