@@ -48,6 +48,9 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "read_image",
     "read_image_with_alpha",
+    "read_image_with_mode",
+    "READABLE_EXTENSIONS",
+    "GRAY_MODES",
     "read_mask",
     "read_label_map",
     "write_image",
@@ -71,6 +74,10 @@ def _current_umask() -> int:
 _FILE_MODE = 0o666 & ~_current_umask()
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: what ``harmonize`` accepts in folders and globs: also GIF (animated: the first frame)
+READABLE_EXTENSIONS = (*IMAGE_EXTENSIONS, ".gif")
+#: source modes read as grayscale (and written back as ``L`` by the harmonizer)
+GRAY_MODES = ("L", "LA", "La", "1", "I", "I;16", "I;16B", "I;16L", "F")
 DEFAULT_MAX_PIXELS = 200_000_000
 
 
@@ -145,7 +152,25 @@ def read_image_with_alpha(
     Raises:
         ImageReadError: missing, unreadable, corrupt, or too large (message names the file).
     """
+    rgb, alpha, _ = read_image_with_mode(path, max_pixels)
+    return rgb, alpha
+
+
+def read_image_with_mode(
+    path: str | Path, max_pixels: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """:func:`read_image_with_alpha` plus whether the file is grayscale (a mode of
+    :data:`GRAY_MODES`; 16/32-bit grayscale is scaled to 8 bit). An animated image (GIF,
+    APNG, WebP) gives its first frame, with a warning naming the file.
+
+    Raises:
+        ImageReadError: missing, unreadable, corrupt, or too large (message names the file).
+    """
     im = _load(_open(path, max_pixels), path)
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    if frames > 1:
+        log.warning("%s: animated image (%d frames); using the first frame", path, frames)
+    is_gray = im.mode in GRAY_MODES
     try:
         im = ImageOps.exif_transpose(im)
     except Exception:  # broken EXIF must not make an image unreadable
@@ -166,7 +191,7 @@ def read_image_with_alpha(
         rgb = np.asarray(im)
     else:  # CMYK, YCbCr, LAB, HSV, 16-bit RGB handled by Pillow's converter
         rgb = np.asarray(im.convert("RGB"))
-    return np.ascontiguousarray(rgb, dtype=np.uint8), alpha
+    return np.ascontiguousarray(rgb, dtype=np.uint8), alpha, is_gray
 
 
 def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
@@ -429,10 +454,13 @@ def write_mask(path: str | Path, mask: np.ndarray) -> None:
     write_image(path, m)
 
 
-def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
-    """Sorted image files (by :data:`IMAGE_EXTENSIONS`, case-insensitive) in ``folder``."""
+def list_images(
+    folder: str | Path, recursive: bool = False, extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+) -> list[Path]:
+    """Sorted image files (by ``extensions``, default :data:`IMAGE_EXTENSIONS`,
+    case-insensitive) in ``folder``."""
     folder = Path(folder)
     it = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(
-        p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        p for p in it if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith(".")
     )

@@ -144,3 +144,22 @@ def test_kill_during_build_then_resume_is_byte_identical(tmp_path, photos, capsy
     assert _tree(out) == _tree(tmp_path / "full")  # no stale temporary, same bytes
     assert _run(capsys, *args, "--out", str(out))[0] == 2  # and a further resume is fine too
     assert _tree(out) == _tree(tmp_path / "full")
+
+
+def test_workers_beyond_the_cores_are_capped_with_a_note(tmp_path, photos, capsys, monkeypatch):
+    import harmonykit.data.builder as builder
+    import harmonykit.utils.cpus as cpus
+
+    monkeypatch.setattr(cpus, "available_cpus", lambda: 1)
+    seen: list[int] = []
+    real = builder.build_benchmark
+
+    def spy(*a, **kw):
+        seen.append(kw["workers"])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(builder, "build_benchmark", spy)
+    code, _, err = _run(capsys, str(photos), "--regions", "slic", "--size", "32", "--quiet", "--workers", "64",
+                        "--out", str(tmp_path / "b"))
+    assert code == 0 and seen == [1]
+    assert "--workers 64 is more than the 1 CPU core(s) available; using 1" in err

@@ -183,3 +183,71 @@ def test_killed_or_terminated_run_leaves_no_temporaries_after_rerun(om_dir, phot
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
     assert {"astro.png", "astro.masks.npz", "cat.png"} <= {p.name for p in out.iterdir()}
+
+
+def test_grayscale_in_grayscale_out_and_16_bit(om_dir, astronaut, tmp_path, capsys):
+    from harmonykit.inference import Harmonizer
+
+    src = tmp_path / "src"
+    src.mkdir()
+    gray = np.asarray(Image.fromarray(astronaut).convert("L").resize((40, 32)))
+    Image.fromarray(gray, "L").save(src / "g8.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(src / "g16.png")  # I;16
+    assert Image.open(src / "g16.png").mode in ("I;16", "I")
+    la = np.dstack([gray, np.full_like(gray, 200)])
+    Image.fromarray(la, "LA").save(src / "gla.png")
+    out = tmp_path / "out"
+    assert main(["harmonize", str(src), "--model", str(om_dir), "--out", str(out), "--work-size", "32",
+                 "--save-masks"]) == 0, capsys.readouterr().err
+    assert Image.open(out / "g8.png").mode == "L" and Image.open(out / "g8.png").size == (40, 32)
+    assert Image.open(out / "g16.png").mode == "L"  # 16-bit is read scaled to 8 bit, written as 8-bit L
+    lo = Image.open(out / "gla.png")
+    assert lo.mode == "LA" and np.all(np.asarray(lo)[..., 1] == 200)
+    # the saved L is the luma of the harmonized RGB
+    h = Harmonizer.from_pretrained(str(om_dir), work_size=32)
+    res = h(src / "g8.png")
+    assert res.gray and res.image.shape == (32, 40)
+    assert np.array_equal(np.asarray(Image.open(out / "g8.png")), res.output)
+    assert h(Image.open(src / "g8.png")).image.mode == "L"
+    assert h(np.asarray(Image.open(src / "g8.png").convert("RGB"))).image.shape == (32, 40, 3)  # RGB stays RGB
+    # edit keeps L too
+    assert main(["edit", str(src / "g8.png"), "--masks", str(out / "g8.masks.npz"), "--out",
+                 str(tmp_path / "e.png"), "--offset", "l_add=5"]) == 0
+    assert Image.open(tmp_path / "e.png").mode == "L"
+
+
+@pytest.mark.parametrize("item,message", [
+    (["--gain", "l_add=1e308"], "--gain l_add=1e+308 is out of range"),
+    (["--gain", "a_add=-11"], "gains must be within -10..10"),
+    (["--offset", "l_add=101"], "offsets of l_add must be within -100..100"),
+    (["--offset", "b_add=-500"], "within -128..128"),
+    (["--offset", "l_mul=20"], "within -10..10"),
+])
+def test_edit_refuses_absurd_gains_and_offsets(om_dir, photos, tmp_path, capsys, item, message):
+    out = tmp_path / "out"
+    assert main(["harmonize", str(photos / "astro.jpg"), "--model", str(om_dir), "--out", str(out),
+                 "--work-size", "32", "--save-masks"]) == 0
+    capsys.readouterr()
+    code = main(["edit", str(photos / "astro.jpg"), "--masks", str(out / "astro.masks.npz"),
+                 "--out", str(tmp_path / "e.png"), *item])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "e.png").exists()
+
+
+def test_animated_gif_first_frame_with_the_same_warning_as_file_or_in_folder(om_dir, astronaut, tmp_path, capsys):
+    src = tmp_path / "gifs"
+    src.mkdir()
+    frames = [Image.fromarray(astronaut).resize((40, 32)), Image.fromarray(255 - astronaut).resize((40, 32))]
+    frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    results, warnings = [], []
+    for target in (src / "anim.gif", src):
+        out = tmp_path / f"out_{len(results)}"
+        code = main(["harmonize", str(target), "--model", str(om_dir), "--out", str(out), "--work-size", "32"])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        warnings.append([line for line in err.splitlines() if "animated image" in line])
+        results.append(np.asarray(Image.open(out / "anim.png")))
+    assert warnings[0] == warnings[1] and len(warnings[0]) == 1
+    assert "anim.gif: animated image (2 frames); using the first frame" in warnings[0][0]
+    assert np.array_equal(results[0], results[1]) and results[0].shape == (32, 40, 3)

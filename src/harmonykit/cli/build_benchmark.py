@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from harmonykit.data.builder import PERTURB_CHOICES, BuildSettings, build_benchmark, parse_shard
     from harmonykit.data.perturb import PerturbConfig
     from harmonykit.errors import batch_exit_code
+    from harmonykit.utils.cpus import cap_workers
 
     perturb = PerturbConfig() if args.degrade_prob is None else PerturbConfig(degrade_prob=args.degrade_prob)
     settings = BuildSettings(
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         settings,
         args.out,
         limit=args.limit,
-        workers=args.workers,
+        workers=cap_workers(args.workers),
         shard=parse_shard(args.shard),
         on_skip=on_skip,
         show_progress=False if args.quiet else None,

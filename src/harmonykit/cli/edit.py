@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 HELP = "edit saved operator masks (gain / offset per channel) and re-render, no network run"
 DESCRIPTION = """\
 Apply edited operator masks (from 'harmonykit harmonize --save-masks') to IMAGE, the
@@ -24,6 +26,9 @@ l_mul l_add s_mul s_add):
                     h_add: degrees of hue (HLS);  hls l_add, s_add: 0..1;
                     *_mul: factor units (offset 0.1 turns a factor 1.0 into 1.1).
   A channel the masks lack (e.g. l_mul on lab_add masks) starts at identity.
+  Bounds (exit 2 beyond them): gains within -10..10; offsets within the channel's natural
+  range (l_add 100, a_add/b_add 128, h_add 360, hls l_add/s_add 1, *_mul 10).
+  A grayscale IMAGE gives a grayscale OUT.
 
 --region REGION.png limits the edits to a region: a mask image of any size (white = edit,
 black = keep; grey blends), resized to the masks.
@@ -60,21 +65,21 @@ def run(args: argparse.Namespace) -> int:
     for given in (args.image, args.region):
         if given and not Path(given).exists():
             raise ImageReadError(given, "file does not exist")
-    from harmonykit.inference.editing import check_channels, parse_assignments
-    from harmonykit.io import read_image_with_alpha, read_mask, write_image
+    from harmonykit.inference.editing import check_edits, parse_assignments
+    from harmonykit.io import read_image_with_mode, read_mask, write_image
     from harmonykit.operators import OperatorMasks
 
     gains = parse_assignments(args.gain, "gain")
     offsets = parse_assignments(args.offset, "offset")
     masks = OperatorMasks.load(args.masks)
     meta = OperatorMasks.load_metadata(args.masks)
-    check_channels([*gains, *offsets], masks.space)
+    check_edits(gains, offsets, masks.space)
     if masks.batch_size != 1:
         raise HarmonykitError(f"{args.masks}: holds {masks.batch_size} masks; expected one image's masks")
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"):
         raise HarmonykitError(f"--out {out}: unsupported extension {out.suffix!r} (use .png, .jpg, .webp or .tif)")
-    rgb, alpha = read_image_with_alpha(args.image)
+    rgb, alpha, gray = read_image_with_mode(args.image)
     size = meta.get("image_size")
     if isinstance(size, list) and len(size) == 2 and tuple(size) != rgb.shape[:2]:
         print(f"warning: {args.image} is {rgb.shape[1]}x{rgb.shape[0]} but the masks were computed for a "
@@ -84,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         print("note: no --gain/--offset given; rendering the model's masks unchanged", file=sys.stderr)
     edited = masks.edit_many(gains, offsets, region)
     result = edited.apply_uint8(rgb)
+    if gray:  # a grayscale image stays grayscale (its luma, as Pillow's convert("L"))
+        from PIL import Image
+
+        result = np.asarray(Image.fromarray(result, mode="RGB").convert("L"))
     write_image(out, result, alpha)
     if args.save_masks:
         meta = {**meta, "edits": {"gains": gains, "offsets": offsets, "region": args.region}}

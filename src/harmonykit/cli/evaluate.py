@@ -13,6 +13,7 @@ import argparse
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 HELP = "evaluate a model or baseline on a benchmark (MSE, fMSE, PSNR, SSIM, LPIPS, OM IoU)"
 DESCRIPTION = """\
@@ -22,7 +23,9 @@ best_worst.png.
 
 BENCHMARK: a harmonykit-layout folder (harmonykit build-benchmark), a folder of
 [real | composite | mask] triptychs, or an iHarmony4 root (all four subsets, or one subset
-folder; the test split).
+folder; the test split). Real composites without ground truth (a Lalonde-Efros onlineDb,
+or a folder of X.jpg + X_mask.png) get reference-free figures instead: the mean CIELAB
+change inside and outside the mask and their ratio (docs/evaluation.md).
 
 MODEL: a training run folder, a weights folder (config.json + model.safetensors), a
 packaged model name, or a baseline: identity, reinhard, histogram.
@@ -58,6 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processes decoding images (default 0: in the main process)")
     parser.add_argument("--with-mask", action="store_true",
                         help="give the union mask to models with an optional mask input (multi-mask benchmarks)")
+    parser.add_argument("--mask-free", action="store_true",
+                        help="give models with an optional mask input no mask on iHarmony4-layout benchmarks")
     parser.add_argument("--regions", default=None, choices=["slic", "felzenszwalb", "sam"],
                         help="region maps for models that use them (SRIN); default: the settings the run "
                              "was trained with (saved with its weights), else slic")
@@ -71,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N pairs")
     parser.add_argument("--subsets", nargs="+", default=None, metavar="NAME",
                         help="subsets to score (iHarmony4: HCOCO HAdobe5k HFlickr Hday2night)")
+    parser.add_argument("--split", default=None, choices=["train", "val"],
+                        help="real-composite sets of a Lalonde-Efros onlineDb: only the composites of this "
+                             "split (by source photo); default all")
     parser.add_argument("--layout", default="auto", choices=["auto", "harmonykit", "triptych", "iharmony4"],
                         help="benchmark layout (default: detect)")
     parser.add_argument("--label", default=None, help="name of the method in the tables (default: model name)")
@@ -93,17 +101,59 @@ def _default_out(benchmark: str, label: str, size: int) -> Path:
     return Path("reports") / f"{clean(Path(benchmark).resolve().name)}-{clean(label)}-{size or 'orig'}"
 
 
-def run(args: argparse.Namespace) -> int:
+def _run_reference_free(args: argparse.Namespace) -> int:
+    """Real composites without ground truth: where the method changes the image."""
+    from harmonykit.data.composites import open_composites
     from harmonykit.errors import HarmonykitError
+    from harmonykit.evaluation.evaluator import default_label
+    from harmonykit.evaluation.reference_free import evaluate_real_composites, write_reference_free_report
+    from harmonykit.inference import Harmonizer
+
+    composites = open_composites(args.benchmark, split=args.split)
+    if not composites.items:
+        raise HarmonykitError(f"{args.benchmark}: no usable composite (with its mask) found")
+    h = Harmonizer.from_pretrained(args.model, device=args.device, regions=args.regions,
+                                   sam_checkpoint=args.sam_checkpoint)
+    with_mask = args.with_mask or h.mask_use == "required"
+    if with_mask and h.mask_use == "never":
+        raise HarmonykitError(f"--with-mask: {args.model} never uses a mask")
+    if with_mask and not args.with_mask:
+        print(f"harmonykit evaluate: note: {args.model} requires a mask, so it gets the composites' masks",
+              file=sys.stderr)
+    label = args.label or default_label(args.model)
+    out = Path(args.out) if args.out else _default_out(args.benchmark, label + ("+mask" if with_mask else ""), 0)
+
+    def run_method(image: Any, mask: Any) -> Any:
+        return h(image, mask=mask).image
+
+    result = evaluate_real_composites(composites, run_method, with_mask=with_mask, label=label, limit=args.limit)
+    paths = write_reference_free_report(out, result)
+    print(paths["table.md"].read_text(encoding="utf-8"), end="")
+    print(f"\nreport: {out}  ({len(result.scores)} scored, {len(result.failures)} failed)")
+    for f in result.failures[:10]:
+        print(f"harmonykit evaluate: skipped {f.id}: {f.file}: {f.reason}", file=sys.stderr)
+    if not result.scores:
+        return 2
+    return 2 if result.failures else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from harmonykit.data.composites import is_composite_set
+    from harmonykit.errors import HarmonykitError
+
+    if is_composite_set(args.benchmark) and args.layout == "auto":
+        return _run_reference_free(args)
     from harmonykit.evaluation.evaluator import EvalOptions, default_label, evaluate
     from harmonykit.evaluation.metrics import OM_THRESHOLD_REL
+    from harmonykit.utils.cpus import cap_workers
 
     opts = EvalOptions(
         size=args.size,
         batch_size=args.batch_size,
         device=args.device,
-        workers=args.workers,
+        workers=cap_workers(args.workers),
         with_mask=args.with_mask,
+        mask_free=args.mask_free,
         regions=args.regions,
         sam_checkpoint=args.sam_checkpoint,
         sam_model_type=args.sam_model_type,

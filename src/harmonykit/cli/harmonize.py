@@ -82,14 +82,14 @@ _GLOB_CHARS = set("*?[")
 def expand_inputs(items: list[str], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
     """Files to process (in order, without duplicates) and ``(item, reason)`` for items
     that name nothing usable."""
-    from harmonykit.io import IMAGE_EXTENSIONS, list_images
+    from harmonykit.io import READABLE_EXTENSIONS, list_images
 
     files: list[Path] = []
     bad: list[tuple[str, str]] = []
     for item in items:
         p = Path(item).expanduser()
         if p.is_dir():
-            found = list_images(p, recursive=recursive)
+            found = list_images(p, recursive=recursive, extensions=READABLE_EXTENSIONS)
             stems = {(f.parent, f.stem) for f in found}
             kept = [f for f in found if not (f.stem.endswith("_mask") and (f.parent, f.stem[: -len("_mask")]) in stems)]
             if not kept:
@@ -99,7 +99,7 @@ def expand_inputs(items: list[str], recursive: bool = False) -> tuple[list[Path]
             files.append(p)
         elif _GLOB_CHARS & set(item):
             matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True))
-            matches = [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_EXTENSIONS]
+            matches = [m for m in matches if m.is_file() and m.suffix.lower() in READABLE_EXTENSIONS]
             stems = {(m.parent, m.stem) for m in matches}
             matches = [m for m in matches
                        if not (m.stem.endswith("_mask") and (m.parent, m.stem[: -len("_mask")]) in stems)]

@@ -64,6 +64,7 @@ class _Prepared:
     kind: str  # "array" | "pil" | "path"
     pil_mode: str | None = None
     source: str | None = None
+    gray: bool = False  # a grayscale input: the result is written back as L (LA with alpha)
 
 
 def load_image_input(image: ImageInput) -> _Prepared:
@@ -71,17 +72,24 @@ def load_image_input(image: ImageInput) -> _Prepared:
 
     Accepts a path (EXIF orientation applied), a PIL image (taken as is: modes with
     transparency keep it as alpha, others are converted to RGB) or a uint8 array
-    ``(H, W, 3)`` / ``(H, W, 4)`` (the 4th channel is the alpha).
+    ``(H, W, 3)`` / ``(H, W, 4)`` (the 4th channel is the alpha). Grayscale files and PIL
+    images (``L``, ``LA``, 16-bit...) are marked so that the result is grayscale too.
     """
     from PIL import Image
 
     if isinstance(image, (str, Path)):
-        from harmonykit.io import read_image_with_alpha
+        from harmonykit.io import read_image_with_mode
 
-        rgb, alpha = read_image_with_alpha(image)
-        return _Prepared(rgb, alpha, "path", source=str(image))
+        rgb, alpha, gray = read_image_with_mode(image)
+        return _Prepared(rgb, alpha, "path", source=str(image), gray=gray)
     if isinstance(image, Image.Image):
+        from harmonykit.io import GRAY_MODES
+
         mode = image.mode
+        if mode in GRAY_MODES:
+            rgb = np.ascontiguousarray(np.asarray(image.convert("RGBA" if mode in ("LA", "La") else "RGB")))
+            alpha = rgb[..., 3].copy() if rgb.shape[2] == 4 else None
+            return _Prepared(np.ascontiguousarray(rgb[..., :3]), alpha, "pil", pil_mode=mode, gray=True)
         has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info)
         if has_alpha:
             rgba = np.asarray(image.convert("RGBA"))
@@ -215,13 +223,17 @@ class Result:
     Attributes:
         image: the harmonized image, same size and form as the input: a uint8 array
             ``(H, W, 3)`` or ``(H, W, 4)`` (alpha kept) for array and path inputs, a PIL
-            image (``RGB``, or ``RGBA`` when the input had transparency) for PIL inputs.
+            image (``RGB``, or ``RGBA`` when the input had transparency; ``L`` / ``LA`` for
+            grayscale inputs) for PIL inputs.
         operator_masks: the operator masks at the work size (batch of 1) for
             operator-mask models, else ``None``.
         timings: seconds: ``prepare`` (input resize), ``regions``, ``network``,
             ``apply`` (full-resolution render), ``total`` (the call, without reading a path).
         rgb: ``(H, W, 3)`` uint8 harmonized RGB.
         alpha: ``(H, W)`` uint8 alpha of the input, or ``None``.
+        gray: the input was grayscale (``L``, ``LA``, 16-bit ``I;16``...): :meth:`save`
+            writes 8-bit ``L`` (``LA`` with alpha), the luma of :attr:`rgb` (16-bit inputs
+            are read scaled to 8 bit, so they come back as 8-bit ``L``).
         input_rgb: ``(H, W, 3)`` uint8 RGB of the input (what edits re-render from).
         mask_used: whether a mask was passed to the model / baseline.
         localisation_work: for models with a localisation gate (``gate="learned"``):
@@ -239,6 +251,13 @@ class Result:
     mask_used: bool = False
     notes: list[str] = field(default_factory=list)
     localisation_work: np.ndarray | None = None
+    gray: bool = False
+
+    @property
+    def output(self) -> np.ndarray:
+        """What :meth:`save` writes: :attr:`rgb`, or for a grayscale input its luma
+        ``(H, W)`` (ITU-R 601, as Pillow's ``convert("L")``), so ``L`` stays ``L``."""
+        return _luma(self.rgb) if self.gray else self.rgb
 
     @property
     def size(self) -> tuple[int, int]:
@@ -274,17 +293,29 @@ class Result:
         """Write the image (alpha kept for formats that have it) atomically."""
         from harmonykit.io import write_image
 
-        write_image(path, self.rgb, self.alpha)
+        write_image(path, self.output, self.alpha)
         return Path(path)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(rgb, mode="RGB").convert("L"))
 
 
 def _package_output(rgb: np.ndarray, prep: _Prepared) -> Any:
     if prep.kind == "pil":
         from PIL import Image
 
+        if prep.gray:
+            if prep.alpha is not None:
+                return Image.fromarray(np.dstack([_luma(rgb), prep.alpha]), mode="LA")
+            return Image.fromarray(_luma(rgb), mode="L")
         if prep.alpha is not None:
             return Image.fromarray(np.dstack([rgb, prep.alpha]), mode="RGBA")
         return Image.fromarray(rgb, mode="RGB")
+    if prep.gray:  # a grayscale file
+        return _luma(rgb) if prep.alpha is None else np.dstack([_luma(rgb), prep.alpha])
     if prep.alpha is not None:
         return np.dstack([rgb, prep.alpha])
     return rgb
@@ -579,6 +610,7 @@ class Harmonizer:
         return Result(
             image=_package_output(rgb, prep), operator_masks=masks_out, timings=timings, rgb=rgb,
             alpha=prep.alpha, input_rgb=prep.rgb, mask_used=m is not None, notes=notes, localisation_work=loc,
+            gray=prep.gray,
         )
 
     def _run_model(self, rgb: np.ndarray, mask: np.ndarray | None, timings: dict[str, float]):
