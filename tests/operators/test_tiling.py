@@ -7,7 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harmonykit.operators.tiling import DEFAULT_TILE_PIXELS, RowResampler, rows_per_tile, tensor_view
+from harmonykit.operators.tiling import (
+    DEFAULT_TILE_PIXELS,
+    RowResampler,
+    rows_per_tile,
+    tensor_view,
+)
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
