@@ -410,12 +410,13 @@ class OperatorMaskHead(nn.Module):
             masks = OperatorMasks(gate_values(values, self.channels, g), self.channels, self.space)
             x = image.to(dtype)
             out = masks.apply(x)
-            # where the gate is exactly 0 the masks are the identity: return the input bit-exactly
-            # (the colour round trip is not); no gradient is lost, g = 0 has none to give
-            on = (g != 0).to(dtype)
-            if on.shape[-2:] != x.shape[-2:]:
-                on = F.interpolate(on, size=x.shape[-2:], mode="bilinear", align_corners=False)
-            out = torch.where(on == 0, x, out)
+            if mask is not None:
+                # outside a given mask the masks are the identity: return the input bit-exactly
+                # (the colour round trip is not); no gradient is lost, g = 0 has none to give
+                on = (g != 0).to(dtype)
+                if on.shape[-2:] != x.shape[-2:]:
+                    on = F.interpolate(on, size=x.shape[-2:], mode="bilinear", align_corners=False)
+                out = torch.where(on == 0, x, out)
         return ModelOutput(out, masks, localisation_logit=logit)
 
 
