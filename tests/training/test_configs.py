@@ -83,9 +83,14 @@ def test_validation_errors_name_the_key(tmp_path):
 
 def test_default_recipe_runs_on_any_folder_with_only_iterations_set(photos, tmp_path, caplog):
     # the documented command plus a short budget: no data.exclude, no milestones needed
+    from harmonykit.training.config import scaled_milestones
+
+    file_cfg = load_train_config(CONFIGS / "default_photos.yaml", validate=False)
     cfg = load_train_config(CONFIGS / "default_photos.yaml", [f"data.images={photos}", "optim.iterations=2"])
-    assert cfg.optim.milestones == [1]  # 4000 / 6000 of the run, rounded; 5200 / 6000 would be step 2
-    assert "optim.milestones scaled from [4000, 5200]" in caplog.text
+    assert file_cfg.optim.milestones and file_cfg.optim.milestones[-1] >= 2  # would be invalid unscaled
+    assert cfg.optim.milestones == scaled_milestones(file_cfg.optim.milestones, file_cfg.optim.iterations, 2)
+    assert all(m < 2 for m in cfg.optim.milestones)
+    assert f"optim.milestones scaled from {file_cfg.optim.milestones}" in caplog.text
     assert cfg.model.name == "om_unet_small" and cfg.optim.batch_size == 8 and cfg.data.size <= 256
     res = train(cfg, tmp_path / "run")
     assert res.step == 2 and res.status == "done"
