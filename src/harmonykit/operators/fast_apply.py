@@ -291,10 +291,13 @@ def lab_apply_uint8(
     resampler = RowResampler(coeffs, height, width)
     lut = _srgb_lut(torch.device("cpu"))
     table = srgb_encode_table()
-    to_t = _matrix_tensor("xyz", torch.float32, torch.device("cpu"))
+    # 3x3 products as three broadcast multiply-adds (columns (3, 1)): BLAS is slow for K = 3
+    # and may start its own threads inside our tile threads
+    to_t = _matrix_tensor("xyz", torch.float32, torch.device("cpu")).t().reshape(3, 3, 1)
     to_rgb = _matrix_tensor("rgb", torch.float32, torch.device("cpu"))
     # t' = max(f, f_eps)^3 + (min(f, f_eps) - f_eps) / kappa; the constant goes into the bias
     bias = (to_rgb.double() @ torch.full((3, 1), -_F_EPS / _KAPPA, dtype=torch.float64)).float()
+    to_rgb = to_rgb.t().reshape(3, 3, 1)
     src = tensor_view(image)
     dst = torch.from_numpy(out)
     local = threading.local()
@@ -310,7 +313,7 @@ def lab_apply_uint8(
         # sRGB uint8 (interleaved) -> planar linear RGB (x) -> XYZ / white (t)
         idx.view(3, r, width).copy_(src[y0:y1].permute(2, 0, 1))
         torch.index_select(lut, 0, idx, out=x.view(-1))
-        torch.mm(to_t, x, out=t)
+        torch.mul(x[0:1], to_t[0], out=t).addcmul_(x[1:2], to_t[1]).addcmul_(x[2:3], to_t[2])
         # ft = cbrt(max(t, eps)) + kappa * min(t, eps)  (y)
         torch.clamp(t, min=_EPS_LAB, out=y)
         y_np = ws.y_np[: 3 * n]
@@ -333,7 +336,7 @@ def lab_apply_uint8(
         torch.clamp(t, min=_F_EPS, out=y)
         torch.mul(y, y, out=x).mul_(y)
         x.add_(t.clamp_(max=_F_EPS), alpha=1.0 / _KAPPA)
-        torch.addmm(bias, to_rgb, x, out=t)
+        torch.addcmul(bias, x[0:1], to_rgb[0], out=t).addcmul_(x[1:2], to_rgb[1]).addcmul_(x[2:3], to_rgb[2])
         # linear RGB -> sRGB uint8 by table (index: the float's top bits), interleaved into out
         bits = y.view(torch.int32)
         torch.bitwise_right_shift(t.view(torch.int32), _OUT_SHIFT, out=bits).bitwise_and_(_OUT_MASK)
