@@ -328,7 +328,7 @@ class OperatorMaskHead(nn.Module):
     True
     >>> gated = OperatorMaskHead(8, "lab", gate="learned")
     >>> out = gated(torch.randn(2, 8, 5, 7), img)
-    >>> out.localisation.shape, float(out.localisation.mean())  # zero-initialised: p = 0.5
+    >>> out.localisation.shape, float(out.localisation.detach().mean())  # zero-initialised: p = 0.5
     (torch.Size([2, 1, 5, 7]), 0.5)
     """
 
