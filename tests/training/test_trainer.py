@@ -266,3 +266,18 @@ def test_log_csv_is_written_between_checkpoints(write_config, tmp_path, monkeypa
     rows_on_disk.clear()
     train(cfg, tmp_path / "run2")
     assert set(rows_on_disk) == {6}
+
+
+def test_snapshots_keep_the_ema_weights_of_every_nth_step(write_config, tmp_path):
+    cfg = load_train_config(write_config(), ["checkpoint_every=2", "snapshot_every=4"])
+    run = tmp_path / "run"
+    train(cfg, run)
+    snaps = sorted(p.name for p in (run / "snapshots").iterdir())
+    assert snaps == ["step_0000004"]
+    snap = load_model(run / "snapshots" / "step_0000004")
+    assert json.loads((run / "snapshots" / "step_0000004" / "config.json").read_text())["training"]["step"] == 4
+    final = load_model(run / "weights")
+    # the snapshot is the EMA of step 4, not of the final step 6
+    assert any(not torch.equal(a, b) for a, b in zip(snap.state_dict().values(), final.state_dict().values()))
+    with pytest.raises(ConfigError, match="multiple of checkpoint_every"):
+        load_train_config(write_config(), ["checkpoint_every=2", "snapshot_every=3"])

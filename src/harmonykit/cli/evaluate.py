@@ -106,7 +106,10 @@ def _run_reference_free(args: argparse.Namespace) -> int:
     from harmonykit.data.composites import open_composites
     from harmonykit.errors import HarmonykitError
     from harmonykit.evaluation.evaluator import default_label
-    from harmonykit.evaluation.reference_free import evaluate_real_composites, write_reference_free_report
+    from harmonykit.evaluation.reference_free import (
+        evaluate_real_composites,
+        write_reference_free_report,
+    )
     from harmonykit.inference import Harmonizer
 
     composites = open_composites(args.benchmark, split=args.split)

@@ -35,7 +35,8 @@ benchmark                 model ``mask_use``      what the model gets
 harmonykit / triptych     ``never``               nothing (Sg-MMH setting)
 (multi-mask)              ``optional``            zeros; the union mask with ``with_mask``
                           ``required`` / baseline the ground-truth union mask ("oracle mask")
-iHarmony4 (single mask)   ``optional``/``required`` the foreground mask (SRIN setting)
+iHarmony4 (single mask)   ``optional``/``required`` the foreground mask (SRIN setting);
+                                                  ``optional`` with ``mask_free``: zeros
                           ``never``               nothing
 ========================  ======================  ======================================
 """
@@ -108,6 +109,8 @@ class EvalOptions:
         device: ``"cpu"`` or ``"cuda"``.
         workers: DataLoader processes decoding images (0 = in the main process).
         with_mask: give the union mask to ``optional``-mask models on multi-mask benchmarks.
+        mask_free: give ``optional``-mask models no mask on single-mask (iHarmony4)
+            benchmarks, to measure the mask-free setting there.
         regions: region-map kind for models that use them (SRIN): ``None`` (default) = the
             settings the model was trained with (saved with its weights, see
             :func:`harmonykit.data.regions.saved_region_settings`; SLIC defaults for a model
@@ -143,6 +146,7 @@ class EvalOptions:
     device: str = "cpu"
     workers: int = 0
     with_mask: bool = False
+    mask_free: bool = False
     regions: str | None = None
     sam_checkpoint: str | None = None
     sam_model_type: str | None = None
@@ -291,18 +295,24 @@ class MaskDecision:
     text: str
 
 
-def decide_mask(multi_mask: bool, mask_use: str, with_mask: bool = False, kind: str = "model") -> MaskDecision:
+def decide_mask(multi_mask: bool, mask_use: str, with_mask: bool = False, kind: str = "model",
+                mask_free: bool = False) -> MaskDecision:
     """The mask setting (see the module docstring's table).
 
     >>> decide_mask(True, "never").short, decide_mask(True, "required").short
     ('mask-free', 'oracle mask')
     >>> decide_mask(False, "required").give
     True
+    >>> decide_mask(False, "optional", mask_free=True).short
+    'mask-free'
     """
     what = "baseline" if kind == "baseline" else "model"
     if mask_use == "never":
         where = "(Sg-MMH setting)" if multi_mask else "(the model never uses a mask)"
         return MaskDecision(False, False, "mask-free", f"mask-free: the {what} sees the composite only {where}")
+    if not multi_mask and mask_use == "optional" and mask_free:
+        return MaskDecision(False, False, "mask-free",
+                            "mask-free: the model's mask channel is zeros (--mask-free on a single-mask benchmark)")
     if not multi_mask:
         return MaskDecision(True, False, "mask", "the foreground mask is given (iHarmony4 / SRIN setting)")
     if mask_use == "optional" and not with_mask:
@@ -690,7 +700,7 @@ def evaluate(
     dataset = _open(benchmark, opts)
     layout = _layout_of(dataset, opts)
     multi = layout in MULTI_MASK_LAYOUTS
-    decision = decide_mask(multi, method.mask_use, opts.with_mask, method.kind)
+    decision = decide_mask(multi, method.mask_use, opts.with_mask, method.kind, opts.mask_free)
     n_total = len(dataset)
     if n_total == 0:
         raise HarmonykitError(f"{benchmark}: no {opts.split} pairs found")
@@ -847,6 +857,7 @@ def _settings(benchmark: Any, dataset: Any, layout: str, method: Method, decisio
         "mask_given": decision.give,
         "oracle_mask": decision.oracle,
         "with_mask": opts.with_mask,
+        "mask_free": opts.mask_free,
         "size": opts.size,
         "work_size": opts.size if opts.size else opts.work_size,
         "resize": dict(RESIZE_RULES) if opts.size else {"image": "none (original resolution)",

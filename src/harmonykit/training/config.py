@@ -230,8 +230,16 @@ class TrainConfig:
     sample_every: int = 1000
     checkpoint_every: int = 1000
     max_minutes: float | None = None
+    snapshot_every: int | None = None
 
     def __post_init__(self) -> None:
+        if self.snapshot_every is not None and (
+            self.snapshot_every < 1 or self.snapshot_every % self.checkpoint_every
+        ):
+            raise ConfigError(
+                f"snapshot_every must be a positive multiple of checkpoint_every ({self.checkpoint_every}), "
+                f"got {self.snapshot_every}"
+            )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         for k in ("log_every", "sample_every", "checkpoint_every"):
@@ -258,6 +266,7 @@ RESUME_MUTABLE_KEYS: tuple[str, ...] = (
     "log_every",
     "sample_every",
     "checkpoint_every",
+    "snapshot_every",
     "max_minutes",
     "device",
 )
