@@ -24,8 +24,9 @@ What happens in a call:
    size) and timings.
 
 This is the same computation as :meth:`HarmonizationModel.harmonize` (up to the input being
-resized from uint8 and the rounding of the output), built for large photos: 12 MP needs
-about one second on two CPU cores and well under 1 GiB of memory.
+resized from uint8 and the rounding of the output), built for large photos: a 12 MP call
+takes a few tenths of a second on two CPU cores and about 100 MiB beyond the interpreter,
+PyTorch and the model (``benchmarks/harmonize_speed.py``).
 """
 
 from __future__ import annotations

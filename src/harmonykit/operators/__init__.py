@@ -12,7 +12,10 @@ Submodules (every public name is re-exported here; import from ``harmonykit.oper
 * :mod:`~harmonykit.operators.masks`: :class:`OperatorMasks`: apply, edit (paper section
   4.3, figure 6b), ``.npz`` files (:data:`MASKS_FILE_VERSION`), stats and heatmaps.
 * :mod:`~harmonykit.operators.fast_apply`: the tiled, threaded full-resolution apply behind
-  :meth:`OperatorMasks.apply_uint8` (:func:`for_each_tile`, :data:`DEFAULT_TILE_PIXELS`).
+  :meth:`OperatorMasks.apply_uint8` (the uint8 CIELAB kernel :func:`lab_apply_uint8`).
+* :mod:`~harmonykit.operators.tiling`: row tiles for any full-resolution pass:
+  :func:`for_each_tile`, :data:`DEFAULT_TILE_PIXELS`, :class:`RowResampler` (tile-exact
+  bilinear upsampling of small maps), :func:`rows_per_tile`, :func:`tensor_view`.
 * :mod:`~harmonykit.operators.heatmaps`: the diverging colour map centred on the identity,
   :class:`Heatmaps` and :data:`MIN_HEATMAP_SCALES`.
 """
@@ -26,9 +29,16 @@ from harmonykit.operators.channels import (
     apply_operator_values,
     identity_value,
 )
-from harmonykit.operators.fast_apply import DEFAULT_TILE_PIXELS, for_each_tile
+from harmonykit.operators.fast_apply import lab_apply_uint8
 from harmonykit.operators.heatmaps import MIN_HEATMAP_SCALES, Heatmaps, diverging_colormap
 from harmonykit.operators.masks import MASKS_FILE_FORMAT, MASKS_FILE_VERSION, OperatorMasks
+from harmonykit.operators.tiling import (
+    DEFAULT_TILE_PIXELS,
+    RowResampler,
+    for_each_tile,
+    rows_per_tile,
+    tensor_view,
+)
 
 __all__ = [
     "SPACES",
@@ -44,4 +54,8 @@ __all__ = [
     "identity_value",
     "diverging_colormap",
     "for_each_tile",
+    "lab_apply_uint8",
+    "RowResampler",
+    "rows_per_tile",
+    "tensor_view",
 ]
