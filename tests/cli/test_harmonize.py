@@ -157,6 +157,21 @@ def test_mask_auto_uses_sibling_masks_and_compare_figure(om_dir, photos, tmp_pat
     assert "--mask auto" not in capsys.readouterr().err
 
 
+def test_lalonde_folder_harmonizes_its_composites_with_their_mat_masks(lalonde_db, lalonde_spec, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["harmonize", str(lalonde_db), "--model", "reinhard", "--mask", "auto", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    written = sorted(p.stem for p in out.glob("*.png"))
+    assert written == sorted(lalonde_spec.composites)  # the composites only, not the natural photos
+    from harmonykit.data.lalonde import read_object_mask
+
+    stem = written[0]
+    mask = read_object_mask(lalonde_db / "Annotation" / "masks" / f"{stem}.mat")
+    res = np.asarray(Image.open(out / f"{stem}.png")).astype(int)
+    src = np.asarray(Image.open(lalonde_db / "Images" / f"{stem}.jpg").convert("RGB")).astype(int)
+    assert np.abs(res - src)[~mask].max() == 0 and np.abs(res - src)[mask].mean() > 0  # reinhard: inside only
+
+
 KILL_AT = Path(__file__).resolve().parents[1] / "kill_at.py"
 
 

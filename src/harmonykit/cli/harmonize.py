@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default", metavar="MODEL",
                         help="packaged name, model folder, run folder or baseline (default: default)")
     parser.add_argument("--mask", default=None, metavar="auto|PATH|DIR",
-                        help="'auto' (<stem>_mask.* next to each input), a mask file (single input) or a folder "
+                        help="'auto' (<stem>_mask.* next to each input; for a Lalonde-Efros onlineDb folder, the "
+                             "composites' own .mat masks), a mask file (single input) or a folder "
                              "of masks matched by stem (<stem>_mask.* or <stem>.*)")
     parser.add_argument("--compare", action="store_true",
                         help="also write <stem>.compare.jpg: before | after, side by side")
@@ -79,6 +80,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 _GLOB_CHARS = set("*?[")
 
 
+def lalonde_composites(folder: Path) -> dict[Path, Path]:
+    """The real composites of a Lalonde-Efros ``onlineDb`` folder, image -> its ``.mat``
+    mask (empty for any other folder). Listed once per folder."""
+    key = folder.resolve()
+    if key not in _LALONDE_CACHE:
+        from harmonykit.data.lalonde import is_lalonde, scan_lalonde
+
+        _LALONDE_CACHE[key] = (
+            {e.image_path: e.mask_path for e in scan_lalonde(folder).entries if e.generated}
+            if is_lalonde(folder) else {}
+        )
+    return _LALONDE_CACHE[key]
+
+
+_LALONDE_CACHE: dict[Path, dict[Path, Path]] = {}
+
+
 def expand_inputs(items: list[str], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
     """Files to process (in order, without duplicates) and ``(item, reason)`` for items
     that name nothing usable."""
@@ -88,7 +106,9 @@ def expand_inputs(items: list[str], recursive: bool = False) -> tuple[list[Path]
     bad: list[tuple[str, str]] = []
     for item in items:
         p = Path(item).expanduser()
-        if p.is_dir():
+        if p.is_dir() and lalonde_composites(p):
+            files.extend(sorted(lalonde_composites(p)))
+        elif p.is_dir():
             found = list_images(p, recursive=recursive, extensions=READABLE_EXTENSIONS)
             stems = {(f.parent, f.stem) for f in found}
             kept = [f for f in found if not (f.stem.endswith("_mask") and (f.parent, f.stem[: -len("_mask")]) in stems)]
@@ -131,6 +151,16 @@ def find_mask(image: Path, mask_dir: Path) -> Path | None:
         )
         if cands:
             return cands[0]
+    return None
+
+
+def _lalonde_mask(image: Path) -> Any:
+    """The ``objMask`` of a Lalonde-Efros composite listed by :func:`lalonde_composites`."""
+    for table in _LALONDE_CACHE.values():
+        if image in table:
+            from harmonykit.data.lalonde import read_object_mask
+
+            return read_object_mask(table[image])
     return None
 
 
@@ -252,7 +282,7 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
                 if mask_file is not None:
                     mask = mask_file
                 elif args.mask_auto:
-                    mask = sibling_mask(path)
+                    mask = sibling_mask(path) or _lalonde_mask(path)
                     if mask is None and harmonizer.mask_use == "required":
                         raise _ItemError(f"no mask next to it ({stem}_mask.*) and {harmonizer.name} needs one")
                 elif mask_dir is not None:
