@@ -94,6 +94,18 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return arr
 
 
+def in_lab(image: np.ndarray, fn: Any) -> np.ndarray:
+    """Apply ``fn`` to the float64 CIELAB (D65) values of a uint8 RGB image ``(H, W, 3)``
+    and return the result as uint8 RGB (clipped to the sRGB gamut, rounded)."""
+    from skimage.color import lab2rgb, rgb2lab
+
+    lab = fn(rgb2lab(check_image(image)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "negative Z values" when clipping out-of-gamut
+        rgb = lab2rgb(lab)
+    return to_uint8(rgb * 255.0)
+
+
 def to_uint8(x: np.ndarray) -> np.ndarray:
     """Round a float image in 0..255 units to uint8 (clipped)."""
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
@@ -330,15 +342,8 @@ class LabScale(Op):
             check_number("LabScale", name, getattr(self, name), lo=0.0, hi=10.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        from skimage.color import lab2rgb, rgb2lab
-
-        img = check_image(image)
-        lab = rgb2lab(img)
-        lab *= np.array([self.l, self.a, self.b], dtype=np.float64)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "negative Z values" when clipping out-of-gamut
-            rgb = lab2rgb(lab)
-        return to_uint8(rgb * 255.0)
+        factors = np.array([self.l, self.a, self.b], dtype=np.float64)
+        return in_lab(image, lambda lab: lab * factors)
 
 
 # --------------------------------------------------------------------------- degradations

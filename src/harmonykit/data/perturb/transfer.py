@@ -22,13 +22,12 @@ foreground changed too little) is in :mod:`harmonykit.data.perturb.families`.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from harmonykit.data.perturb.ops import Op, check_image, check_number, to_uint8
+from harmonykit.data.perturb.ops import Op, check_image, check_number, in_lab
 from harmonykit.errors import ConfigError
 
 __all__ = [
@@ -171,17 +170,14 @@ class ReinhardTransfer(Op):
         check_number("ReinhardTransfer", "strength", self.strength, lo=0.0, hi=1.0)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        from skimage.color import lab2rgb, rgb2lab
-
-        lab = rgb2lab(check_image(image))
         src_m, src_s = np.array(self.src_mean), np.array(self.src_std)
         ref_m, ref_s = np.array(self.ref_mean), np.array(self.ref_std)
-        moved = (lab - src_m) / src_s * ref_s + ref_m
-        out = (1.0 - self.strength) * lab + self.strength * moved
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "negative Z values" when clipping out-of-gamut
-            rgb = lab2rgb(out)
-        return to_uint8(rgb * 255.0)
+
+        def move(lab: np.ndarray) -> np.ndarray:
+            moved = (lab - src_m) / src_s * ref_s + ref_m
+            return (1.0 - self.strength) * lab + self.strength * moved
+
+        return in_lab(image, move)
 
 
 @dataclass(frozen=True)
