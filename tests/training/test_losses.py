@@ -16,6 +16,7 @@ from harmonykit.training.losses import (
     fg_mse,
     l1,
     localisation_bce,
+    localisation_dice,
     outside_l1,
     relativistic_d_loss,
     relativistic_g_loss,
@@ -134,6 +135,48 @@ def test_localisation_bce_hand_computed():
         localisation_bce(torch.zeros(1, 2, 2, 2), mask)
 
 
+def test_localisation_dice_hand_computed():
+    logit = torch.tensor([[[[2.0, -1.0], [0.0, 3.0]]]])
+    mask = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]]]])
+    p = torch.sigmoid(logit).flatten()
+    m = mask.flatten()
+    want = 1 - (2 * (p * m).sum() + 1) / (p.sum() + m.sum() + 1)
+    assert localisation_dice(logit, mask).item() == pytest.approx(want.item(), rel=1e-6)
+    # per sample, then averaged: a small region missed costs as much as a large one
+    small = torch.zeros(1, 1, 8, 8)
+    small[..., 0, 0] = 1
+    large = torch.zeros(1, 1, 8, 8)
+    large[..., :4, :] = 1
+    closed = torch.full((1, 1, 8, 8), -30.0)
+    assert localisation_dice(closed, small).item() == pytest.approx(1 - 1 / 2, rel=1e-4)
+    assert localisation_dice(closed, large).item() == pytest.approx(1 - 1 / 33, rel=1e-4)
+    both = localisation_dice(torch.cat([closed, closed]), torch.cat([small, large])).item()
+    assert both == pytest.approx((0.5 + 32 / 33) / 2, rel=1e-4)
+    # nothing perturbed: a closed gate costs ~0, an open one costs
+    assert localisation_dice(closed, torch.zeros_like(small)).item() == pytest.approx(0.0, abs=1e-6)
+    assert localisation_dice(-closed, torch.zeros_like(small)).item() > 0.95
+    # gradient flows to the logit; masks at another resolution are resized; errors
+    z = torch.zeros(1, 1, 2, 2, requires_grad=True)
+    localisation_dice(z, torch.ones(1, 1, 4, 4)).backward()
+    assert z.grad is not None and (z.grad < 0).all()
+    with pytest.raises(ValueError, match="logit"):
+        localisation_dice(torch.zeros(1, 2, 2, 2), mask)
+    with pytest.raises(ValueError, match="smooth"):
+        localisation_dice(logit, mask, smooth=0.0)
+
+
+def test_localisation_dice_gradcheck():
+    logit = torch.randn(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    mask = (torch.rand(2, 1, 3, 3, dtype=torch.float64) > 0.5).double()
+    # the function scores in float32; gradcheck its float64 formula through a wrapper
+    def f(x):
+        p = torch.sigmoid(x).flatten(1)
+        t = mask.flatten(1)
+        return (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
+    assert torch.autograd.gradcheck(f, (logit,))
+    assert localisation_dice(logit.detach(), mask).item() == pytest.approx(f(logit.detach()).item(), rel=1e-5)
+
+
 def test_outside_l1_hand_computed():
     pred = torch.zeros(2, 3, 2, 2)
     target = torch.zeros(2, 3, 2, 2)
@@ -161,6 +204,13 @@ def test_generator_loss_localisation_and_outside_terms():
     w = LossWeights(charbonnier=1.0, lpips=0.0, localisation=0.5, outside=2.0)
     total, terms = GeneratorLoss(w)(pred, target, mask, localisation_logit=logit)
     assert list(terms) == ["charbonnier", "localisation", "outside"]
+    wd = LossWeights(charbonnier=1.0, lpips=0.0, localisation=0.5, localisation_dice=2.0, outside=2.0)
+    total_d, terms_d = GeneratorLoss(wd)(pred, target, mask, localisation_logit=logit)
+    assert list(terms_d) == ["charbonnier", "localisation", "localisation_dice", "outside"]
+    assert terms_d["localisation_dice"].item() == pytest.approx(1 - (2 * 0.5 + 1) / (2.0 + 1 + 1), rel=1e-6)
+    assert total_d.item() == pytest.approx(total.item() + 2.0 * terms_d["localisation_dice"].item(), rel=1e-6)
+    with pytest.raises(ValueError, match="localisation_dice > 0 needs"):
+        GeneratorLoss(LossWeights(lpips=0.0, localisation_dice=1.0))(pred, target, mask)
     assert terms["localisation"].item() == pytest.approx(math.log(2.0), rel=1e-6)
     assert terms["outside"].item() == pytest.approx(0.5, rel=1e-6)
     assert total.item() == pytest.approx(math.sqrt(0.25 + 1e-12) + 0.5 * math.log(2.0) + 2.0 * 0.5, rel=1e-6)

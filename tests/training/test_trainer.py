@@ -153,6 +153,37 @@ def test_omgan_init_weights_are_loaded(write_config, tmp_path):
         train(bad, tmp_path / "bad")
 
 
+def test_warm_start_init_from_loads_weights_then_resume_uses_checkpoint(write_config, tmp_path):
+    src = tmp_path / "src"
+    train(load_train_config(write_config(), ["optim.iterations=1", "optim.milestones=[]"]), src)
+    ref = load_model(src / "weights").state_dict()
+    cfg = load_train_config(write_config(), ["optim.iterations=2", "optim.milestones=[]", f"init_from={src}"])
+    from harmonykit.training.distributed import init_distributed
+
+    t = Trainer(cfg, tmp_path / "warm")
+    t.ctx = init_distributed("cpu")
+    t._setup()
+    assert all(torch.equal(t.model.state_dict()[k], ref[k]) for k in ref)
+    # without init_from the same seed starts elsewhere
+    cold = Trainer(load_train_config(write_config(), ["optim.iterations=2", "optim.milestones=[]"]), tmp_path / "cold")
+    cold.ctx = init_distributed("cpu")
+    cold._setup()
+    assert not all(torch.equal(cold.model.state_dict()[k], ref[k]) for k in ref)
+    # a resumed warm run continues from its checkpoint, not from init_from again
+    run = tmp_path / "run"
+    train(cfg, run)
+    trained = load_checkpoint(run).model
+    again = Trainer(cfg, run, resume=True)
+    again.ctx = init_distributed("cpu")
+    again._setup()
+    assert all(torch.equal(again.model.state_dict()[k], trained[k]) for k in trained)
+    # a wrong architecture is refused with the key named
+    bad = load_train_config(write_config("bad.yaml", model="{name: om_unet_tiny, kwargs: {head: lab_add}}"),
+                            [f"init_from={src}"])
+    with pytest.raises(ConfigError, match="^init_from: .* holds om_unet_tiny"):
+        train(bad, tmp_path / "bad")
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(write_config, tmp_path, monkeypatch):
     import harmonykit.training.losses as losses
 

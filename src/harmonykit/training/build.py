@@ -46,9 +46,13 @@ def build_discriminator(gan: GanConfig) -> nn.Module:
         raise ConfigError(f"gan.kwargs: {gan.discriminator} with {gan.kwargs}: {exc}") from None
 
 
-def init_generator_from(model: HarmonizationModel, source: str | Path, cfg: TrainConfig) -> Path:
-    """Load the weights of an OM run (``RUN`` or ``RUN/weights``) or model directory into
-    ``model`` (the OMGAN stage). The saved model must be the configured architecture.
+def init_generator_from(
+    model: HarmonizationModel, source: str | Path, cfg: TrainConfig, key: str = "gan.init_from"
+) -> Path:
+    """Load the weights of a run (``RUN`` or ``RUN/weights``), a model directory or a
+    packaged model name (``default``) into ``model``: the OMGAN stage (``gan.init_from``) or
+    a warm start (``init_from``). The saved model must be the configured architecture;
+    errors name the config ``key``.
 
     Returns the model directory that was read.
     """
@@ -58,14 +62,14 @@ def init_generator_from(model: HarmonizationModel, source: str | Path, cfg: Trai
     try:
         directory = resolve_model_dir(source)
     except HarmonykitError as exc:
-        raise ConfigError(f"gan.init_from: {exc}") from None
+        raise ConfigError(f"{key}: {exc}") from None
     loaded = load_model(directory)
     want = {"name": cfg.model.name, "kwargs": dict(cfg.model.kwargs)}
     got = {"name": loaded.config.get("name"), "kwargs": dict(loaded.config.get("kwargs", {}))}
     if want != got:
         raise ConfigError(
-            f"gan.init_from: {directory} holds {got['name']} {got['kwargs']}, but model is "
-            f"{want['name']} {want['kwargs']}; make model: match the OM run's config.yaml"
+            f"{key}: {directory} holds {got['name']} {got['kwargs']}, but model is "
+            f"{want['name']} {want['kwargs']}; make model: match the saved model's config"
         )
     model.load_state_dict(loaded.state_dict())
     return directory

@@ -231,6 +231,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     max_minutes: float | None = None
     snapshot_every: int | None = None
+    init_from: Path | None = None
 
     def __post_init__(self) -> None:
         if self.snapshot_every is not None and (
@@ -298,11 +299,12 @@ def validate_train_config(cfg: TrainConfig) -> None:
             f"data.mask_dropout={cfg.data.mask_dropout} needs a mask-optional model; "
             f"{cfg.model.name} has mask_use={model.mask_use!r}"
         )
-    if cfg.loss.localisation > 0 and not model.has_localisation:
-        raise ConfigError(
-            f"loss.localisation={cfg.loss.localisation} needs a model with a localisation gate; "
-            f"add gate: learned to model.kwargs ({cfg.model.name} has none)"
-        )
+    for term in ("localisation", "localisation_dice"):
+        if getattr(cfg.loss, term) > 0 and not model.has_localisation:
+            raise ConfigError(
+                f"loss.{term}={getattr(cfg.loss, term)} needs a model with a localisation gate; "
+                f"add gate: learned to model.kwargs ({cfg.model.name} has none)"
+            )
     if cfg.gan is not None:
         from harmonykit.training.build import build_discriminator
 

@@ -23,6 +23,8 @@ default (weight 0):
 * :func:`localisation_bce`: BCE-with-logits between the model's localisation logit and the
   batch's mask (the union of the perturbed pixels; all zeros for a pair with nothing
   perturbed), averaged over pixels and batch.
+* :func:`localisation_dice`: soft Dice of the gate against the same mask, per sample (a
+  small missed region costs as much as a large one).
 * :func:`outside_l1`: L1 of ``output - real`` outside the mask, normalised by the outside
   area: it pushes a mask-free model to leave untouched regions untouched.
 
@@ -45,6 +47,7 @@ __all__ = [
     "l1",
     "fg_mse",
     "localisation_bce",
+    "localisation_dice",
     "outside_l1",
     "relativistic_d_loss",
     "relativistic_g_loss",
@@ -120,6 +123,41 @@ def localisation_bce(logit: Tensor, mask: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logit.float(), target)
 
 
+def localisation_dice(logit: Tensor, mask: Tensor, smooth: float = 1.0) -> Tensor:
+    """Soft Dice loss of the localisation gate ``p = sigmoid(logit)`` against the
+    perturbed-region mask, per sample, then averaged: ``1 - (2 sum(p m) + s) / (sum(p) +
+    sum(m) + s)``.
+
+    Unlike :func:`localisation_bce`, whose per-pixel mean is dominated by the (usually larger)
+    untouched area, it weighs a missed small region as much as a missed large one: it is one
+    minus a soft IoU-like overlap, the quantity the operator-mask IoU metric scores. A sample
+    with nothing perturbed scores ``1 - s / (sum(p) + s)``: any gate opened there costs.
+
+    Args:
+        logit: ``(B, 1, h, w)`` localisation logit.
+        mask: ``(B, 1, H, W)`` in ``[0, 1]`` (resized bilinearly to ``h, w`` if needed).
+        smooth: ``s > 0``, keeps empty masks finite.
+
+    Returns:
+        A float32 scalar in ``[0, 1)``.
+
+    >>> big = torch.full((1, 1, 2, 2), 20.0)
+    >>> round(localisation_dice(big, torch.ones(1, 1, 2, 2)).item(), 4)  # p = m = 1
+    0.0
+    >>> round(localisation_dice(-big, torch.ones(1, 1, 2, 2)).item(), 4)  # p = 0: 1 - 1/5
+    0.8
+    """
+    if logit.dim() != 4 or logit.shape[1] != 1:
+        raise ValueError(f"expected logit (B, 1, h, w), got {tuple(logit.shape)}")
+    if smooth <= 0:
+        raise ValueError(f"smooth must be > 0, got {smooth}")
+    target = _mask_at(mask, logit.shape[-2:]).to(torch.float32).flatten(1)
+    p = torch.sigmoid(logit.float()).flatten(1)
+    overlap = (p * target).sum(dim=1)
+    dice = (2.0 * overlap + smooth) / (p.sum(dim=1) + target.sum(dim=1) + smooth)
+    return (1.0 - dice).mean()
+
+
 def outside_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """L1 of ``pred - target`` outside the mask: ``sum((1 - M) |pred - target|) /
     (C * max(sum(1 - M), 1))`` over the whole batch.
@@ -168,6 +206,12 @@ def relativistic_g_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return 0.5 * (loss_real + loss_fake)
 
 
+#: the weighted terms of :class:`LossWeights`, in the order :class:`GeneratorLoss` computes them
+TERM_NAMES: tuple[str, ...] = (
+    "charbonnier", "l1", "fg_mse", "lpips", "gan", "localisation", "localisation_dice", "outside",
+)
+
+
 @dataclass
 class LossWeights:
     """Weights of the generator loss terms; a term with weight 0 is not computed.
@@ -175,8 +219,8 @@ class LossWeights:
     ``charbonnier``/``lpips``/``gan`` are Sg-MMH's alpha/beta/gamma (paper: 1, 1, 0.005;
     ``gan`` defaults to 0 because it needs a discriminator, i.e. the OMGAN stage); ``l1`` and
     ``fg_mse`` are for SRIN. ``localisation`` (:func:`localisation_bce`, needs a model with
-    a localisation gate) and ``outside`` (:func:`outside_l1`) are for gated operator-mask
-    models; both default to 0 (off).
+    a localisation gate), ``localisation_dice`` (:func:`localisation_dice`, the same gate) and
+    ``outside`` (:func:`outside_l1`) are for gated operator-mask models; all default to 0 (off).
     """
 
     charbonnier: float = 1.0
@@ -186,15 +230,16 @@ class LossWeights:
     fg_mse: float = 0.0
     fg_mse_min_area: float = 100.0
     localisation: float = 0.0
+    localisation_dice: float = 0.0
     outside: float = 0.0
 
     def __post_init__(self) -> None:
         from harmonykit.errors import ConfigError
 
-        for name in ("charbonnier", "lpips", "gan", "l1", "fg_mse", "localisation", "outside"):
+        for name in TERM_NAMES:
             if getattr(self, name) < 0:
                 raise ConfigError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
-        if self.charbonnier == self.lpips == self.gan == self.l1 == self.fg_mse == self.localisation == self.outside == 0:
+        if all(getattr(self, name) == 0 for name in TERM_NAMES):
             raise ConfigError("loss: every weight is 0, nothing to train")
 
 
@@ -256,6 +301,11 @@ class GeneratorLoss(nn.Module):
                 raise ValueError("weights.localisation > 0 needs the localisation logit (a gated model) and the mask")
             terms["localisation"] = localisation_bce(localisation_logit, mask)
             total = total + w.localisation * terms["localisation"]
+        if w.localisation_dice > 0:
+            if localisation_logit is None or mask is None:
+                raise ValueError("weights.localisation_dice > 0 needs the localisation logit (a gated model) and the mask")
+            terms["localisation_dice"] = localisation_dice(localisation_logit, mask)
+            total = total + w.localisation_dice * terms["localisation_dice"]
         if w.outside > 0:
             if mask is None:
                 raise ValueError("weights.outside > 0 needs the mask")

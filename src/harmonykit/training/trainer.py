@@ -89,7 +89,7 @@ from harmonykit.training.distributed import (
     shutdown_distributed,
 )
 from harmonykit.training.ema import EMA
-from harmonykit.training.losses import GeneratorLoss, relativistic_d_loss
+from harmonykit.training.losses import TERM_NAMES, GeneratorLoss, relativistic_d_loss
 from harmonykit.utils.progress import progress
 from harmonykit.utils.seeding import derive_seed
 
@@ -226,7 +226,11 @@ class Trainer:
         # models (identical initialisation on every rank; DDP also broadcasts rank 0's)
         torch.manual_seed(derive_seed(cfg.seed, "init"))
         model = build_generator(cfg)
-        if ckpt is None and cfg.gan is not None and cfg.gan.init_from is not None:
+        if ckpt is None and cfg.init_from is not None:
+            src = init_generator_from(model, cfg.init_from, cfg, key="init_from")
+            if ctx.is_main:
+                print(f"harmonykit train: warm start, weights initialised from {src}")
+        elif ckpt is None and cfg.gan is not None and cfg.gan.init_from is not None:
             src = init_generator_from(model, cfg.gan.init_from, cfg)
             if ctx.is_main:
                 print(f"harmonykit train: generator initialised from {src}")
@@ -278,7 +282,7 @@ class Trainer:
         self.loader = build_loader(self.dataset, self.sampler, cfg.data.workers, cfg.seed, pin_memory=dev.type == "cuda")
 
         # log
-        terms = [t for t in ("charbonnier", "l1", "fg_mse", "lpips", "gan_g", "localisation", "outside") if getattr(cfg.loss, t.removesuffix("_g")) > 0]
+        terms = [("gan_g" if t == "gan" else t) for t in TERM_NAMES if getattr(cfg.loss, t) > 0]
         if self.disc is not None:
             terms.append("gan_d")
         self.log = CsvLog(self.run_dir / LOG_FILE, ["step", "lr", "samples_per_s", "elapsed_s", "total", *terms])
