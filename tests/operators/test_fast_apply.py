@@ -8,7 +8,24 @@ import torch
 
 from harmonykit.color import _linear_to_srgb
 from harmonykit.operators import CHANNEL_SETS, OperatorMasks, apply_operator_values
-from harmonykit.operators.fast_apply import lab_apply_uint8, lab_coefficients, srgb_encode_table
+from harmonykit.operators.fast_apply import (
+    lab_apply_uint8,
+    lab_coefficients,
+    native_kernel,
+    native_kernel_problem,
+    srgb_encode_table,
+)
+
+
+@pytest.fixture(params=["compiled", "torch"], autouse=True)
+def kernel(request, monkeypatch):
+    """Every test runs with both kernels of lab_apply_uint8 (compiled: harmonykit.operators.labkernel)."""
+    if request.param == "torch":
+        monkeypatch.setenv("HARMONYKIT_NATIVE", "0")
+        assert native_kernel() is None
+    elif native_kernel() is None:
+        pytest.skip(f"compiled kernel not built here: {native_kernel_problem()}")
+    return request.param
 
 
 def _masks(channels: tuple[str, ...], size=(9, 11), seed: int = 0, scale: float = 1.0) -> OperatorMasks:
@@ -93,6 +110,48 @@ def test_encode_table_rounds_like_the_reference():
     off = got != want
     assert np.all(np.abs(exact[off] - np.floor(exact[off]) - 0.5) < 0.01)  # only next to a boundary
     assert got[-2] == 255 and got[-1] == 0 and got[-6] == 0 and got[-4] == 255  # +inf, -inf, -0.0, 1.0
+
+
+def test_compiled_and_torch_kernels_agree_and_native_flag(kernel):
+    img = _image(33, 70, seed=7)
+    for channels in (CHANNEL_SETS["lab"], CHANNEL_SETS["lab_add"]):
+        masks = _masks(channels, size=(5, 8), seed=2)
+        values = masks.values[0]
+        torch_out = lab_apply_uint8(values, channels, img, np.empty_like(img), tile_rows=5, native=False)
+        default = lab_apply_uint8(values, channels, img, np.empty_like(img), tile_rows=5)
+        assert np.abs(default.astype(int) - torch_out).max() <= 1
+        if kernel == "compiled":
+            compiled = lab_apply_uint8(values, channels, img, np.empty_like(img), tile_rows=5, native=True)
+            assert np.array_equal(compiled, default)
+            d = np.abs(compiled.astype(int) - torch_out)
+            assert d.max() <= 1 and (d == 0).mean() > 0.999
+        else:
+            assert np.array_equal(default, torch_out)
+            with pytest.raises(RuntimeError, match="HARMONYKIT_NATIVE=0"):
+                lab_apply_uint8(values, channels, img, np.empty_like(img), native=True)
+
+
+@pytest.mark.parametrize("kernel", ["compiled"], indirect=True)
+def test_compiled_kernel_checks_its_buffers(kernel):
+    k = native_kernel()
+    img = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match="src has"):
+        k.apply_rows(img[:2], img, 4, 5, 0, 4, np.zeros(3 * 4, np.float32), 3, 2, 2, np.zeros(4, np.int64),
+                     np.zeros(4, np.int64), np.zeros(4, np.float32), np.zeros(5, np.int64), np.zeros(5, np.float32),
+                     np.zeros(256, np.float32), np.zeros(9, np.float32), np.zeros(9, np.float32),
+                     np.zeros(3, np.float32), np.zeros(1 << 21, np.uint8), 11, 0.008856, 903.3, 0.2069)
+    with pytest.raises(ValueError, match="bad sizes"):
+        k.apply_rows(img, img, 4, 5, 0, 9, np.zeros(3 * 4, np.float32), 3, 2, 2, np.zeros(4, np.int64),
+                     np.zeros(4, np.int64), np.zeros(4, np.float32), np.zeros(5, np.int64), np.zeros(5, np.float32),
+                     np.zeros(256, np.float32), np.zeros(9, np.float32), np.zeros(9, np.float32),
+                     np.zeros(3, np.float32), np.zeros(1 << 21, np.uint8), 11, 0.008856, 903.3, 0.2069)
+    with pytest.raises(TypeError):  # a read-only destination
+        ro = np.zeros((4, 5, 3), np.uint8)
+        ro.flags.writeable = False
+        k.apply_rows(img, ro, 4, 5, 0, 4, np.zeros(3 * 4, np.float32), 3, 2, 2, np.zeros(4, np.int64),
+                     np.zeros(4, np.int64), np.zeros(4, np.float32), np.zeros(5, np.int64), np.zeros(5, np.float32),
+                     np.zeros(256, np.float32), np.zeros(9, np.float32), np.zeros(9, np.float32),
+                     np.zeros(3, np.float32), np.zeros(1 << 21, np.uint8), 11, 0.008856, 903.3, 0.2069)
 
 
 def test_coefficients_need_lab_channels():

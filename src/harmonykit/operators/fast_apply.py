@@ -30,7 +30,10 @@ path used in training) is unchanged.
 
 from __future__ import annotations
 
+import importlib
+import os
 import threading
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -46,7 +49,10 @@ from harmonykit.operators.tiling import (
     tensor_view,
 )
 
-__all__ = ["DEFAULT_TILE_PIXELS", "for_each_tile", "lab_apply_uint8", "lab_coefficients", "srgb_encode_table"]
+__all__ = [
+    "DEFAULT_TILE_PIXELS", "for_each_tile", "lab_apply_uint8", "lab_coefficients", "native_kernel",
+    "native_kernel_problem", "srgb_encode_table",
+]
 
 # former private names, kept for code that imported them from here (use operators.tiling)
 _RowResampler = RowResampler
@@ -239,6 +245,60 @@ def lab_coefficients(values: Tensor, channels: tuple[str, ...]) -> Tensor:
     return torch.stack([lm, cy, am, aa / 500.0, bm, ba / 200.0]).float()
 
 
+_NATIVE: list[ModuleType | None] = []  # the import attempt, made once
+_NATIVE_ERROR: list[str] = []
+
+
+def native_kernel() -> ModuleType | None:
+    """The compiled row kernel (``harmonykit.operators.labkernel``, built from
+    ``labkernel.c`` at install time where a C compiler exists), or ``None`` when it was not
+    built or the environment sets ``HARMONYKIT_NATIVE=0`` (read at each call); then
+    :func:`lab_apply_uint8` uses its PyTorch kernel."""
+    if os.environ.get("HARMONYKIT_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    if not _NATIVE:
+        try:
+            _NATIVE.append(importlib.import_module("harmonykit.operators.labkernel"))
+        except ImportError as exc:
+            _NATIVE.append(None)
+            _NATIVE_ERROR.append(f"harmonykit.operators.labkernel was not built ({exc}); reinstall with a C compiler")
+    return _NATIVE[0]
+
+
+def native_kernel_problem() -> str | None:
+    """Why :func:`native_kernel` gives ``None`` (``None`` when it gives the kernel)."""
+    if native_kernel() is not None:
+        return None
+    return _NATIVE_ERROR[0] if _NATIVE_ERROR else "disabled by HARMONYKIT_NATIVE=0"
+
+
+def _lab_apply_native(
+    kernel: ModuleType, coeffs: Tensor, resampler: RowResampler, image: np.ndarray, out: np.ndarray,
+    rows: int, workers: int | None,
+) -> np.ndarray:
+    """:func:`lab_apply_uint8` with the compiled kernel: the same row tiles on the same
+    threads (the kernel releases the GIL)."""
+    height, width = image.shape[:2]
+    cf = np.ascontiguousarray(coeffs.numpy(), dtype=np.float32)
+    i0, i1, lam_y = (np.ascontiguousarray(a) for a in resampler.row_weights())
+    j0, lam_x = (np.ascontiguousarray(a) for a in resampler.column_weights())
+    lut = _srgb_lut(torch.device("cpu")).numpy()
+    table = srgb_encode_table().numpy()
+    to_t = np.ascontiguousarray(_matrix_tensor("xyz", torch.float32, torch.device("cpu")).numpy())
+    to_rgb64 = _matrix_tensor("rgb", torch.float64, torch.device("cpu")).numpy()
+    to_rgb = np.ascontiguousarray(to_rgb64, dtype=np.float32)
+    bias = (to_rgb64 @ np.full(3, -_F_EPS / _KAPPA)).astype(np.float32)
+    k, h, w = cf.shape
+    src = np.ascontiguousarray(image)
+
+    def work(y0: int, y1: int) -> None:
+        kernel.apply_rows(src, out, height, width, y0, y1, cf, k, h, w, i0, i1, lam_y, j0, lam_x, lut, to_t,
+                          to_rgb, bias, table, _OUT_SHIFT, _EPS_LAB, _KAPPA, _F_EPS)
+
+    for_each_tile(height, rows, work, workers=workers)
+    return out
+
+
 class _Uint8Workspace:
     """Per-thread buffers of :func:`lab_apply_uint8` for tiles of at most ``n`` pixels."""
 
@@ -259,6 +319,7 @@ def lab_apply_uint8(
     out: np.ndarray,
     tile_rows: int | None = None,
     workers: int | None = None,
+    native: bool | None = None,
 ) -> np.ndarray:
     """Apply CIELAB operator values to a uint8 photo on the CPU, in row tiles.
 
@@ -276,12 +337,15 @@ def lab_apply_uint8(
             ``image`` itself: each tile is read before it is written).
         tile_rows: rows per tile (default: :data:`DEFAULT_TILE_PIXELS` pixels).
         workers: threads (default ``torch.get_num_threads()``).
+        native: ``None`` (default): the compiled kernel (:func:`native_kernel`) when it was
+            built, else the PyTorch kernel; ``True``: the compiled one or ``RuntimeError``;
+            ``False``: the PyTorch one. Both give the same result within one level.
 
     Returns:
         ``out``.
     """
     if not out.flags.c_contiguous:
-        tmp = lab_apply_uint8(values, channels, image, np.empty_like(image), tile_rows, workers)
+        tmp = lab_apply_uint8(values, channels, image, np.empty_like(image), tile_rows, workers, native)
         out[...] = tmp
         return out
     height, width = image.shape[:2]
@@ -289,6 +353,11 @@ def lab_apply_uint8(
     coeffs = lab_coefficients(values, channels)
     add_only = coeffs.shape[0] == 3
     resampler = RowResampler(coeffs, height, width)
+    kernel = native_kernel() if native is None or native else None
+    if native and kernel is None:
+        raise RuntimeError(f"the compiled kernel is not available: {native_kernel_problem()}")
+    if kernel is not None:
+        return _lab_apply_native(kernel, coeffs, resampler, image, out, rows, workers)
     lut = _srgb_lut(torch.device("cpu"))
     table = srgb_encode_table()
     # 3x3 products as three broadcast multiply-adds (columns (3, 1)): BLAS is slow for K = 3

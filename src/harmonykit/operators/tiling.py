@@ -140,6 +140,29 @@ class RowResampler:
             lam[j0 >= w - 1] = 0.0  # the last column has no right neighbour
             self._cols = (torch.from_numpy(j0), torch.from_numpy(lam).to(values.dtype))
 
+    def row_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(i0, i1, lam)`` of every output row: ``int64, int64, float32`` arrays of length
+        ``H``; output row ``y`` is ``v[i0] + lam * (v[i1] - v[i0])`` (the identity map when
+        the heights are equal)."""
+        if self.i0 is None:
+            i0 = np.arange(self.height, dtype=np.int64)
+            return i0, i0.copy(), np.zeros(self.height, dtype=np.float32)
+        return self.i0, self.i1.astype(np.int64), self.lam1.detach().cpu().numpy().astype(np.float32)
+
+    def column_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(j0, lam)`` of every output column: ``int64, float32`` arrays of length ``W``;
+        column ``x`` is ``v[j0] + lam * (v[j0 + 1] - v[j0])`` (``lam`` is 0 where ``j0`` is the
+        last source column, and everywhere when the widths are equal)."""
+        w = self.values.shape[-1]
+        if w == self.width:
+            return np.arange(self.width, dtype=np.int64), np.zeros(self.width, dtype=np.float32)
+        ft = np.float64 if self.values.dtype == torch.float64 else np.float32
+        src = np.maximum((np.arange(self.width, dtype=ft) + ft(0.5)) * (ft(w) / ft(self.width)) - ft(0.5), ft(0.0))
+        j0 = src.astype(np.int64)
+        lam = (src - j0.astype(ft)).astype(ft)
+        lam[j0 >= w - 1] = 0.0
+        return j0, lam.astype(np.float32)
+
     def _widen(self, rows: Tensor) -> Tensor:
         """``(C, m, w)`` -> ``(C, m, W)`` with the width weights of the 2-D resize (on the
         CPU as ``a[j] + lam * (a[j + 1] - a[j])`` by two gathers and one fused
