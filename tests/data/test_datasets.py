@@ -272,9 +272,9 @@ def test_dataloader_workers_and_collate(tmp_path, ih4):
     tp = TorchPairs(ds, size=None, skip_errors=True)
     loader = torch.utils.data.DataLoader(tp, batch_size=1, num_workers=2, collate_fn=collate_pairs)
     batches = list(loader)
-    assert [b["id"] for b in batches] == [["c100_7_1"], ["c100_8_2"], [], ["d400_1_3"]]
-    assert batches[2]["errors"][0]["id"] == "f300_4_1" and "f300_4_1.jpg" in batches[2]["errors"][0]["error"]
-    assert batches[0]["composite"].shape == (1, 3, H, W) and batches[0]["errors"] == []
+    assert [b.ids for b in batches] == [["c100_7_1"], ["c100_8_2"], [], ["d400_1_3"]]
+    assert batches[2].errors[0].id == "f300_4_1" and "f300_4_1.jpg" in batches[2].errors[0].error
+    assert batches[0].composite.shape == (1, 3, H, W) and batches[0].errors == []
     # default collate works for equal sizes; different sizes give a clear error
     big = TorchPairs(ds.select([0, 1]), size=8)
     b = next(iter(torch.utils.data.DataLoader(big, batch_size=2)))

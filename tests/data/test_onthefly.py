@@ -108,7 +108,7 @@ def test_dataloader_workers_match_single_process(sources):
     batches = list(loader)
     order = list(sampler)
     assert len(order) == 4 and {i for _, i in order} == set(range(4)) and order[0][0] == 2
-    flat = [(b["index"][k].item(), b["composite"][k]) for b in batches for k in range(2)]
+    flat = [(b.index[k].item(), b.composite[k]) for b in batches for k in range(2)]
     assert [i for i, _ in flat] == [i for _, i in order]
     for i, comp in flat:
         assert torch.equal(comp, ds.sample(2, i)["composite"])

@@ -96,6 +96,7 @@ def test_benchmark_folder_training(write_config, tmp_path):
 def test_fixed_pair_augmentation_crops_and_flips_consistently(tmp_path):
     import torch
 
+    from harmonykit.data.batch import PairItem
     from harmonykit.errors import ConfigError
     from harmonykit.training.config import DataConfig, RegionsConfig
     from harmonykit.training.data import EpochIndexed, build_dataset
@@ -136,4 +137,5 @@ def test_fixed_pair_augmentation_crops_and_flips_consistently(tmp_path):
     # no augmentation: the sample is the same in every epoch
     assert torch.equal(plain[(0, 1)]["composite"], plain[(5, 1)]["composite"])
     with pytest.raises(ConfigError, match="larger than the training images"):
-        EpochIndexed([{"composite": torch.zeros(3, 8, 8)}], size=16)[(0, 0)]
+        x = torch.zeros(3, 8, 8)
+        EpochIndexed([PairItem(composite=x, real=x, mask=x[:1], id="x")], size=16)[(0, 0)]

@@ -59,21 +59,14 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _StderrHandler(logging.Handler):
-    """Writes library log records (notes, warnings) to the *current* ``sys.stderr``."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            print(self.format(record), file=sys.stderr)
-        except Exception:  # pragma: no cover - logging must never break a command
-            self.handleError(record)
-
-
 def _setup_logging() -> None:
-    """Show the ``harmonykit`` loggers' INFO+ records on stderr, once."""
+    """Show the ``harmonykit`` loggers' INFO+ records on stderr, once (commands may show
+    some of them their own way: :func:`harmonykit.cli.console.show_messages`)."""
+    from harmonykit.cli.console import ConsoleHandler
+
     root = logging.getLogger("harmonykit")
-    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
-        handler = _StderrHandler()
+    if not any(isinstance(h, ConsoleHandler) for h in root.handlers):
+        handler = ConsoleHandler("stderr")
         handler.setFormatter(logging.Formatter("harmonykit: %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.INFO)

@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harmonykit.cli.console import show_messages
     from harmonykit.errors import ConfigError
     from harmonykit.training import load_train_config, train
     from harmonykit.training.trainer import CONFIG_FILE
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     # a run's own config.yaml already holds its final milestones: extending it with
     # --set optim.iterations=N keeps them; a CONFIG file gets them scaled (docs/training.md)
     cfg = load_train_config(config, args.overrides, scale_milestones=args.config is not None)
-    result = train(cfg, out, resume=args.resume)
+    with show_messages("harmonykit.training", "harmonykit train", stream="stdout"):  # the trainer's notes
+        result = train(cfg, out, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
         speed = f"; {result.samples_per_s:.2f} samples/s" if result.samples_per_s > 0 else ""
         print(f"harmonykit train: {result.status} at step {result.step}{speed}; weights in {out / 'weights'}")

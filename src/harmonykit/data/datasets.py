@@ -47,6 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harmonykit.data.batch import PairBatch, PairError, PairItem, collate_pairs
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
 from harmonykit.io import IMAGE_EXTENSIONS, list_images, read_image, read_mask
 
@@ -61,6 +62,9 @@ __all__ = [
     "open_benchmark",
     "detect_layout",
     "TorchPairs",
+    "PairItem",
+    "PairError",
+    "PairBatch",
     "collate_pairs",
     "to_tensor_image",
     "to_tensor_mask",
@@ -567,9 +571,9 @@ def _size_tuple(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
 class TorchPairs(torch.utils.data.Dataset):
     """A :class:`PairDataset` as torch tensors, for a ``DataLoader`` (workers allowed).
 
-    Items are dicts ``{"composite": (3, S, S) float [0, 1], "real": (3, S, S),
-    "mask": (1, S, S) float [0, 1], "id": str, "subset": str}`` plus ``"regions"``
-    ``(3, S, S)`` in ``[0, 1]`` when ``regions`` is given.
+    Items are :class:`~harmonykit.data.batch.PairItem` s: ``composite`` ``(3, S, S)``
+    float ``[0, 1]``, ``real`` ``(3, S, S)``, ``mask`` ``(1, S, S)`` float ``[0, 1]``,
+    ``id``, ``subset``, and ``regions`` ``(3, S, S)`` in ``[0, 1]`` when ``regions`` is given.
 
     Resizing rule: images bilinear + antialias (``align_corners=False``), masks and region
     maps nearest (``nearest-exact``), to ``size x size`` (aspect ratio not kept, as in the
@@ -582,8 +586,8 @@ class TorchPairs(torch.utils.data.Dataset):
         regions: a region-map provider (``image -> RegionMap``, e.g.
             :class:`~harmonykit.data.regions.CachedRegionMaps`), called on the
             original-resolution composite.
-        skip_errors: instead of raising, return ``{"id", "subset", "error": message}`` for
-            an unreadable item; :func:`collate_pairs` moves those to ``batch["errors"]``.
+        skip_errors: instead of raising, return a :class:`~harmonykit.data.batch.PairError`
+            for an unreadable item; :func:`collate_pairs` moves those to ``batch.errors``.
     """
 
     def __init__(
@@ -601,59 +605,20 @@ class TorchPairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> PairItem | PairError:
         rec = self.dataset.records[index]
         try:
             s = read_record(rec)
         except ImageReadError as exc:
             if not self.skip_errors:
                 raise
-            return {"id": rec.id, "subset": rec.subset, "error": str(exc)}
+            return PairError(id=rec.id, subset=rec.subset, error=str(exc))
         size = self.size or s.composite.shape[:2]
-        item: dict[str, Any] = {
-            "composite": resize_image_tensor(to_tensor_image(s.composite), size),
-            "real": resize_image_tensor(to_tensor_image(s.real), size),
-            "mask": resize_mask_tensor(to_tensor_mask(s.mask), size),
-            "id": s.id,
-            "subset": s.subset,
-        }
-        if self.regions is not None:
-            item["regions"] = self.regions(s.composite).to_tensor(size)
-        return item
-
-
-def collate_pairs(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Collate :class:`TorchPairs` / on-the-fly items into a batch.
-
-    Tensors are stacked (``(B, 3, H, W)``...), strings and other values become lists.
-    Items carrying ``"error"`` are left out of the tensors and listed in
-    ``batch["errors"]`` as ``{"id", "subset", "error"}`` (an empty list when none failed);
-    when every item failed, the batch holds ids/subsets/errors only. Works for batch size
-    1 at any resolution; larger batches of different sizes raise a ``ValueError`` that
-    says to set a size or use ``batch_size=1``.
-    """
-    good = [b for b in batch if "error" not in b]
-    out: dict[str, Any] = {
-        "errors": [{"id": b.get("id"), "subset": b.get("subset"), "error": b["error"]} for b in batch if "error" in b]
-    }
-    out["id"] = [b["id"] for b in good]
-    out["subset"] = [b.get("subset") for b in good]
-    if not good:
-        return out
-    for key in good[0]:
-        if key in ("id", "subset"):
-            continue
-        values = [b[key] for b in good]
-        if isinstance(values[0], torch.Tensor):
-            shapes = {tuple(v.shape) for v in values}
-            if len(shapes) > 1:
-                raise ValueError(
-                    f"cannot batch {key!r} tensors of different shapes {sorted(shapes)}: "
-                    "set a fixed size (e.g. size=256) or use batch_size=1"
-                )
-            out[key] = torch.stack(values)
-        elif isinstance(values[0], (int, float)) and not isinstance(values[0], bool):
-            out[key] = torch.tensor(values)
-        else:
-            out[key] = values
-    return out
+        return PairItem(
+            composite=resize_image_tensor(to_tensor_image(s.composite), size),
+            real=resize_image_tensor(to_tensor_image(s.real), size),
+            mask=resize_mask_tensor(to_tensor_mask(s.mask), size),
+            id=s.id,
+            subset=s.subset,
+            regions=self.regions(s.composite).to_tensor(size) if self.regions is not None else None,
+        )

@@ -19,7 +19,7 @@ Failures do not stop training: if the source cannot be read (``ImageReadError``)
 crop has no usable region (``NoUsableRegionError``), the sample is made from another item
 chosen by ``derive_seed(seed, epoch, index, "retry", k)`` (attempt ``k = 1, 2, ...``, with
 its own generator), so the replacement is deterministic too. Skips are counted in
-:attr:`OnTheFlyPairs.failures` (per process) and in each sample's ``"skipped"`` value
+:attr:`OnTheFlyPairs.failures` (per process) and in each sample's ``skipped`` field
 (which survives DataLoader workers). After ``max_attempts`` failed attempts in a row a
 :class:`~harmonykit.errors.HarmonykitError` is raised (the sources are unusable).
 
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harmonykit.data.batch import PairItem
 from harmonykit.data.datasets import to_tensor_image, to_tensor_mask
 from harmonykit.data.lalonde import read_object_mask
 from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig
@@ -79,10 +80,10 @@ def _resize_shorter(image: np.ndarray, shorter: int) -> np.ndarray:
 class OnTheFlyPairs(torch.utils.data.Dataset):
     """Training pairs made on the fly from source photos (torch ``Dataset``).
 
-    Items are dicts ``{"composite": (3, S, S) float [0, 1], "real": (3, S, S),
-    "mask": (1, S, S) float {0, 1}, "id": source id, "subset": "onthefly",
-    "index": int, "skipped": int}`` (``skipped`` = failed attempts before this sample),
-    plus ``"regions"`` ``(3, S, S)`` when ``region_maps`` is given.
+    Items are :class:`~harmonykit.data.batch.PairItem` s: ``composite`` ``(3, S, S)``
+    float ``[0, 1]``, ``real`` ``(3, S, S)``, ``mask`` ``(1, S, S)`` float ``{0, 1}``,
+    ``id`` (the source id), ``subset`` ``"onthefly"``, ``index``, ``skipped`` (failed
+    attempts before this sample), and ``regions`` ``(3, S, S)`` when ``region_maps`` is given.
 
     Args:
         items: source items (``harmonykit.data.sources.SourceItem``).
@@ -232,7 +233,7 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
 
     # -------------------------------------------------------------------- samples
 
-    def _make(self, j: int, rng: np.random.Generator) -> dict[str, Any]:
+    def _make(self, j: int, rng: np.random.Generator) -> PairItem:
         image, labels = self._load(j)
         h, w = labels.shape
         s = self.size
@@ -250,18 +251,16 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         )
         res = make_pair(np.ascontiguousarray(img), np.ascontiguousarray(lab), rng, mix=self.mix,
                         perturb=self.perturb, transfer=self.transfer, context=context)
-        out: dict[str, Any] = {
-            "composite": to_tensor_image(res.composite),
-            "real": to_tensor_image(res.real),
-            "mask": to_tensor_mask(res.mask),
-            "id": self.items[j].id,
-            "subset": "onthefly",
-        }
-        if self.region_maps is not None:
-            out["regions"] = self.region_maps(res.composite).to_tensor()
-        return out
+        return PairItem(
+            composite=to_tensor_image(res.composite),
+            real=to_tensor_image(res.real),
+            mask=to_tensor_mask(res.mask),
+            id=item.id,
+            subset="onthefly",
+            regions=self.region_maps(res.composite).to_tensor() if self.region_maps is not None else None,
+        )
 
-    def sample(self, epoch: int, index: int) -> dict[str, Any]:
+    def sample(self, epoch: int, index: int) -> PairItem:
         """Sample ``index`` of ``epoch`` (see the module docstring for the skip rule)."""
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} samples")
@@ -284,15 +283,14 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
                 self.failed_items[item_id] = str(exc)
                 errors.append(f"{item_id}: {exc}")
                 continue
-            out["index"] = index
-            out["skipped"] = k
+            out.index, out.skipped = index, k
             return out
         raise HarmonykitError(
             f"{self.max_attempts} source items in a row were unusable for sample {index} of epoch {epoch}; "
             f"last errors: {'; '.join(errors[-3:])}"
         )
 
-    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, Any]:
+    def __getitem__(self, index: int | tuple[int, int]) -> PairItem:
         """``ds[i]`` (current epoch) or ``ds[(epoch, i)]`` (as :class:`EpochSampler` yields)."""
         if isinstance(index, tuple):
             epoch, i = index

@@ -27,6 +27,7 @@ sees the true mask.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harmonykit.data.batch import PairError, PairItem, collate_pairs
 from harmonykit.errors import ConfigError
 from harmonykit.training.config import DataConfig, RegionsConfig
 from harmonykit.utils.seeding import rng_for
@@ -113,11 +115,13 @@ class EpochIndexed(torch.utils.data.Dataset):
     on workers or resume) and change from epoch to epoch. The same crop and flip apply to
     every image-shaped tensor of the item (composite, real, mask, regions).
 
-    >>> base = [{"composite": torch.arange(16.0).view(1, 4, 4), "id": "a"}]
+    >>> from harmonykit.data.batch import PairItem
+    >>> x = torch.arange(16.0).view(1, 4, 4)
+    >>> base = [PairItem(composite=x, real=x, mask=x, id="a")]
     >>> ds = EpochIndexed(base, size=2, flip=True, seed=0)
-    >>> ds[(0, 0)]["composite"].shape
+    >>> ds[(0, 0)].composite.shape
     torch.Size([1, 2, 2])
-    >>> EpochIndexed(base)[(3, 0)]["composite"].shape  # no augmentation
+    >>> EpochIndexed(base)[(3, 0)].composite.shape  # no augmentation
     torch.Size([1, 4, 4])
     """
 
@@ -138,28 +142,28 @@ class EpochIndexed(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
+    def __getitem__(self, key: tuple[int, int]) -> PairItem | PairError:
         epoch, index = int(key[0]), int(key[1])
-        item = self.base[index]
-        if (self.size is None and not self.flip) or "error" in item:
-            return item
+        pair = self.base[index]
+        if (self.size is None and not self.flip) or isinstance(pair, PairError):
+            return pair
         rng = rng_for(self.seed, "augment", epoch, index)
-        h, w = item["composite"].shape[-2:]
+        h, w = pair.composite.shape[-2:]
         s = self.size
         if s is not None and (s > h or s > w):
             raise ConfigError(f"crop size {s} is larger than the training images ({h}x{w})")
         top = int(rng.integers(0, h - s + 1)) if s is not None else 0
         left = int(rng.integers(0, w - s + 1)) if s is not None else 0
         do_flip = self.flip and bool(rng.random() < 0.5)
-        out = dict(item)
-        for k, v in item.items():
-            if isinstance(v, torch.Tensor) and v.dim() >= 2 and tuple(v.shape[-2:]) == (h, w):
+        changes = {}
+        for k, v in pair.images().items():
+            if v.dim() >= 2 and tuple(v.shape[-2:]) == (h, w):
                 if s is not None:
                     v = v[..., top : top + s, left : left + s]
                 if do_flip:
                     v = v.flip(-1)
-                out[k] = v.contiguous()
-        return out
+                changes[k] = v.contiguous()
+        return dataclasses.replace(pair, **changes)
 
 
 def region_settings(cfg: RegionsConfig) -> dict[str, Any]:
@@ -260,8 +264,6 @@ def build_loader(
     """A DataLoader over ``sampler``'s batches. Samples are seeded by their keys, so the
     number of workers changes nothing but speed; the loader gets its own generator so it
     never touches the global torch RNG."""
-    from harmonykit.data.datasets import collate_pairs
-
     g = torch.Generator()
     g.manual_seed(seed)
     warm = getattr(dataset, "warm_cache", None)
