@@ -81,6 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from harmonykit.cli.console import show_messages
     from harmonykit.data.builder import PERTURB_CHOICES, BuildSettings, build_benchmark, parse_shard
     from harmonykit.data.perturb import PerturbConfig
     from harmonykit.errors import batch_exit_code
@@ -104,19 +105,17 @@ def run(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
     )
 
-    def on_skip(skip: object) -> None:
-        # tqdm.write keeps the progress bar intact
-        tqdm.write(f"harmonykit build-benchmark: {skip}", file=sys.stderr)
-
-    report = build_benchmark(
-        settings,
-        args.out,
-        limit=args.limit,
-        workers=cap_workers(args.workers),
-        shard=parse_shard(args.shard),
-        on_skip=on_skip,
-        show_progress=False if args.quiet else None,
-    )
+    # the builder logs each skipped item; tqdm.write keeps the progress bar intact
+    with show_messages("harmonykit.data.builder", "harmonykit build-benchmark",
+                       write=lambda line: tqdm.write(line, file=sys.stderr)):
+        report = build_benchmark(
+            settings,
+            args.out,
+            limit=args.limit,
+            workers=cap_workers(args.workers),
+            shard=parse_shard(args.shard),
+            show_progress=False if args.quiet else None,
+        )
     if not args.quiet:
         state = "complete" if report.complete else "incomplete (other shards pending or interrupted)"
         print(

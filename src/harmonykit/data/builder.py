@@ -4,7 +4,10 @@
 into a ``(composite, real, mask)`` triple with :func:`harmonykit.data.perturb.make_pair`
 (a perturbation family drawn from ``settings.mix``: the Sg-MMH multi-region recipe,
 iHarmony4-style colour transfer from a reference object of another photo, or nothing) and
-writes it to an output folder.
+writes it to an output folder, in three stages: :func:`plan_build` (list the source,
+prepare the folder, sort the items into finished / known unusable / to build: a
+:class:`BuildPlan`), :func:`run_build` (make the samples) and :func:`finalise_build`
+(merge the records into the manifest and ``benchmark.json``).
 
 Lalonde-Efros sources: the annotated object is region 1 of the label map; with
 ``regions`` ``slic`` / ``felzenszwalb`` / ``sam`` the rest of the image is split into
@@ -67,8 +70,8 @@ twice) and are removed at the start of the next run (those of a live shard are k
 a resumed build is byte-identical to an uninterrupted one.
 
 Per-item problems (unreadable or corrupt image, label map of the wrong size, missing label
-map, no usable region) are reported through ``on_skip``, recorded, listed in
-``benchmark.json`` and skipped; the rest is built.
+map, no usable region) are logged (warnings of ``harmonykit.data.builder``), reported
+through ``on_skip``, recorded, listed in ``benchmark.json`` and skipped; the rest is built.
 """
 
 from __future__ import annotations
@@ -121,6 +124,10 @@ __all__ = [
     "BuildReport",
     "fit_to_size",
     "parse_shard",
+    "BuildPlan",
+    "plan_build",
+    "run_build",
+    "finalise_build",
     "build_benchmark",
 ]
 
@@ -466,24 +473,13 @@ class _Worker:
             self.labeler = make_labeler(settings.regions, **kw)
 
     def run(self, item: SourceItem) -> _ItemResult:
-        s = self.s
+        """Build one sample: its files, then its record (or the :class:`Skip` of why not)."""
         t: dict[str, float] = {}
         t0 = time.perf_counter()
-        try:
-            image = read_image(item.image_path)
-            label = None
-            if item.object_mask is not None:  # Lalonde-Efros: the object is region 1
-                label = object_label_map(read_object_mask(item.object_mask, size=image.shape[:2]))
-            elif s.regions == "labels":
-                if item.label_path is None:
-                    return _ItemResult(item.id, skip=Skip(item.id, str(item.image_path), "no label map"))
-                label = read_label_map(item.label_path, size=image.shape[:2])
-        except HarmonykitError as exc:
-            file = getattr(exc, "path", str(item.image_path))
-            return _ItemResult(item.id, skip=Skip(item.id, file, getattr(exc, "reason", str(exc))))
-        src_hw = [int(image.shape[0]), int(image.shape[1])]
-        had_labels = label is not None and bool(np.any(label))
-        image, label = fit_to_size(image, s.size, label)
+        loaded = self._read(item)
+        if isinstance(loaded, Skip):
+            return _ItemResult(item.id, skip=loaded)
+        image, label, src_hw, had_labels = loaded
         t1 = time.perf_counter()
         t["decode"] = t1 - t0
         if self.labeler is not None:
@@ -492,21 +488,56 @@ class _Worker:
         assert label is not None
         t2 = time.perf_counter()
         t["regions"] = t2 - t1
+        res = self._pair(item, image, label, had_labels)
+        if isinstance(res, Skip):
+            return _ItemResult(item.id, skip=res)
+        t3 = time.perf_counter()
+        t["filters"] = t3 - t2
+        record = self._write(item, res, src_hw)
+        t["encode"] = time.perf_counter() - t3
+        return _ItemResult(item.id, record=record, timings=t)
+
+    def _read(self, item: SourceItem) -> tuple[np.ndarray, np.ndarray | None, list[int], bool] | Skip:
+        """The image and label map at the output size, the source size and whether the
+        source had labels; or why the item cannot be read."""
+        s = self.s
+        try:
+            image = read_image(item.image_path)
+            label = None
+            if item.object_mask is not None:  # Lalonde-Efros: the object is region 1
+                label = object_label_map(read_object_mask(item.object_mask, size=image.shape[:2]))
+            elif s.regions == "labels":
+                if item.label_path is None:
+                    return Skip(item.id, str(item.image_path), "no label map")
+                label = read_label_map(item.label_path, size=image.shape[:2])
+        except HarmonykitError as exc:
+            return Skip(item.id, getattr(exc, "path", str(item.image_path)), getattr(exc, "reason", str(exc)))
+        src_hw = [int(image.shape[0]), int(image.shape[1])]
+        had_labels = label is not None and bool(np.any(label))
+        image, label = fit_to_size(image, s.size, label)
+        return image, label, src_hw, had_labels
+
+    def _pair(self, item: SourceItem, image: np.ndarray, label: np.ndarray, had_labels: bool) -> Any:
+        """The perturbed pair (a ``make_pair`` result) of the sample, or a :class:`Skip`
+        when the crop has no usable region."""
+        s = self.s
         try:
             context = PairContext(
                 object_label=OBJECT_LABEL if item.object_mask is not None else None,
                 category=item.category, group=item.group or item.image_path.stem, references=self.references,
             )
-            res = make_pair(image, label, rng_for(s.seed, item.id), mix=s.mix, perturb=s.perturb,
-                            transfer=s.transfer, context=context)
+            return make_pair(image, label, rng_for(s.seed, item.id), mix=s.mix, perturb=s.perturb,
+                             transfer=s.transfer, context=context)
         except NoUsableRegionError as exc:
             file = str(item.object_mask or (item.label_path if s.regions == "labels" else item.image_path))
             reason = str(exc) + (f" (after resizing to {s.size}x{s.size})" if had_labels else "")
             if s.regions != "labels":
                 reason += f" ({s.regions} regions)"
-            return _ItemResult(item.id, skip=Skip(item.id, file, reason))
-        t3 = time.perf_counter()
-        t["filters"] = t3 - t2
+            return Skip(item.id, file, reason)
+
+    def _write(self, item: SourceItem, res: Any, src_hw: list[int]) -> dict[str, Any]:
+        """Write the sample's files, then its record (atomically); drop an old skip record."""
+        s = self.s
         files = _files_for(item.id, s.layout, s.samples_per_image, self.subset)
         if s.layout == "triptych":
             mask3 = np.repeat(res.mask[..., None], 3, axis=2)
@@ -537,9 +568,7 @@ class _Worker:
         if skip_file.exists():
             with contextlib.suppress(FileNotFoundError):
                 skip_file.unlink()
-        t["encode"] = time.perf_counter() - t3
-        return _ItemResult(item.id, record=record, timings=t)
-
+        return record
 
 _WORKER: _Worker | None = None
 _INIT_ERROR: str | None = None
@@ -571,7 +600,7 @@ def _run_item(item: SourceItem) -> _ItemResult:
     return _WORKER.run(item)
 
 
-# ----------------------------------------------------------------------------- finalize
+# ----------------------------------------------------------------------------- manifest
 
 
 def _read_skips(skip_dir: Path) -> dict[str, dict[str, Any]]:
@@ -605,7 +634,7 @@ def _clean_temporaries(out: Path) -> None:
     remove_stale_temp_files(out, recursive=True)
 
 
-def _finalize(out: Path, settings: dict[str, Any], selected_ids: list[str]) -> tuple[int, bool]:
+def _write_manifest(out: Path, settings: dict[str, Any], selected_ids: list[str]) -> tuple[int, bool]:
     """Merge per-sample records into ``manifest.jsonl`` and ``benchmark.json``.
 
     Returns ``(finished samples in the folder, complete)``.
@@ -663,6 +692,190 @@ def _finalize(out: Path, settings: dict[str, Any], selected_ids: list[str]) -> t
 # ----------------------------------------------------------------------------- main entry
 
 
+@dataclass
+class BuildPlan:
+    """What one build will do, decided before anything is built (:func:`plan_build`).
+
+    Attributes:
+        settings: what to build.
+        out: the output folder (its ``.build/settings.json`` matches ``settings``; stale
+            temporaries of killed builds are removed).
+        root: the source's root folder (records name source files relative to it).
+        stored_settings: the settings as stored in ``settings.json`` and ``benchmark.json``.
+        ids: every sample id of the (limited) source, sorted: the benchmark is complete when
+            each is finished or skipped.
+        todo: this shard's items still to build.
+        skips: this shard's items known to be unusable (recorded by :func:`run_build`).
+        already_done: this shard's samples found finished (resume).
+        references: colour-transfer reference photos (``None`` without colour transfer).
+    """
+
+    settings: BuildSettings
+    out: Path
+    root: Path
+    stored_settings: dict[str, Any]
+    ids: list[str]
+    todo: list[SourceItem] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    already_done: int = 0
+    references: list[SourceItem] | None = None
+
+    @property
+    def selected(self) -> int:
+        """Items of this shard (after ``limit``)."""
+        return len(self.todo) + len(self.skips) + self.already_done
+
+    @property
+    def subset(self) -> str | None:
+        """The iHarmony4 subset folder (``iharmony4`` layout), else ``None``."""
+        return self.stored_settings["subset"]
+
+
+def _check_options(settings: BuildSettings, workers: int, limit: int | None, shard: tuple[int, int]) -> None:
+    settings.validate()
+    if workers < 1:
+        raise BuildError(f"--workers must be >= 1, got {workers}")
+    if limit is not None and limit < 1:
+        raise BuildError(f"--limit must be >= 1, got {limit}")
+    si, sn = shard
+    if sn < 1 or not 0 <= si < sn:
+        raise BuildError(f"invalid shard {si}/{sn}")
+
+
+def _entries(listing: Any, per_image: int) -> dict[str, SourceItem | Skip]:
+    """Sample id -> its source item (``<id>_<k>`` items with ``samples_per_image > 1``), or
+    the :class:`Skip` of a source problem found by the listing."""
+    entries: dict[str, SourceItem | Skip] = {}
+    for it in listing.items:
+        if per_image == 1:
+            entries[it.id] = it
+        else:
+            for k in range(per_image):
+                sid = f"{it.id}_{k}"
+                entries[sid] = dataclasses.replace(it, id=sid)
+    for p in listing.problems:
+        entries.setdefault(p.id, Skip(p.id, str(p.path), p.reason))
+    return entries
+
+
+def plan_build(
+    settings: BuildSettings, out: str | Path, *, limit: int | None = None, shard: tuple[int, int] = (0, 1)
+) -> BuildPlan:
+    """List the source, prepare ``out`` and sort this shard's items into finished, known
+    unusable and to build (arguments as for :func:`build_benchmark`).
+
+    Nothing is built; ``out`` gets its ``.build/settings.json`` (first build) and loses the
+    temporaries a killed build left.
+
+    Raises:
+        BuildError / SourceError: bad options, unusable source, folder with other settings.
+    """
+    _check_options(settings, 1, limit, shard)
+    out = Path(out)
+    listing = scan_source(
+        settings.source, format=settings.format, split=settings.split, labels=settings.labels,
+        require_labels=settings.regions == "labels", val_fraction=settings.val_fraction,
+    )
+    stored = _settings_dict(settings, listing.format, listing.split)
+    _prepare_out(out, stored)
+    _clean_temporaries(out)
+    entries = _entries(listing, settings.samples_per_image)
+    ids = sorted(entries)[:limit] if limit is not None else sorted(entries)
+    plan = BuildPlan(settings, out, Path(listing.root), stored, ids,
+                     references=listing.items if settings.mix.colour_transfer > 0 else None)
+    for item_id in ids[shard[0]::shard[1]]:
+        e = entries[item_id]
+        if _is_finished(out, item_id, settings.layout, settings.samples_per_image, plan.subset):
+            plan.already_done += 1  # a Skip too: e.g. built before its label folder changed
+        elif isinstance(e, Skip):
+            plan.skips.append(e)
+        else:
+            plan.todo.append(e)
+    return plan
+
+
+@contextlib.contextmanager
+def _results(plan: BuildPlan, workers: int) -> Iterator[Iterator[_ItemResult]]:
+    """The results of ``plan.todo``, built here (``workers == 1``) or by a ``spawn`` pool
+    (terminated if the consumer stops early)."""
+    todo, root = plan.todo, str(plan.root)
+    if workers == 1 or len(todo) <= 1:
+        worker = _Worker(plan.settings, str(plan.out), root, plan.references, plan.subset)
+        yield (worker.run(it) for it in todo)
+        return
+    import multiprocessing as mp
+
+    initargs = (plan.settings, str(plan.out), root, plan.references, plan.subset)
+    pool = mp.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init_worker, initargs=initargs)
+    chunk = max(1, min(8, len(todo) // (workers * 8)))
+    try:
+        yield pool.imap_unordered(_run_item, todo, chunksize=chunk)
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    pool.close()
+    pool.join()
+
+
+def run_build(
+    plan: BuildPlan,
+    *,
+    workers: int = 1,
+    on_skip: Callable[[Skip], None] | None = None,
+    show_progress: bool | None = None,
+) -> BuildReport:
+    """Build ``plan``'s items: record its known skips, then make every sample to do (each
+    written atomically with its record, or recorded as skipped). Every skip is also logged
+    as a warning (logger ``harmonykit.data.builder``). ``manifest.jsonl`` and
+    ``benchmark.json`` are left to :func:`finalise_build`.
+
+    Args:
+        workers: processes (``1`` = in this process; more = a ``spawn`` pool).
+        on_skip: called for every skipped item as it happens.
+        show_progress: force the progress bar on/off (default: on unless
+            ``HARMONYKIT_NO_PROGRESS`` is set).
+    """
+    if workers < 1:
+        raise BuildError(f"--workers must be >= 1, got {workers}")
+    report = BuildReport(out=plan.out, selected=plan.selected, already_done=plan.already_done)
+
+    def skipped(s: Skip) -> None:
+        atomic_write_text(_skip_path(plan.out, s.id), _dumps({"id": s.id, "file": s.file, "reason": s.reason}) + "\n")
+        report.skipped.append(s)
+        log.warning("%s", s)
+        if on_skip is not None:
+            on_skip(s)
+
+    for s in plan.skips:
+        skipped(s)
+    t_start = time.perf_counter()
+    bar = progress(total=len(plan.todo), desc="build-benchmark", unit="img",
+                   disable=None if show_progress is None else not show_progress)
+    try:
+        with _results(plan, workers) as results:
+            for res in results:
+                if res.skip is not None:
+                    skipped(res.skip)
+                else:
+                    report.built += 1
+                    for k, v in res.timings.items():
+                        report.timings[k] = report.timings.get(k, 0.0) + v
+                bar.update(1)
+    finally:
+        bar.close()
+    report.wall = time.perf_counter() - t_start
+    return report
+
+
+def finalise_build(plan: BuildPlan, report: BuildReport) -> BuildReport:
+    """Merge the records of every finished sample in ``plan.out`` (all shards') into
+    ``manifest.jsonl`` and ``benchmark.json``; fills ``report.finished`` and
+    ``report.complete`` and returns ``report``."""
+    report.finished, report.complete = _write_manifest(plan.out, plan.stored_settings, plan.ids)
+    return report
+
+
 def build_benchmark(
     settings: BuildSettings,
     out: str | Path,
@@ -673,7 +886,8 @@ def build_benchmark(
     on_skip: Callable[[Skip], None] | None = None,
     show_progress: bool | None = None,
 ) -> BuildReport:
-    """Build (or resume) a benchmark into ``out`` (see module docstring).
+    """Build (or resume) a benchmark into ``out`` (see module docstring): :func:`plan_build`,
+    :func:`run_build`, :func:`finalise_build`.
 
     Args:
         settings: what to build (:class:`BuildSettings`).
@@ -681,7 +895,7 @@ def build_benchmark(
         limit: use only the first ``limit`` items (by id) of the source.
         workers: processes (``1`` = in this process; more = a ``spawn`` pool).
         shard: ``(i, n)``: build only items ``i, i + n, i + 2n, ...`` of the sorted list.
-        on_skip: called for every skipped item as it happens (e.g. print to stderr).
+        on_skip: called for every skipped item as it happens (each is also logged).
         show_progress: force the progress bar on/off (default: on unless
             ``HARMONYKIT_NO_PROGRESS`` is set).
 
@@ -691,97 +905,7 @@ def build_benchmark(
     Raises:
         BuildError / SourceError: bad options, unusable source, folder with other settings.
     """
-    settings.validate()
-    if workers < 1:
-        raise BuildError(f"--workers must be >= 1, got {workers}")
-    if limit is not None and limit < 1:
-        raise BuildError(f"--limit must be >= 1, got {limit}")
-    si, sn = shard
-    if sn < 1 or not 0 <= si < sn:
-        raise BuildError(f"invalid shard {si}/{sn}")
-    out = Path(out)
-    listing = scan_source(
-        settings.source, format=settings.format, split=settings.split, labels=settings.labels,
-        require_labels=settings.regions == "labels", val_fraction=settings.val_fraction,
-    )
-    sdict = _settings_dict(settings, listing.format, listing.split)
-    _prepare_out(out, sdict)
-    _clean_temporaries(out)
-
-    entries: dict[str, SourceItem | Skip] = {}
-    k_per = settings.samples_per_image
-    for it in listing.items:
-        if k_per == 1:
-            entries[it.id] = it
-        else:
-            for k in range(k_per):
-                sid = f"{it.id}_{k}"
-                entries[sid] = dataclasses.replace(it, id=sid)
-    for p in listing.problems:
-        entries.setdefault(p.id, Skip(p.id, str(p.path), p.reason))
-    all_ids = sorted(entries)
-    if limit is not None:
-        all_ids = all_ids[:limit]
-    mine = all_ids[si::sn]
-    report = BuildReport(out=out, selected=len(mine))
-    subset = sdict["subset"]
-    references = listing.items if settings.mix.colour_transfer > 0 else None
-
-    def _skip(s: Skip) -> None:
-        atomic_write_text(_skip_path(out, s.id), _dumps({"id": s.id, "file": s.file, "reason": s.reason}) + "\n")
-        report.skipped.append(s)
-        if on_skip is not None:
-            on_skip(s)
-
-    todo: list[SourceItem] = []
-    for item_id in mine:
-        e = entries[item_id]
-        if isinstance(e, Skip):
-            if _is_finished(out, item_id, settings.layout, k_per, subset):
-                report.already_done += 1  # e.g. built before its label folder changed
-            else:
-                _skip(e)
-        elif _is_finished(out, item_id, settings.layout, k_per, subset):
-            report.already_done += 1
-        else:
-            todo.append(e)
-
-    root = str(listing.root)
-    t_start = time.perf_counter()
-    bar = progress(total=len(todo), desc="build-benchmark", unit="img",
-                   disable=None if show_progress is None else not show_progress)
-    try:
-        results: Iterator[_ItemResult]
-        if workers == 1 or len(todo) <= 1:
-            worker = _Worker(settings, str(out), root, references, subset)
-            results = (worker.run(it) for it in todo)
-            pool = None
-        else:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn")
-            pool = ctx.Pool(min(workers, len(todo)), initializer=_init_worker, initargs=(settings, str(out), root, references, subset))
-            chunk = max(1, min(8, len(todo) // (workers * 8)))
-            results = pool.imap_unordered(_run_item, todo, chunksize=chunk)
-        try:
-            for res in results:
-                if res.skip is not None:
-                    _skip(res.skip)
-                else:
-                    report.built += 1
-                    for k, v in res.timings.items():
-                        report.timings[k] = report.timings.get(k, 0.0) + v
-                bar.update(1)
-        except BaseException:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
-            raise
-        if pool is not None:
-            pool.close()
-            pool.join()
-    finally:
-        bar.close()
-    report.wall = time.perf_counter() - t_start
-    report.finished, report.complete = _finalize(out, sdict, all_ids)
-    return report
+    _check_options(settings, workers, limit, shard)  # before anything is read or written
+    plan = plan_build(settings, out, limit=limit, shard=shard)
+    report = run_build(plan, workers=workers, on_skip=on_skip, show_progress=show_progress)
+    return finalise_build(plan, report)
