@@ -95,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
         result = np.asarray(Image.fromarray(result, mode="RGB").convert("L"))
     write_image(out, result, alpha)
     if args.save_masks:
-        meta = {**meta, "edits": {"gains": gains, "offsets": offsets, "region": args.region}}
-        p = edited.save(args.save_masks, metadata=meta)
+        from harmonykit.inference.editing import ChannelEdit
+        from harmonykit.mask_metadata import mask_metadata
+
+        edits = {ch: ChannelEdit(gains.get(ch, 1.0), offsets.get(ch, 0.0)) for ch in sorted({*gains, *offsets})}
+        p = edited.save(args.save_masks, metadata=mask_metadata(base=meta, edits=edits, region=args.region))
         s = 256 / max(rgb.shape[:2])
         hm = edited.heatmaps(size=(max(1, round(rgb.shape[0] * s)), max(1, round(rgb.shape[1] * s))))
         write_image(p.with_suffix(".png"), hm.grid)

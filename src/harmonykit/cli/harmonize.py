@@ -293,8 +293,10 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
             _write_output(target, result.output, result.alpha)  # the input's mode: RGB(A), or L(A) for gray
             if args.save_masks and result.operator_masks is not None:
                 h, w = result.size
-                meta = {"image_size": [h, w], "source": str(path), "model": harmonizer.name,
-                        "work_size": list(harmonizer.work_size) if harmonizer.work_size else None}
+                from harmonykit.mask_metadata import mask_metadata
+
+                meta = mask_metadata(image_size=(h, w), source=path, model=harmonizer.name,
+                                     work_size=harmonizer.work_size)
                 result.operator_masks.save(out_dir / f"{stem}.masks.npz", metadata=meta)
                 hm = result.operator_masks.heatmaps(size=_display_size(h, w))
                 write_image(out_dir / f"{stem}.masks.png", hm.grid)
