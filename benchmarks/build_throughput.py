@@ -36,8 +36,8 @@ from PIL import Image
 os.environ.setdefault("HARMONYKIT_NO_PROGRESS", "1")
 
 from harmonykit.data.builder import STAGES, BuildSettings, build_benchmark  # noqa: E402
-from harmonykit.data.regions import superpixel_labels  # noqa: E402
 from harmonykit.io import encode_png, list_images, read_image  # noqa: E402
+from harmonykit.regionmaps import superpixel_labels  # noqa: E402
 
 
 def _make_source(photos: Path, root: Path, copies: int) -> tuple[Path, Path]:

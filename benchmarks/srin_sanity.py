@@ -44,8 +44,8 @@ def make_dataset(photos: Path, root: Path, per_photo: int, side: int, held_out: 
     from PIL import Image
 
     from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig, make_composite
-    from harmonykit.data.regions import superpixel_labels
     from harmonykit.io import list_images, read_image, write_image, write_mask
+    from harmonykit.regionmaps import superpixel_labels
     from harmonykit.utils.seeding import rng_for
 
     sub = root / "HPhotos"

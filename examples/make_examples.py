@@ -22,8 +22,8 @@ from PIL import Image
 from skimage import data
 
 from harmonykit.data.perturb import PerturbConfig, make_composite
-from harmonykit.data.regions import superpixel_labels
 from harmonykit.io import atomic_write_bytes, atomic_write_text, write_image, write_mask
+from harmonykit.regionmaps import superpixel_labels
 from harmonykit.utils.seeding import rng_for
 
 HERE = Path(__file__).resolve().parent

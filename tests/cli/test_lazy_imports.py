@@ -73,13 +73,13 @@ def test_help_and_user_mistakes_do_not_import_torch(tmp_path):
 
 
 def test_model_spec_check_says_what_from_pretrained_says(tmp_path, om_tiny_dir, monkeypatch):
-    from harmonykit.cli import harmonize
     from harmonykit.inference import Harmonizer
     from harmonykit.models.base import CONFIG_NAME, WEIGHTS_NAME
     from harmonykit.models.hub import PRETRAINED_DIR
+    from harmonykit.runners import spec as runner_spec
 
-    assert harmonize._MODEL_FILES == (CONFIG_NAME, WEIGHTS_NAME)
-    assert Path(harmonize.__file__).resolve().parents[1] / "pretrained" == PRETRAINED_DIR
+    assert runner_spec.MODEL_FILES == (CONFIG_NAME, WEIGHTS_NAME)  # the torch-free copies
+    assert runner_spec.PACKAGED_DIR == PRETRAINED_DIR
     (tmp_path / "empty").mkdir()
     for spec in ("no-such-model", str(tmp_path / "empty")):
         with pytest.raises(HarmonykitError) as ours:

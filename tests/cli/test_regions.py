@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from harmonykit.cli.main import main
-from harmonykit.data.regions import CachedRegionMaps, RegionMapProvider
+from harmonykit.regionmaps import CachedRegionMaps, RegionMapProvider
 
 
 def _img(seed: int, h: int = 24, w: int = 32) -> np.ndarray:

@@ -19,10 +19,10 @@ from harmonykit.data.builder import (
     parse_shard,
 )
 from harmonykit.data.perturb import PerturbConfig, replay
-from harmonykit.data.regions import superpixel_labels
 from harmonykit.data.sources import SourceError
 from harmonykit.errors import MissingDependencyError
 from harmonykit.io import encode_png, read_image, read_label_map
+from harmonykit.regionmaps import superpixel_labels
 
 SIZE = 64
 

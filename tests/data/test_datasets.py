@@ -287,7 +287,7 @@ def test_dataloader_workers_and_collate(tmp_path, ih4):
 
 
 def test_torch_pairs_region_maps(ih4):
-    from harmonykit.data.regions import PALETTE, RegionMapProvider
+    from harmonykit.regionmaps import PALETTE, RegionMapProvider
 
     ds = open_benchmark(ih4)
     calls = []

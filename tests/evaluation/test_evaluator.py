@@ -349,17 +349,18 @@ def test_non_finite_model_output_is_a_failure(layouts) -> None:
 
 
 def test_figure_keeps_worst_and_best_by_mse() -> None:
-    from harmonykit.evaluation.evaluator import _Extremes
+    from harmonykit.evaluation.figure import Extremes
+    from harmonykit.evaluation.pairs import Prepared
 
-    ext = _Extremes(2)
+    ext = Extremes(2)
     img = np.zeros((16, 16, 3), np.uint8)
     for i, mse in enumerate([5.0, 1.0, 9.0, 3.0, 7.0]):
-        ext.add(mse, {"id": f"i{i}", "composite": img, "real": img, "mask": np.zeros((16, 16))}, img)
+        ext.add(mse, Prepared(f"i{i}", "s", img, img, np.zeros((16, 16), np.float32)), img)
     titles = [r.title.split("\n")[0] for r in ext.rows()]
     assert titles == ["worst 1: i2", "worst 2: i4", "best 1: i1", "best 2: i3"]
-    few = _Extremes(3)  # fewer images than 2k: no image shown twice
+    few = Extremes(3)  # fewer images than 2k: no image shown twice
     for i, mse in enumerate([2.0, 1.0]):
-        few.add(mse, {"id": f"i{i}", "composite": img, "real": img, "mask": np.zeros((16, 16))}, img)
+        few.add(mse, Prepared(f"i{i}", "s", img, img, np.zeros((16, 16), np.float32)), img)
     assert [r.title.split("\n")[0] for r in few.rows()] == ["worst 1: i0", "worst 2: i1"]
 
 

@@ -84,7 +84,7 @@ def test_any_size(size):
 
 def test_regions_of_another_size_and_from_label_map():
     """A palette rendering of a superpixel label map, (B, 3, H, W) in [0, 1]."""
-    from harmonykit.data.regions import superpixel_labels
+    from harmonykit.regionmaps import superpixel_labels
 
     rng = np.random.default_rng(0)
     img = (rng.random((32, 32, 3)) * 255).astype(np.uint8)

@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from harmonykit.cli.main import main as cli
-from harmonykit.data.regions import region_provider_from_settings, saved_region_settings
 from harmonykit.evaluation.evaluator import EvalOptions, evaluate
 from harmonykit.inference import Harmonizer
+from harmonykit.regionmaps import region_provider_from_settings
+from harmonykit.runners import saved_region_settings
 from harmonykit.training import load_train_config, train
 from harmonykit.training.data import build_region_provider
 
@@ -111,10 +112,10 @@ def test_evaluate_raw_or_ema_weights_of_a_run(trained, tmp_path):
     ck = load_checkpoint(run)
     raw = resolve_method(str(run), weights="raw")
     ema = resolve_method(str(run))
-    assert all(torch.equal(v, ck.model[k]) for k, v in raw.model.state_dict().items())
-    assert all(torch.equal(v, ck.ema[k]) for k, v in ema.model.state_dict().items())
+    assert all(torch.equal(v, ck.model[k]) for k, v in raw.runner.model.state_dict().items())
+    assert all(torch.equal(v, ck.ema[k]) for k, v in ema.runner.model.state_dict().items())
     assert any(not torch.equal(ck.model[k], ck.ema[k]) for k in ck.ema)  # they differ: the choice matters
-    assert raw.label.endswith("(raw)") and "raw (non-EMA)" in raw.description
+    assert raw.label.endswith("(raw)") and "raw (non-EMA)" in raw.runner.description
     import shutil
 
     shutil.copytree(run / "weights", tmp_path / "model")

@@ -243,68 +243,22 @@ def _clean_exit_on_sigterm(out_dir: Path) -> Iterator[None]:
 
 def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -> int:
     from harmonykit.errors import HarmonykitError, batch_exit_code
-    from harmonykit.io import write_image
     from harmonykit.utils.progress import progress
 
     failures: list[tuple[str, str]] = list(bad_items)
     internal = 0  # failures not caused by the input (out of memory, a bug)
     for item, reason in bad_items:
         print(f"harmonykit harmonize: error: {item}: {reason}", file=sys.stderr)
-    uses_mask = harmonizer.mask_use != "never"
-    if (mask_file or mask_dir or args.mask_auto) and not uses_mask:
-        print(f"note: {harmonizer.name} does not use masks; --mask is ignored", file=sys.stderr)
-    if args.mask is None and uses_mask:
-        found = [(f, m) for f in files if (m := sibling_mask(f)) is not None]
-        if found:
-            f, m = found[0]
-            print(f"note: {m} looks like the mask of {f.name}"
-                  + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
-                  + "; pass --mask auto to use the masks next to the inputs", file=sys.stderr)
+    _announce(harmonizer, files, mask_file, mask_dir, args)
     compares: list[Path] = []
-    if args.save_masks and harmonizer.kind != "operator":
-        print(f"note: {harmonizer.name} has no operator masks; --save-masks is ignored", file=sys.stderr)
-    print(f"model: {harmonizer.name} ({harmonizer.kind}, mask {harmonizer.mask_use}), work size "
-          f"{harmonizer.work_size[0] if harmonizer.work_size else 'full'}, device {harmonizer.device}", file=sys.stderr)
     owners: dict[str, Path] = {}
     done = 0
     totals = {"network": 0.0, "apply": 0.0, "total": 0.0}
     t_all = time.perf_counter()
     bar = progress(files, desc="harmonize", unit="img")
     for path in bar:
-        stem = path.stem
         try:
-            target = out_dir / (stem + _output_suffix(path, args.format))
-            if stem in owners:
-                raise _ItemError(f"output name {target.name} is already used by {owners[stem]}; rename one of them")
-            owners[stem] = path
-            mask = None
-            if uses_mask:
-                if mask_file is not None:
-                    mask = mask_file
-                elif args.mask_auto:
-                    mask = sibling_mask(path) or _lalonde_mask(path)
-                    if mask is None and harmonizer.mask_use == "required":
-                        raise _ItemError(f"no mask next to it ({stem}_mask.*) and {harmonizer.name} needs one")
-                elif mask_dir is not None:
-                    mask = find_mask(path, mask_dir)
-                    if mask is None and harmonizer.mask_use == "required":
-                        raise _ItemError(f"no mask found in {mask_dir} ({stem}_mask.* or {stem}.*)")
-            result = harmonizer(args.prefetch.take(path), mask)
-            _write_output(target, result.output, result.alpha)  # the input's mode: RGB(A), or L(A) for gray
-            if args.save_masks and result.operator_masks is not None:
-                h, w = result.size
-                from harmonykit.mask_metadata import mask_metadata
-
-                meta = mask_metadata(image_size=(h, w), source=path, model=harmonizer.name,
-                                     work_size=harmonizer.work_size)
-                result.operator_masks.save(out_dir / f"{stem}.masks.npz", metadata=meta)
-                hm = result.operator_masks.heatmaps(size=_display_size(h, w))
-                write_image(out_dir / f"{stem}.masks.png", hm.grid)
-            if args.compare:
-                cmp_path = out_dir / f"{stem}.compare.jpg"
-                write_image(cmp_path, before_after(result.input_rgb, result.rgb,
-                                                   "after" + (" (with mask)" if result.mask_used else "")))
-                compares.append(cmp_path)
+            result = _harmonize_one(harmonizer, path, out_dir, mask_file, mask_dir, args, owners, compares)
             for k in totals:
                 totals[k] += result.timings.get(k, 0.0)
             done += 1
@@ -330,43 +284,80 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
     return 0
 
 
-_MODEL_FILES = ("config.json", "model.safetensors")  # harmonykit.models.base.CONFIG_NAME, WEIGHTS_NAME
+def _announce(harmonizer, files, mask_file, mask_dir, args) -> None:
+    """The notes printed before the batch: ignored or unused masks, the model line."""
+    uses_mask = harmonizer.mask_use != "never"
+    if (mask_file or mask_dir or args.mask_auto) and not uses_mask:
+        print(f"note: {harmonizer.name} does not use masks; --mask is ignored", file=sys.stderr)
+    if args.mask is None and uses_mask:
+        found = [(f, m) for f in files if (m := sibling_mask(f)) is not None]
+        if found:
+            f, m = found[0]
+            print(f"note: {m} looks like the mask of {f.name}"
+                  + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+                  + "; pass --mask auto to use the masks next to the inputs", file=sys.stderr)
+    if args.save_masks and harmonizer.kind != "operator":
+        print(f"note: {harmonizer.name} has no operator masks; --save-masks is ignored", file=sys.stderr)
+    print(f"model: {harmonizer.name} ({harmonizer.kind}, mask {harmonizer.mask_use}), work size "
+          f"{harmonizer.work_size[0] if harmonizer.work_size else 'full'}, device {harmonizer.device}", file=sys.stderr)
+
+
+def _mask_of(harmonizer, path: Path, mask_file, mask_dir, args) -> Any:
+    """The mask to pass for ``path`` (``None``: none; a model that needs one raises)."""
+    if harmonizer.mask_use == "never":
+        return None
+    stem = path.stem
+    if mask_file is not None:
+        return mask_file
+    if args.mask_auto:
+        mask = sibling_mask(path) or _lalonde_mask(path)
+        if mask is None and harmonizer.mask_use == "required":
+            raise _ItemError(f"no mask next to it ({stem}_mask.*) and {harmonizer.name} needs one")
+        return mask
+    if mask_dir is not None:
+        mask = find_mask(path, mask_dir)
+        if mask is None and harmonizer.mask_use == "required":
+            raise _ItemError(f"no mask found in {mask_dir} ({stem}_mask.* or {stem}.*)")
+        return mask
+    return None
+
+
+def _harmonize_one(harmonizer, path: Path, out_dir: Path, mask_file, mask_dir, args,
+                   owners: dict[str, Path], compares: list[Path]) -> Any:
+    """Harmonize one input and write its outputs; returns the :class:`Result`."""
+    from harmonykit.io import write_image
+
+    stem = path.stem
+    target = out_dir / (stem + _output_suffix(path, args.format))
+    if stem in owners:
+        raise _ItemError(f"output name {target.name} is already used by {owners[stem]}; rename one of them")
+    owners[stem] = path
+    mask = _mask_of(harmonizer, path, mask_file, mask_dir, args)
+    result = harmonizer(args.prefetch.take(path), mask)
+    _write_output(target, result.output, result.alpha)  # the input's mode: RGB(A), or L(A) for gray
+    if args.save_masks and result.operator_masks is not None:
+        h, w = result.size
+        from harmonykit.mask_metadata import mask_metadata
+
+        meta = mask_metadata(image_size=(h, w), source=path, model=harmonizer.name, work_size=harmonizer.work_size)
+        result.operator_masks.save(out_dir / f"{stem}.masks.npz", metadata=meta)
+        hm = result.operator_masks.heatmaps(size=_display_size(h, w))
+        write_image(out_dir / f"{stem}.masks.png", hm.grid)
+    if args.compare:
+        cmp_path = out_dir / f"{stem}.compare.jpg"
+        write_image(cmp_path, before_after(result.input_rgb, result.rgb,
+                                           "after" + (" (with mask)" if result.mask_used else "")))
+        compares.append(cmp_path)
+    return result
 
 
 def _check_model_spec(spec: str) -> None:
     """Raise the error :meth:`Harmonizer.from_pretrained` would raise for a ``--model`` that
-    names nothing loadable, without importing PyTorch (which takes seconds). Specs that
-    may load are left to ``from_pretrained``."""
-    from harmonykit.baselines import BASELINES  # NumPy only
-    from harmonykit.errors import HarmonykitError
+    names nothing loadable, without importing PyTorch (which takes seconds): the same
+    :func:`harmonykit.runners.spec.locate`. Specs that may load are left to ``from_pretrained``."""
+    from harmonykit.runners.spec import locate  # no PyTorch
 
-    packaged_root = Path(__file__).resolve().parents[1] / "pretrained"  # harmonykit.models.hub.PRETRAINED_DIR
-
-    def is_model_dir(p: Path) -> bool:
-        return all((p / name).is_file() for name in _MODEL_FILES)
-
-    path = Path(spec).expanduser()
-    packaged = packaged_root / spec
-    hint = f"baselines: {', '.join(BASELINES)}"
-    if path.exists():
-        if not (is_model_dir(path) or is_model_dir(path / "weights")):
-            raise HarmonykitError(f"{path}: not a model directory (expected {_MODEL_FILES[0]} + {_MODEL_FILES[1]}, "
-                                  f"or a run directory with weights/); {hint}")
-        return
-    if spec in BASELINES or is_model_dir(packaged):
-        return
-    if spec == "default":
-        raise HarmonykitError(
-            "the packaged 'default' model is not installed "
-            f"(expected {packaged}/config.json + model.safetensors); pass a model directory "
-            f"or a training run directory with --model, or a baseline ({', '.join(BASELINES)})"
-        )
-    names = sorted(p.name for p in packaged_root.iterdir() if is_model_dir(p)) if packaged_root.is_dir() else []
-    raise HarmonykitError(
-        f"model {spec!r} not found: no such path, and not a packaged model "
-        f"(packaged: {', '.join(names) if names else 'none'}); {hint}"
-        + ("" if names else "; no packaged models are installed")
-    )
+    locate(spec)
 
 
 class _Prefetcher:

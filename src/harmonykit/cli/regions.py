@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harmonykit.data.regions import DEFAULT_MAX_SIDE  # light: numpy only
+from harmonykit.regionmaps import DEFAULT_MAX_SIDE  # light: numpy only
 
 if TYPE_CHECKING:
     import numpy as np
@@ -109,8 +109,8 @@ def _open_items(args: argparse.Namespace) -> tuple[list[str], Callable[[int], np
 
 
 def _provider(args: argparse.Namespace) -> Any:
-    from harmonykit.data.regions import RegionMapProvider
     from harmonykit.errors import ConfigError
+    from harmonykit.regionmaps import RegionMapProvider
 
     kw: dict[str, Any] = {}
     options = {
@@ -135,8 +135,8 @@ def _provider(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harmonykit.data.regions import CachedRegionMaps
     from harmonykit.errors import HarmonykitError, ImageReadError, batch_exit_code
+    from harmonykit.regionmaps import CachedRegionMaps
     from harmonykit.utils.progress import progress
 
     if args.limit is not None and args.limit < 1:

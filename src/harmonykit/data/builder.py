@@ -465,7 +465,7 @@ class _Worker:
             self.references = ReferencePool(references)
         self.labeler: Callable[[np.ndarray], np.ndarray] | None = None
         if settings.regions != "labels":
-            from harmonykit.data.regions import make_labeler
+            from harmonykit.regionmaps import make_labeler
 
             kw: dict[str, Any] = {}
             if settings.regions == "sam":

@@ -584,7 +584,7 @@ class TorchPairs(torch.utils.data.Dataset):
         dataset: the benchmark.
         size: ``int`` (square), ``(H, W)`` or ``None``.
         regions: a region-map provider (``image -> RegionMap``, e.g.
-            :class:`~harmonykit.data.regions.CachedRegionMaps`), called on the
+            :class:`~harmonykit.regionmaps.CachedRegionMaps`), called on the
             original-resolution composite.
         skip_errors: instead of raising, return a :class:`~harmonykit.data.batch.PairError`
             for an unreadable item; :func:`collate_pairs` moves those to ``batch.errors``.

@@ -45,16 +45,11 @@ from harmonykit.data.lalonde import read_object_mask
 from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig
 from harmonykit.data.perturb.families import FamilyMix, PairContext, ReferenceSource, make_pair
 from harmonykit.data.perturb.transfer import TransferConfig
-from harmonykit.data.regions import (
-    LABELER_KINDS,
-    OBJECT_LABEL,
-    make_labeler,
-    object_label_map,
-    resize_labels_nearest,
-)
+from harmonykit.data.regions import OBJECT_LABEL, object_label_map
 from harmonykit.data.sources import SourceItem
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
 from harmonykit.io import read_image, read_label_map
+from harmonykit.regionmaps import LABELER_KINDS, make_labeler, resize_labels_nearest
 from harmonykit.utils.progress import progress
 from harmonykit.utils.seeding import derive_seed, rng_for
 
@@ -90,7 +85,7 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         size: crop size ``S``.
         regions: ``"labels"`` (each item's ``label_path``), ``"slic"``,
             ``"felzenszwalb"`` or ``"sam"`` (computed by
-            :func:`~harmonykit.data.regions.make_labeler` on the resized source).
+            :func:`~harmonykit.regionmaps.make_labeler` on the resized source).
         perturb: ``harmonykit.data.perturb.PerturbConfig`` (``None`` = defaults).
         seed: global seed.
         load_size: shorter side after resizing, before the crop (default ``size``).

@@ -244,6 +244,13 @@ def evaluate_real_composites(
     seconds = time.perf_counter() - t0
     result.summary = _summary(result.scores, label, with_mask, seconds, result.failures,
                               f"{composites.layout}: {composites.root}")
+    result.figure = _ratio_figure(keep, figure_rows, label, result.summary, len(result.scores), heat_scale)
+    return result
+
+
+def _ratio_figure(keep: list[tuple[CompositeScore, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                  figure_rows: int, label: str, summary: dict[str, Any], n: int, heat_scale: float) -> bytes:
+    """The figure: the ``figure_rows`` largest per-image ratios, then the smallest."""
     keep.sort(key=lambda k: -1.0 if math.isnan(k[0].ratio) else k[0].ratio)
     picked = keep[-figure_rows:][::-1] + [k for k in keep[:figure_rows] if k not in keep[-figure_rows:]]
     rows = [
@@ -251,11 +258,10 @@ def evaluate_real_composites(
          _outline(img, m), out, _heat(de, heat_scale))
         for s, img, out, m, de in picked
     ]
-    o = result.summary["overall"]
-    title = (f"{label}, {result.summary['mask']}: dE in {o['de_in']:.2f}, out {o['de_out']:.3f}, "
-             f"ratio {o['ratio_of_means']:.2f} ({len(result.scores)} composites); top: largest ratios")
-    result.figure = _figure(rows, title, heat_scale)
-    return result
+    o = summary["overall"]
+    title = (f"{label}, {summary['mask']}: dE in {o['de_in']:.2f}, out {o['de_out']:.3f}, "
+             f"ratio {o['ratio_of_means']:.2f} ({n} composites); top: largest ratios")
+    return _figure(rows, title, heat_scale)
 
 
 def _table(summary: dict[str, Any]) -> str:

@@ -319,7 +319,7 @@ class EditSession:
         """SLIC labels ``(h, w)`` int32 (``1..n``) of the image downscaled to ``region_side``."""
         with self._lock:
             if self._labels is None:
-                from harmonykit.data.regions import superpixel_labels
+                from harmonykit.regionmaps import superpixel_labels
 
                 small = downscale(self.preview_image, self.region_side)
                 self._labels = superpixel_labels(small, "slic", n_segments=self.n_segments)
@@ -367,7 +367,7 @@ class EditSession:
     def region_overlay(self) -> np.ndarray:
         """RGBA ``(hp, wp, 4)`` uint8 at preview size: selected superpixels tinted, all
         superpixel boundaries drawn faintly, the selection's outline strongly."""
-        from harmonykit.data.regions import resize_labels_nearest
+        from harmonykit.regionmaps import resize_labels_nearest
 
         labels = resize_labels_nearest(self.superpixels(), self.preview_size)
         edge = np.zeros(labels.shape, bool)

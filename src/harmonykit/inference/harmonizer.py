@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 import torch
@@ -46,14 +46,17 @@ from torch import Tensor
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
 from harmonykit.operators import OperatorMasks
 from harmonykit.operators.tiling import RowResampler, for_each_tile, rows_per_tile, tensor_view
+from harmonykit.runners.base import Runner, RunOutput, apply_mask_use
+
+if TYPE_CHECKING:
+    from harmonykit.baselines import Baseline
+    from harmonykit.models.base import HarmonizationModel
+    from harmonykit.regionmaps import RegionProvider
 
 __all__ = ["Harmonizer", "Result", "ImageInput", "MaskInput", "load_image_input", "load_mask_input", "resolve_device"]
 
 ImageInput = Union[str, Path, np.ndarray, "PIL.Image.Image"]  # noqa: F821
 MaskInput = Union[str, Path, np.ndarray, "PIL.Image.Image", None]  # noqa: F821
-
-_BASELINE_HINT = "identity, reinhard, histogram"
-
 
 # ------------------------------------------------------------------------------ inputs
 
@@ -402,21 +405,25 @@ class Harmonizer:
     """Harmonize photos of any size with a model or a baseline.
 
     Build it with :meth:`from_pretrained`; call it with an image (and a mask for models
-    and baselines that use one).
+    and baselines that use one). What runs is a :class:`~harmonykit.runners.Runner`
+    (:func:`harmonykit.runners.resolve`); the harmonizer keeps the per-image work apart
+    from it: reading the input, the work-size copy, region maps, the full-resolution render.
 
     Args:
-        model: a :class:`~harmonykit.models.HarmonizationModel` (or ``None`` with ``baseline``).
-        baseline: a :mod:`harmonykit.baselines` baseline (or ``None`` with ``model``).
+        model: a :class:`~harmonykit.models.HarmonizationModel`, or
+        baseline: a :mod:`harmonykit.baselines` baseline, or
+        runner: a ready :class:`~harmonykit.runners.Runner` (already on ``device``); give
+            exactly one of the three.
         device: where the network runs (``"cpu"``, ``"cuda"``...); the full-resolution
             render runs there too.
         work_size: the network's input size: an int (square) or ``(height, width)``;
             ``None`` runs the network at the image's own size (slow and memory-hungry on
             big photos; for comparisons).
         region_provider: for models that need a region map (SRIN): a callable
-            ``image uint8 -> RegionMap`` (:class:`harmonykit.data.regions.RegionMapProvider`);
-            default: SLIC superpixels (or what the model's ``config.json`` names under
-            ``"regions"``), computed on the work-size image.
-        name: a label for reports.
+            ``image uint8 -> RegionMap`` (:class:`harmonykit.regionmaps.RegionMapProvider`);
+            default: the one of ``region_settings`` (SLIC superpixels when empty),
+            computed on the work-size image.
+        name: a label for reports (default: the runner's name).
         tile_rows: rows per tile of the full-resolution render (default: 65536 pixels
             per tile). The tiles are spread over ``torch.get_num_threads()`` threads.
         network_threads: CPU threads for the network. Default: 1 for models under 5 M
@@ -424,39 +431,38 @@ class Harmonizer:
             the machine is busy: PyTorch's intra-op threads synchronise at every layer,
             which on a loaded 2-core machine made the same call take 0.1-1 s), else
             ``torch.get_num_threads()``.
-        region_settings: region-map provider settings (``{"kind": "slic", ...}``), read from
-            the model's ``config.json`` by :meth:`from_pretrained`.
+        region_settings: region-map provider settings (``{"kind": "slic", ...}``): what
+            :meth:`from_pretrained` read from the model's ``config.json`` (with overrides).
     """
 
     def __init__(
         self,
-        model: Any | None = None,
-        baseline: Any | None = None,
+        model: HarmonizationModel | None = None,
+        baseline: Baseline | None = None,
         device: str | torch.device | None = "cpu",
         work_size: int | tuple[int, int] | None = 256,
-        region_provider: Any | None = None,
+        region_provider: RegionProvider | None = None,
         name: str | None = None,
         tile_rows: int | None = None,
         region_settings: Mapping[str, Any] | None = None,
         network_threads: int | None = None,
+        runner: Runner | None = None,
     ) -> None:
-        if (model is None) == (baseline is None):
-            raise ValueError("give exactly one of model or baseline")
+        given = [x for x in (model, baseline, runner) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of model, baseline or runner")
         self.device = resolve_device(device)
         self.work_size = _work_size(work_size)
-        self.model = model
-        self.baseline = baseline
         self.tile_rows = tile_rows
         if network_threads is not None and int(network_threads) < 1:
             raise ConfigError(f"network_threads must be >= 1, got {network_threads}")
         self.network_threads = None if network_threads is None else int(network_threads)
         self._region_provider = region_provider
         self._region_settings = dict(region_settings or {})
-        if model is not None:
-            self.model = model.to(self.device).eval()
-            self.name = name or str(getattr(model, "config", {}).get("name", type(model).__name__))
-        else:
-            self.name = name or str(getattr(baseline, "name", "baseline"))
+        from harmonykit.runners.resolver import resolve
+
+        self.runner: Runner = resolve(given[0], self.device)
+        self.name = name or self.runner.name
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -471,88 +477,71 @@ class Harmonizer:
         **kwargs: Any,
     ) -> Harmonizer:
         """Load a packaged model name (``default``), a model directory, a training run
-        directory, or a baseline name (``identity``, ``reinhard``, ``histogram``).
+        directory, or a baseline name (``identity``, ``reinhard``, ``histogram``), through
+        :func:`harmonykit.runners.resolve`.
 
         Region-aware models (SRIN) get the region maps they were trained with (saved with
-        the weights, :func:`harmonykit.data.regions.saved_region_settings`); ``regions``
+        the weights, :func:`harmonykit.runners.saved_region_settings`); ``regions``
         (another kind), ``sam_checkpoint`` and ``sam_model_type`` override them.
 
         Raises:
             HarmonykitError: the spec names nothing loadable; the message says what was
                 tried (and, for ``default``, that the packaged model is not installed).
         """
-        from harmonykit.baselines import get_baseline, is_baseline
-        from harmonykit.models.base import CONFIG_NAME, load_model
-        from harmonykit.models.hub import PRETRAINED_DIR, list_pretrained, resolve_model_dir
+        from harmonykit.regionmaps import merge_region_settings
+        from harmonykit.runners.model import ModelRunner
+        from harmonykit.runners.resolver import resolve
 
         spec = str(name_or_path)
         dev = resolve_device(device)
-        path = Path(spec).expanduser()
-        packaged = PRETRAINED_DIR / spec
-        if not path.exists() and is_baseline(spec) and not (packaged / CONFIG_NAME).is_file():
-            return cls(baseline=get_baseline(spec), device=dev, work_size=work_size, name=spec, **kwargs)
-        if not path.exists() and spec == "default" and not (packaged / CONFIG_NAME).is_file():
-            raise HarmonykitError(
-                "the packaged 'default' model is not installed "
-                f"(expected {packaged}/config.json + model.safetensors); pass a model directory "
-                f"or a training run directory with --model, or a baseline ({_BASELINE_HINT})"
-            )
-        try:
-            directory = resolve_model_dir(spec)
-        except HarmonykitError as exc:
-            names = list_pretrained()
-            raise HarmonykitError(
-                f"{exc}; baselines: {_BASELINE_HINT}"
-                + ("" if names else "; no packaged models are installed")
-            ) from None
-        model = load_model(directory, map_location="cpu")
-        import json
-
-        try:
-            cfg = json.loads((directory / CONFIG_NAME).read_text())
-        except (OSError, json.JSONDecodeError):
-            cfg = {}
+        runner = resolve(spec, dev)
         region_cfg = None
-        if model.uses_regions:
-            from harmonykit.data.regions import merge_region_settings, saved_region_settings
-
-            region_cfg = merge_region_settings(saved_region_settings(directory), regions, sam_checkpoint, sam_model_type)
-        label = spec if not path.exists() else f"{cfg.get('name', 'model')} ({directory})"
-        return cls(model=model, device=dev, work_size=work_size, name=label, region_settings=region_cfg, **kwargs)
+        if runner.uses_regions:
+            region_cfg = merge_region_settings(runner.region_settings, regions, sam_checkpoint, sam_model_type)
+        label = spec
+        if isinstance(runner, ModelRunner) and Path(spec).expanduser().exists():
+            label = f"{runner.name} ({runner.source})"
+        return cls(runner=runner, device=dev, work_size=work_size, name=label, region_settings=region_cfg, **kwargs)
 
     # ------------------------------------------------------------------ facts
     @property
+    def model(self) -> HarmonizationModel | None:
+        """The model, or ``None`` for a baseline."""
+        from harmonykit.runners.model import ModelRunner
+
+        return self.runner.model if isinstance(self.runner, ModelRunner) else None
+
+    @property
+    def baseline(self) -> Baseline | None:
+        """The baseline, or ``None`` for a model."""
+        from harmonykit.runners.baseline import BaselineRunner
+
+        return self.runner.baseline if isinstance(self.runner, BaselineRunner) else None
+
+    @property
     def kind(self) -> str:
         """``"operator"`` (operator-mask model), ``"rgb"`` (other model) or ``"baseline"``."""
-        if self.baseline is not None:
+        if self.runner.kind == "baseline":
             return "baseline"
-        from harmonykit.models.heads import OperatorMaskHead
-
-        return "operator" if isinstance(getattr(self.model, "head", None), OperatorMaskHead) else "rgb"
+        return "operator" if self.runner.channels else "rgb"
 
     @property
     def mask_use(self) -> str:
         """``never``, ``optional`` or ``required``."""
-        if self.baseline is not None:
-            return "required" if self.baseline.needs_mask else "never"
-        return str(self.model.mask_use)
+        return str(self.runner.mask_use)
 
     @property
     def uses_regions(self) -> bool:
-        return bool(self.model is not None and self.model.uses_regions)
+        return bool(self.runner.uses_regions)
 
     @property
     def channels(self) -> tuple[str, ...]:
         """Operator channels of an operator-mask model (empty otherwise)."""
-        if self.kind != "operator":
-            return ()
-        return tuple(self.model.head.channels)
+        return tuple(self.runner.channels)
 
     @property
     def space(self) -> str | None:
-        if self.kind != "operator":
-            return None
-        return str(getattr(self.model.head, "space", "lab"))
+        return self.runner.space
 
     def describe(self) -> dict[str, Any]:
         """JSON-able summary (name, kind, mask use, regions, channels, work size, device)."""
@@ -562,10 +551,10 @@ class Harmonizer:
             "work_size": list(self.work_size) if self.work_size else None, "device": str(self.device),
         }
 
-    def region_provider(self) -> Any:
+    def region_provider(self) -> RegionProvider:
         """The region-map provider used for SRIN models (built on first use)."""
         if self._region_provider is None:
-            from harmonykit.data.regions import region_provider_from_settings
+            from harmonykit.regionmaps import region_provider_from_settings
 
             self._region_provider = region_provider_from_settings(self._region_settings)
         return self._region_provider
@@ -594,17 +583,13 @@ class Harmonizer:
         notes: list[str] = []
         if m is not None and self.mask_use == "never":
             notes.append(f"{self.name} does not use a mask; the mask was ignored")
-            m = None
-        if m is None and self.mask_use == "required":
-            what = "baseline" if self.baseline is not None else "model"
-            raise HarmonykitError(f"{what} {self.name!r} needs a foreground mask (pass mask=..., or --mask on the command line)")
+        m = apply_mask_use(self.runner.mask_use, m, f"{self.runner.kind} {self.name!r}",
+                           hint=" (pass mask=..., or --mask on the command line)")
         timings: dict[str, float] = {}
         masks_out: OperatorMasks | None = None
         loc: np.ndarray | None = None
-        if self.baseline is not None:
-            t0 = time.perf_counter()
-            rgb = self.baseline(prep.rgb, _float_mask(m))
-            timings.update(prepare=0.0, regions=0.0, network=time.perf_counter() - t0, apply=0.0)
+        if self.runner.kind == "baseline":
+            rgb = self._run_full_size(prep.rgb, m, timings)
         else:
             rgb, masks_out, loc = self._run_model(prep.rgb, m, timings)
         timings["total"] = time.perf_counter() - t_start
@@ -614,7 +599,19 @@ class Harmonizer:
             gray=prep.gray,
         )
 
-    def _run_model(self, rgb: np.ndarray, mask: np.ndarray | None, timings: dict[str, float]):
+    def _run_full_size(self, rgb: np.ndarray, mask: np.ndarray | None, timings: dict[str, float]) -> np.ndarray:
+        """A baseline: the runner on the full-resolution image (no work-size copy)."""
+        t0 = time.perf_counter()
+        x = tensor_view(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        m = _float_mask(mask)
+        m_t = None if m is None else torch.from_numpy(np.ascontiguousarray(m))[None, None]
+        out = self.runner.run(x, m_t).to_uint8()[0]
+        timings.update(prepare=0.0, regions=0.0, network=time.perf_counter() - t0, apply=0.0)
+        return out
+
+    def _run_model(self, rgb: np.ndarray, mask: np.ndarray | None,
+                   timings: dict[str, float]) -> tuple[np.ndarray, OperatorMasks | None, np.ndarray | None]:
+        """A model: the network at the work size, then the full-resolution render."""
         h, w = rgb.shape[:2]
         size = self.work_size or (h, w)
         dev = self.device
@@ -632,34 +629,40 @@ class Harmonizer:
         timings["regions"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with torch.inference_mode(), _torch_threads(self._network_threads() if dev.type == "cpu" else None):
-            out = self.model(small, small_mask, regions)
+            out = self.runner.run(small, small_mask, regions)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         timings["network"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        composite = bool(self.model.composite_with_mask and mask is not None)
-        masks = out.operator_masks
-        if masks is not None:
-            masks = OperatorMasks(masks.values.detach().float(), masks.channels, masks.space)
-            full = masks.apply_uint8(rgb, tile_rows=self.tile_rows, device=dev)
-            if composite:
-                full = _tiled_rgb_change(rgb, None, mask, new=full, tile_rows=self.tile_rows)
-            masks = masks.to("cpu")
-        elif size == (h, w):
-            img = out.image[0].detach().float().clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).cpu()
-            full = np.ascontiguousarray(img.permute(1, 2, 0).numpy())
-        else:
-            delta = (out.image - small)[0].detach().float().cpu()
-            full = _tiled_rgb_change(rgb, delta, mask if composite else None, tile_rows=self.tile_rows)
+        full, masks = self._render(rgb, small, mask, out)
         timings["apply"] = time.perf_counter() - t0
         p = out.localisation
         loc = None if p is None else np.ascontiguousarray(p[0, 0].detach().float().cpu().numpy())
         return full, masks, loc
 
+    def _render(self, rgb: np.ndarray, small: Tensor, mask: np.ndarray | None,
+                out: RunOutput) -> tuple[np.ndarray, OperatorMasks | None]:
+        """The full-resolution result of a work-size output (and its operator masks on the CPU)."""
+        h, w = rgb.shape[:2]
+        composite = bool(self.runner.composites_with_mask and mask is not None)
+        masks = out.operator_masks
+        if masks is not None:
+            masks = OperatorMasks(masks.values.detach().float(), masks.channels, masks.space)
+            full = masks.apply_uint8(rgb, tile_rows=self.tile_rows, device=self.device)
+            if composite:
+                full = _tiled_rgb_change(rgb, None, mask, new=full, tile_rows=self.tile_rows)
+            return full, masks.to("cpu")
+        if tuple(small.shape[-2:]) == (h, w):
+            img = out.image[0].detach().float().clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).cpu()
+            return np.ascontiguousarray(img.permute(1, 2, 0).numpy()), None
+        delta = (out.image - small)[0].detach().float().cpu()
+        return _tiled_rgb_change(rgb, delta, mask if composite else None, tile_rows=self.tile_rows), None
+
     def _network_threads(self) -> int:
         if self.network_threads is not None:
             return self.network_threads
-        n_params = sum(p.numel() for p in self.model.parameters())
+        model = self.model
+        n_params = 0 if model is None else sum(p.numel() for p in model.parameters())
         return 1 if n_params < 5_000_000 else torch.get_num_threads()
 
     def __repr__(self) -> str:

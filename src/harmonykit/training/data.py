@@ -169,7 +169,7 @@ class EpochIndexed(torch.utils.data.Dataset):
 def region_settings(cfg: RegionsConfig) -> dict[str, Any]:
     """JSON-able region settings of ``cfg`` (kind, ``max_side``, labeller options): what a
     run saves with its weights so that evaluation and inference rebuild the same maps
-    (:func:`harmonykit.data.regions.region_provider_from_settings`). The cache folder is
+    (:func:`harmonykit.regionmaps.region_provider_from_settings`). The cache folder is
     not a setting (the cache is keyed by the settings)."""
     out: dict[str, Any] = {"kind": cfg.kind, "max_side": cfg.max_side}
     for k, v in cfg.labeler_kwargs().items():
@@ -180,7 +180,7 @@ def region_settings(cfg: RegionsConfig) -> dict[str, Any]:
 def build_region_provider(cfg: RegionsConfig) -> Any:
     """The region-map provider (SRIN's semantic map) of ``cfg``, cached on disk when
     ``cache_dir`` is set."""
-    from harmonykit.data.regions import CachedRegionMaps, region_provider_from_settings
+    from harmonykit.regionmaps import CachedRegionMaps, region_provider_from_settings
 
     provider = region_provider_from_settings(region_settings(cfg))
     if cfg.cache_dir is not None:

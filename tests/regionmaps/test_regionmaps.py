@@ -9,7 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from harmonykit.data.regions import (
+from harmonykit.errors import ConfigError, MissingDependencyError
+from harmonykit.regionmaps import (
     PALETTE,
     CachedRegionMaps,
     RegionMap,
@@ -20,7 +21,6 @@ from harmonykit.data.regions import (
     render_labels,
     resize_labels_nearest,
 )
-from harmonykit.errors import ConfigError, MissingDependencyError
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from harmonykit.data.sam import import_segment_anything
+from harmonykit.regionmaps.sam import import_segment_anything
 
 import_segment_anything()  # installs torchvision stand-ins when torchvision is not importable
 
@@ -22,9 +22,9 @@ from segment_anything.modeling import (  # noqa: E402
     TwoWayTransformer,
 )
 
-from harmonykit.data.regions import RegionMapProvider, labels_from_masks, make_labeler  # noqa: E402
-from harmonykit.data.sam import SamConfig, SamMaskGenerator, build_sam_model  # noqa: E402
 from harmonykit.errors import ConfigError, HarmonykitError, MissingDependencyError  # noqa: E402
+from harmonykit.regionmaps import RegionMapProvider, labels_from_masks, make_labeler  # noqa: E402
+from harmonykit.regionmaps.sam import SamConfig, SamMaskGenerator, build_sam_model  # noqa: E402
 
 # permissive thresholds: a random SAM's scores are low; NMS off so that several masks survive
 GEN = {"points_per_side": 3, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 1.0}

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from harmonykit.errors import ConfigError, HarmonykitError, MissingDependencyError
+from harmonykit.regionmaps.labels import check_image
 
 __all__ = [
     "SAM_MODEL_TYPES",
@@ -68,9 +69,9 @@ def import_segment_anything() -> Any:
         import torchvision.ops.boxes  # noqa: F401
         import torchvision.transforms.functional  # noqa: F401
     except Exception:  # no torchvision, or one built for another torch: use the stand-ins
-        from harmonykit.data import _tv_compat
+        from harmonykit.regionmaps import tv_compat
 
-        _tv_compat.install()
+        tv_compat.install()
     try:
         import segment_anything
     except ImportError as exc:
@@ -382,7 +383,7 @@ class SamMaskGenerator:
         ``predicted_iou``, ``stability_score``...) sorted like :meth:`masks`."""
         import torch
 
-        _check_image(image)
+        check_image(image)
         with torch.inference_mode():
             recs = self._generator.generate(np.ascontiguousarray(image))
         return sorted(recs, key=_sort_key)
@@ -407,9 +408,3 @@ def _sort_key(rec: Mapping[str, Any]) -> tuple[int, int, bytes]:
     flat = seg.ravel()
     first = int(flat.argmax()) if area else flat.size
     return (-area, first, np.packbits(flat).tobytes())
-
-
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {desc}")

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from harmonykit.data import _tv_compat as tv
+from harmonykit.regionmaps import tv_compat as tv
 
 
 def _brute_force_nms(boxes, scores, thr):

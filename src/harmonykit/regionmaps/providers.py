@@ -1,0 +1,212 @@
+"""Region maps (SRIN's semantic map ``M_s``) and the settings that define them.
+
+:class:`RegionMapProvider` turns an image into a :class:`RegionMap`: ``labels`` (int32,
+regions ranked by area, largest = 1, 0 = unlabelled) and ``rgb`` (uint8), the labels
+painted with the fixed :data:`~harmonykit.regionmaps.labels.PALETTE` (label ``k`` has colour
+``PALETTE[k]``; label 0 is black), so the same image and settings always give the same map.
+
+A region-settings dict (:data:`REGION_SETTING_KEYS`; what a trained run stores under
+``"regions"`` in its weights' ``config.json``) names a provider:
+:func:`region_provider_from_settings` builds it, :func:`merge_region_settings` applies
+command-line overrides to a model's saved settings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harmonykit.errors import ConfigError
+from harmonykit.regionmaps.labels import (
+    LABELER_KINDS,
+    check_image,
+    make_labeler,
+    relabel_by_area,
+    render_labels,
+    resize_labels_nearest,
+)
+
+__all__ = [
+    "RegionProvider",
+    "REGION_PROVIDERS",
+    "DEFAULT_MAX_SIDE",
+    "REGION_MAP_VERSION",
+    "REGION_SETTING_KEYS",
+    "RegionMap",
+    "RegionMapProvider",
+    "merge_region_settings",
+    "region_provider_from_settings",
+]
+
+logger = logging.getLogger(__name__)
+
+REGION_PROVIDERS = LABELER_KINDS
+DEFAULT_MAX_SIDE = 512  # region maps are computed on a copy with at most this longer side
+# part of every region-map cache key: bump it when a labeller's algorithm changes (e.g. new
+# slic options in superpixel_labels) so that stale cached maps are not reused
+REGION_MAP_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RegionMap:
+    """A region map: ``labels`` ``(H, W)`` int32 (area rank, 0 = unlabelled) and ``rgb``
+    ``(H, W, 3)`` uint8, the labels painted with :data:`~harmonykit.regionmaps.labels.PALETTE`."""
+
+    labels: np.ndarray
+    rgb: np.ndarray
+
+    @classmethod
+    def from_labels(cls, labels: np.ndarray) -> RegionMap:
+        lab = np.ascontiguousarray(labels, dtype=np.int32)
+        return cls(labels=lab, rgb=render_labels(lab))
+
+    def to_tensor(self, size: tuple[int, int] | None = None) -> Any:
+        """The ``rgb`` map as a float tensor ``(3, H, W)`` in ``[0, 1]``; ``size`` ``(H, W)``
+        resizes with nearest neighbour (``nearest-exact``), which keeps palette colours."""
+        import torch
+        import torch.nn.functional as F
+
+        t = torch.from_numpy(np.array(self.rgb, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
+        if size is not None and tuple(size) != tuple(t.shape[-2:]):
+            t = F.interpolate(t[None], size=tuple(size), mode="nearest-exact")[0]
+        return t
+
+
+#: anything that makes a region map: ``image (H, W, 3) uint8 -> RegionMap``
+#: (:class:`RegionMapProvider`, :class:`~harmonykit.regionmaps.cache.CachedRegionMaps`)
+RegionProvider = Callable[[np.ndarray], RegionMap]
+
+
+def _downscale(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    h, w = image.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return image
+    from PIL import Image
+
+    s = max_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+
+
+class RegionMapProvider:
+    """Callable ``provider(image) -> RegionMap`` for ``sam``, ``slic`` or ``felzenszwalb``.
+
+    The labeller runs on the image downscaled (bilinear, antialiased) so that its longer
+    side is at most ``max_side``; the labels are scaled back to the image size with
+    nearest neighbour. Regions are then ranked by area (largest = 1) and painted with
+    :data:`PALETTE`. The result depends only on the pixels and the settings.
+
+    Args:
+        kind: ``"sam"``, ``"slic"`` or ``"felzenszwalb"``.
+        sam_checkpoint, sam_model_type: SAM weights and type (``kind="sam"``).
+        max_side: working resolution limit (default 512, the training default; SAM
+            resizes to 1024 internally, so 1024 may suit it better); ``None`` = full
+            resolution. It changes the maps: use the same value for training and testing.
+        **kw: labeller options, see :func:`make_labeler`.
+
+    >>> p = RegionMapProvider("slic", n_segments=4, max_side=32)
+    >>> m = p(np.zeros((64, 48, 3), np.uint8))
+    >>> m.rgb.shape, m.labels.dtype.name
+    ((64, 48, 3), 'int32')
+    """
+
+    def __init__(
+        self,
+        kind: str = "slic",
+        sam_checkpoint: str | Path | None = None,
+        sam_model_type: str = "vit_b",
+        max_side: int | None = DEFAULT_MAX_SIDE,
+        labeler: Callable[[np.ndarray], np.ndarray] | None = None,
+        **kw: Any,
+    ) -> None:
+        if max_side is not None and int(max_side) < 8:
+            raise ConfigError(f"max_side must be at least 8 pixels, got {max_side}")
+        self.kind = kind
+        self.max_side = None if max_side is None else int(max_side)
+        self.labeler = labeler if labeler is not None else make_labeler(kind, sam_checkpoint, sam_model_type, **kw)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """JSON-able settings: everything that changes the map (cache key)."""
+        lab = getattr(self.labeler, "settings", None)
+        if lab is None:
+            lab = {"labeler": repr(self.labeler)}
+        return {"provider": self.kind, "version": REGION_MAP_VERSION, "max_side": self.max_side,
+                "ranking": "area", "palette": "voc256", **lab}
+
+    def __call__(self, image: np.ndarray) -> RegionMap:
+        """``(H, W, 3)`` uint8 RGB -> :class:`RegionMap` of the same size."""
+        check_image(image)
+        small = _downscale(image, self.max_side)
+        labels = np.asarray(self.labeler(small), dtype=np.int32)
+        if labels.shape != small.shape[:2]:
+            raise ValueError(f"labeller returned {labels.shape}, expected {small.shape[:2]}")
+        labels = relabel_by_area(labels)
+        if small.shape[:2] != image.shape[:2]:
+            labels = resize_labels_nearest(labels, image.shape[:2])
+        return RegionMap.from_labels(labels)
+
+    def __repr__(self) -> str:
+        return f"RegionMapProvider({self.kind!r}, max_side={self.max_side}, labeler={self.labeler!r})"
+
+
+#: keys of a region-settings dict (what a trained run stores under ``"regions"`` in its
+#: weights' ``config.json``; see :func:`region_provider_from_settings`)
+REGION_SETTING_KEYS = ("kind", "max_side", "n_segments", "compactness", "scale", "min_size",
+                       "sam_checkpoint", "sam_model_type")
+
+
+def merge_region_settings(
+    saved: Mapping[str, Any] | None,
+    kind: str | None = None,
+    sam_checkpoint: str | Path | None = None,
+    sam_model_type: str | None = None,
+) -> dict[str, Any]:
+    """A model's saved region settings with command-line overrides applied.
+
+    ``saved``: the settings the model was trained with (``None``: a model saved without
+    them, SLIC defaults). ``kind``: another region kind drops the saved labeller options
+    (the maps then differ from training; a warning is logged). ``sam_checkpoint`` /
+    ``sam_model_type``: replace the saved ones (e.g. the SAM file lives elsewhere here).
+
+    >>> merge_region_settings({"kind": "slic", "n_segments": 16, "max_side": 512})
+    {'kind': 'slic', 'n_segments': 16, 'max_side': 512}
+    >>> merge_region_settings({"kind": "slic", "n_segments": 16, "max_side": 512}, kind="felzenszwalb")
+    {'kind': 'felzenszwalb', 'max_side': 512}
+    """
+    s = {k: v for k, v in dict(saved or {}).items() if k in REGION_SETTING_KEYS}
+    s.setdefault("kind", "slic")
+    if kind is not None and kind != s["kind"]:
+        if saved:
+            logger.warning(
+                "region maps: --regions %s differs from the model's training maps (%s); scores will not "
+                "match the model's own maps", kind, s["kind"])
+        s = {"kind": kind, **({"max_side": s["max_side"]} if "max_side" in s else {})}
+    if sam_checkpoint is not None:
+        s["sam_checkpoint"] = str(sam_checkpoint)
+    if sam_model_type is not None:
+        s["sam_model_type"] = sam_model_type
+    if s["kind"] != "sam":
+        s.pop("sam_checkpoint", None)
+        s.pop("sam_model_type", None)
+    return s
+
+
+def region_provider_from_settings(settings: Mapping[str, Any]) -> RegionMapProvider:
+    """The :class:`RegionMapProvider` of a region-settings dict (see
+    :data:`REGION_SETTING_KEYS`; the training config's ``data.regions`` gives the same
+    provider through :func:`harmonykit.training.data.region_settings`).
+
+    >>> p = region_provider_from_settings({"kind": "slic", "n_segments": 5, "max_side": 64})
+    >>> p.settings["n_segments"], p.max_side
+    (5, 64)
+    """
+    s = {k: v for k, v in settings.items() if k in REGION_SETTING_KEYS}
+    kind = str(s.pop("kind", "slic"))
+    max_side = s.pop("max_side", DEFAULT_MAX_SIDE)
+    return RegionMapProvider(kind, max_side=max_side, **s)

@@ -1,0 +1,82 @@
+"""Runners: a model or a baseline behind one typed interface, and the one ``resolve``.
+
+>>> from harmonykit.runners import resolve
+>>> runner = resolve("reinhard")               # or "default", "runs/om", a model folder...
+>>> runner.kind, runner.mask_use, runner.uses_regions
+('baseline', 'required', False)
+
+* :mod:`~harmonykit.runners.base` - the :class:`Runner` protocol (``mask_use``,
+  ``uses_regions``, ``run(rgb, mask, regions, work_size=...) -> RunOutput``) and the mask
+  rule :func:`apply_mask_use`.
+* :mod:`~harmonykit.runners.model` - :class:`ModelRunner` (a loaded
+  :class:`~harmonykit.models.HarmonizationModel`), loading from model / run directories
+  (EMA or raw weights, the region settings saved with them).
+* :mod:`~harmonykit.runners.baseline` - :class:`BaselineRunner` (a :mod:`harmonykit.baselines`
+  baseline).
+* :mod:`~harmonykit.runners.spec` - what a spec names, without PyTorch (the command line
+  checks ``--model`` with it before importing PyTorch).
+* :mod:`~harmonykit.runners.resolver` - :func:`resolve`.
+
+This room sits above ``training`` (raw weights come from training checkpoints) and below
+``evaluation`` and ``inference``, which both run what :func:`resolve` returns. Importing
+the package does not import PyTorch; the runners' modules are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from harmonykit.runners.spec import BaselineSpec, ModelDirSpec, locate
+
+if TYPE_CHECKING:
+    from harmonykit.runners.base import (
+        MASK_USES,
+        MaskUse,
+        Runner,
+        RunnerKind,
+        RunOutput,
+        apply_mask_use,
+    )
+    from harmonykit.runners.baseline import BaselineRunner
+    from harmonykit.runners.model import (
+        WEIGHT_CHOICES,
+        ModelRunner,
+        load_model_runner,
+        saved_region_settings,
+    )
+    from harmonykit.runners.resolver import resolve
+
+__all__ = [
+    "MaskUse",
+    "MASK_USES",
+    "RunnerKind",
+    "RunOutput",
+    "Runner",
+    "apply_mask_use",
+    "ModelRunner",
+    "BaselineRunner",
+    "WEIGHT_CHOICES",
+    "load_model_runner",
+    "saved_region_settings",
+    "resolve",
+    "BaselineSpec",
+    "ModelDirSpec",
+    "locate",
+]
+
+_LAZY = {
+    "MaskUse": "base", "MASK_USES": "base", "RunnerKind": "base", "RunOutput": "base", "Runner": "base",
+    "apply_mask_use": "base", "BaselineRunner": "baseline", "ModelRunner": "model", "WEIGHT_CHOICES": "model",
+    "load_model_runner": "model", "saved_region_settings": "model", "resolve": "resolver",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the module of a runner name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
