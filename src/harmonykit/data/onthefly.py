@@ -72,6 +72,21 @@ def _resize_shorter(image: np.ndarray, shorter: int) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
 
 
+def _check_region_source(items: list[SourceItem], regions: str, labeler: Any) -> None:
+    """Refuse no items, an unknown region source, or ``labels`` for items without one."""
+    if not items:
+        raise ConfigError("OnTheFlyPairs needs at least one source item")
+    if regions not in REGION_SOURCES:
+        raise ConfigError(f"unknown region source {regions!r}, expected one of {', '.join(REGION_SOURCES)}")
+    if regions == "labels" and labeler is None:
+        missing = [it.id for it in items if it.label_path is None and it.object_mask is None]
+        if missing:
+            raise ConfigError(
+                f"regions='labels' but {len(missing)} of {len(items)} source items have no label "
+                f"map (first: {missing[0]}); use regions='slic', 'felzenszwalb' or 'sam'"
+            )
+
+
 class OnTheFlyPairs(torch.utils.data.Dataset):
     """Training pairs made on the fly from source photos (torch ``Dataset``).
 
@@ -128,17 +143,7 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         references: ReferenceSource | None = None,
     ) -> None:
         self.items = list(items)
-        if not self.items:
-            raise ConfigError("OnTheFlyPairs needs at least one source item")
-        if regions not in REGION_SOURCES:
-            raise ConfigError(f"unknown region source {regions!r}, expected one of {', '.join(REGION_SOURCES)}")
-        if regions == "labels" and labeler is None:
-            missing = [it.id for it in self.items if it.label_path is None and it.object_mask is None]
-            if missing:
-                raise ConfigError(
-                    f"regions='labels' but {len(missing)} of {len(self.items)} source items have no label "
-                    f"map (first: {missing[0]}); use regions='slic', 'felzenszwalb' or 'sam'"
-                )
+        _check_region_source(self.items, regions, labeler)
         self.size = int(size)
         self.load_size = int(load_size) if load_size is not None else self.size
         if self.size < 8 or self.load_size < self.size:

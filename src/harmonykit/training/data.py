@@ -199,47 +199,11 @@ def build_dataset(cfg: DataConfig, seed: int, uses_regions: bool) -> torch.utils
       ``size``) squares, then, in :class:`EpochIndexed`, a random ``size`` crop when
       ``load_size > size`` and a random horizontal flip when ``flip``.
 
-    ``uses_regions``: add the semantic region map ``"regions"`` to every sample.
+    ``uses_regions``: add the semantic region map (``regions``) to every sample.
     """
     regions = build_region_provider(cfg.regions) if uses_regions else None
     if cfg.kind == "onthefly":
-        from harmonykit.data.onthefly import OnTheFlyPairs
-        from harmonykit.data.sources import open_source
-
-        assert cfg.images is not None
-        if not cfg.images.exists():
-            raise ConfigError(f"data.images: {cfg.images} does not exist")
-        if cfg.split == "test":
-            raise ConfigError("data.split: on-the-fly sources have 'train' or 'val' splits")
-        from harmonykit.data.sources import SPLIT_FORMATS, detect_format
-
-        fmt = detect_format(cfg.images) if cfg.format == "auto" else cfg.format
-        split = cfg.split if fmt in SPLIT_FORMATS else None
-        items = open_source(cfg.images, format=fmt, split=split, labels=cfg.labels, val_fraction=cfg.val_fraction)
-        if cfg.exclude:
-            unknown = sorted(set(cfg.exclude) - {it.id for it in items})
-            if unknown:
-                raise ConfigError(f"data.exclude: no source image with id(s) {unknown} in {cfg.images}")
-            items = [it for it in items if it.id not in set(cfg.exclude)]
-        if not items:
-            raise ConfigError(f"data.images: no usable source image left in {cfg.images}")
-        # Lalonde-Efros: the object is region 1, the rest is split by regions.kind
-        labelled = fmt != "lalonde" and all(it.label_path is not None for it in items)
-        region_source = "labels" if labelled else cfg.regions.kind
-        labeler_kwargs = None if labelled else cfg.regions.labeler_kwargs()
-        ds = OnTheFlyPairs(
-            items,
-            size=cfg.size,
-            regions=region_source,
-            perturb=cfg.perturb,
-            seed=seed,
-            load_size=cfg.load_size,
-            labeler_kwargs=labeler_kwargs,
-            region_maps=regions,
-            mix=cfg.mix,
-            transfer=cfg.transfer,
-        )
-        return ds
+        return _onthefly_dataset(cfg, seed, regions)
     from harmonykit.data.datasets import TorchPairs, open_benchmark
 
     assert cfg.root is not None
@@ -252,6 +216,42 @@ def build_dataset(cfg: DataConfig, seed: int, uses_regions: bool) -> torch.utils
     load = cfg.load_size or cfg.size
     crop = cfg.size if load > cfg.size else None
     return EpochIndexed(TorchPairs(bench, size=load, regions=regions), size=crop, flip=cfg.flip, seed=seed)
+
+
+def _onthefly_dataset(cfg: DataConfig, seed: int, regions: Any) -> torch.utils.data.Dataset:
+    """:class:`~harmonykit.data.onthefly.OnTheFlyPairs` of ``cfg`` (see :func:`build_dataset`)."""
+    from harmonykit.data.onthefly import OnTheFlyPairs
+    from harmonykit.data.sources import SPLIT_FORMATS, detect_format, open_source
+
+    assert cfg.images is not None
+    if not cfg.images.exists():
+        raise ConfigError(f"data.images: {cfg.images} does not exist")
+    if cfg.split == "test":
+        raise ConfigError("data.split: on-the-fly sources have 'train' or 'val' splits")
+    fmt = detect_format(cfg.images) if cfg.format == "auto" else cfg.format
+    split = cfg.split if fmt in SPLIT_FORMATS else None
+    items = open_source(cfg.images, format=fmt, split=split, labels=cfg.labels, val_fraction=cfg.val_fraction)
+    if cfg.exclude:
+        unknown = sorted(set(cfg.exclude) - {it.id for it in items})
+        if unknown:
+            raise ConfigError(f"data.exclude: no source image with id(s) {unknown} in {cfg.images}")
+        items = [it for it in items if it.id not in set(cfg.exclude)]
+    if not items:
+        raise ConfigError(f"data.images: no usable source image left in {cfg.images}")
+    # Lalonde-Efros: the object is region 1, the rest is split by regions.kind
+    labelled = fmt != "lalonde" and all(it.label_path is not None for it in items)
+    return OnTheFlyPairs(
+        items,
+        size=cfg.size,
+        regions="labels" if labelled else cfg.regions.kind,
+        perturb=cfg.perturb,
+        seed=seed,
+        load_size=cfg.load_size,
+        labeler_kwargs=None if labelled else cfg.regions.labeler_kwargs(),
+        region_maps=regions,
+        mix=cfg.mix,
+        transfer=cfg.transfer,
+    )
 
 
 def build_loader(
