@@ -7,7 +7,15 @@ import pytest
 from skimage.color import rgb2lab
 from skimage.exposure import match_histograms
 
-from harmonykit.baselines import BASELINES, Baseline, get_baseline, histogram, identity, reinhard
+from harmonykit.baselines import (
+    BASELINES,
+    Baseline,
+    get_baseline,
+    histogram,
+    identity,
+    is_baseline,
+    reinhard,
+)
 from harmonykit.errors import ConfigError, HarmonykitError
 
 
@@ -30,6 +38,18 @@ def test_registry_and_protocol() -> None:
     assert get_baseline("reinhard") is reinhard
     with pytest.raises(ConfigError, match="unknown baseline 'nope'"):
         get_baseline("nope")
+
+
+def test_registry_lookups() -> None:
+    assert list(BASELINES) == ["identity", "reinhard", "histogram"]  # registration order
+    assert [n for n, _ in BASELINES.items()] == list(BASELINES) and len(BASELINES) == 3
+    assert BASELINES.names() == ["histogram", "identity", "reinhard"]
+    assert is_baseline("identity") and not is_baseline("runs/om") and not is_baseline(None)
+    assert "reinhard" in BASELINES and BASELINES["reinhard"] is reinhard
+    with pytest.raises(ConfigError, match=r"unknown baseline 'nope'; expected one of: histogram, identity, reinhard"):
+        get_baseline("nope")
+    with pytest.raises(KeyError):  # also a failed lookup
+        BASELINES["nope"]
 
 
 def test_identity_is_exact(composite) -> None:

@@ -12,7 +12,8 @@ background ``B``); the result is blended with the soft mask,
 ``out = m * transferred + (1 - m) * image``, so background pixels (``m = 0``) are returned
 unchanged.
 
-Built-ins (:data:`BASELINES`):
+Built-ins (registered in :data:`BASELINES`, a :class:`~harmonykit.registry.Registry`;
+:func:`get_baseline` / :func:`is_baseline` look names up):
 
 * ``identity`` - returns the composite (the "Composite" row of the papers' tables).
 * ``reinhard`` - Reinhard et al. 2001 colour transfer, in CIELAB (D65, scikit-image's
@@ -36,7 +37,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from harmonykit.errors import ConfigError, HarmonykitError
+from harmonykit.errors import HarmonykitError
+from harmonykit.registry import Registry
 
 __all__ = [
     "Baseline",
@@ -182,8 +184,11 @@ histogram: Baseline = FunctionBaseline(
     description="per-RGB-channel histogram matching of the foreground to the background",
 )
 
-#: name -> baseline
-BASELINES: dict[str, Baseline] = {b.name: b for b in (identity, reinhard, histogram)}
+#: name -> baseline (iterates in registration order: identity, reinhard, histogram)
+BASELINES: Registry[Baseline] = Registry("baseline")
+BASELINES.register(identity.name, identity)
+BASELINES.register(reinhard.name, reinhard)
+BASELINES.register(histogram.name, histogram)
 
 
 def is_baseline(name: object) -> bool:
@@ -192,17 +197,18 @@ def is_baseline(name: object) -> bool:
     >>> is_baseline("reinhard"), is_baseline("runs/om")
     (True, False)
     """
-    return isinstance(name, str) and name in BASELINES
+    return name in BASELINES
 
 
 def get_baseline(name: str) -> Baseline:
     """Look a baseline up by name.
 
+    Raises:
+        ConfigError: unknown name (:class:`~harmonykit.registry.UnknownNameError`; the
+            message lists the baselines).
+
     >>> img = np.zeros((4, 4, 3), np.uint8)
     >>> get_baseline("identity")(img).shape
     (4, 4, 3)
     """
-    try:
-        return BASELINES[name]
-    except KeyError:
-        raise ConfigError(f"unknown baseline {name!r}; baselines: {', '.join(BASELINES)}") from None
+    return BASELINES.get(name)

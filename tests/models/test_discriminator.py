@@ -4,6 +4,7 @@ from torch import nn
 
 from harmonykit.errors import ConfigError
 from harmonykit.models.discriminator import (
+    DISCRIMINATORS,
     PatchDiscriminator,
     create_discriminator,
     list_discriminators,
@@ -22,6 +23,22 @@ def test_registry():
         create_discriminator("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_discriminator("patch_gan")(lambda: nn.Identity())
+    assert list_discriminators() == DISCRIMINATORS.names() and "patch_gan" in DISCRIMINATORS
+    with pytest.raises(ConfigError, match=r"unknown discriminator 'nope'; expected one of: patch_gan, patch_gan_tiny"):
+        create_discriminator("nope")
+
+
+def test_register_a_discriminator():
+    @register_discriminator()
+    def test_one_conv(**kwargs):
+        return nn.Conv2d(3, 1, 1)
+
+    try:
+        d = create_discriminator("test_one_conv")
+        assert isinstance(d, nn.Conv2d) and d.config == {"name": "test_one_conv", "kwargs": {}}
+    finally:
+        DISCRIMINATORS.unregister("test_one_conv")
+    assert "test_one_conv" not in list_discriminators()
 
 
 def test_paper_configuration():

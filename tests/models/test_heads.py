@@ -7,6 +7,8 @@ from harmonykit.color import rgb_to_hls, rgb_to_lab
 from harmonykit.models.base import ModelOutput
 from harmonykit.models.heads import (
     DEFAULT_SCALES,
+    HEAD_NAMES,
+    HEADS,
     OperatorMaskHead,
     RGBHead,
     create_head,
@@ -236,3 +238,13 @@ def test_create_head():
     assert create_head("lab_add", 8, bounded=False).bounded is False
     with pytest.raises(ValueError, match="unknown head"):
         create_head("xyz", 8)
+
+
+def test_head_registry():
+    assert HEAD_NAMES == (*CHANNEL_SETS, "rgb", "rgb_residual") == tuple(HEADS)
+    assert HEADS.names() == sorted(HEAD_NAMES)
+    assert HEADS.list("rgb*") == ["rgb", "rgb_residual"]
+    with pytest.raises(ValueError, match=r"unknown head 'xyz'; expected one of: hls, hls_add, lab"):
+        create_head("xyz", 8)
+    with pytest.raises(TypeError):  # typos in a head's options are not swallowed
+        create_head("rgb", 8, bounded=False)

@@ -2,8 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from harmonykit.models import layers
 from harmonykit.models.layers import (
+    ACTS,
+    NORMS,
     InstanceNorm2d,
     get_act_layer,
     get_norm_layer,
@@ -86,7 +87,19 @@ def test_register_norm():
         register_norm("test_bn_nostats", overwrite=True)(lambda c: nn.Identity())
         assert isinstance(get_norm_layer("test_bn_nostats", 3), nn.Identity)
     finally:
-        layers._NORMS.pop("test_bn_nostats", None)
+        if "test_bn_nostats" in NORMS:
+            NORMS.unregister("test_bn_nostats")
+    assert "test_bn_nostats" not in list_norms()
+
+
+def test_norm_and_act_registries():
+    assert list_norms() == NORMS.names() == ["bn", "gn", "identity", "in", "in_affine", "ln", "none"]
+    assert "IN" in NORMS and NORMS.get("In") is NORMS.get("in")
+    assert list_acts() == ACTS.names() and {"relu", "lrelu", "gelu"} <= set(ACTS)
+    with pytest.raises(ValueError, match=r"unknown norm 'nope'; expected one of: bn, gn, "):
+        get_norm_layer("nope", 4)
+    with pytest.raises(ValueError, match=r"unknown activation 'nope'; expected one of: .*relu"):
+        get_act_layer("nope")
 
 
 @pytest.mark.parametrize(

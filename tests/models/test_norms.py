@@ -7,13 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from harmonykit.models.layers import NORMS
 from harmonykit.models.norms import (
     BAIN,
     RAIN,
+    REGION_NORMS,
     SRIN,
     InstanceNorm,
-    create_norm,
-    list_norms,
+    create_region_norm,
     masked_attention,
     masked_mean_std,
     norm_uses_regions,
@@ -59,19 +60,29 @@ def _randomize(module: torch.nn.Module, seed: int = 1, scale: float = 0.3) -> No
 
 # ------------------------------------------------------------------------- registry
 def test_registry_names():
-    assert set(NAMES) <= set(list_norms())
+    assert set(NAMES) <= set(REGION_NORMS.names())
     assert [norm_uses_regions(n) for n in NAMES] == [False, False, False, True]
-    assert isinstance(create_norm("RAIN", 4), RAIN)
+    assert isinstance(create_region_norm("RAIN", 4), RAIN)
     with pytest.raises(ValueError, match="unknown region norm"):
-        create_norm("batch", 4)
+        create_region_norm("batch", 4)
     with pytest.raises(ValueError, match="unknown region norm"):
         norm_uses_regions("nope")
+    with pytest.raises(ValueError, match=r"unknown region norm 3; expected one of: bain, in, rain, srin"):
+        norm_uses_regions(3)
+
+
+def test_region_norms_are_not_plain_norms():
+    """``in`` is in both registries, with different layers; nothing else is shared."""
+    assert REGION_NORMS is not NORMS
+    assert set(REGION_NORMS) & set(NORMS) == {"in"}
+    assert REGION_NORMS.get("in") is InstanceNorm and NORMS.get("in") is not InstanceNorm
+    assert {"rain", "bain", "srin"}.isdisjoint(NORMS)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_norm_same_call(name, dtype):
     x, mask, regions = _inputs(dtype=dtype)
-    norm = create_norm(name, 3).to(dtype)
+    norm = create_region_norm(name, 3).to(dtype)
     big_mask = F.interpolate(mask, scale_factor=2, mode="nearest")
     big_regions = F.interpolate(regions, scale_factor=4, mode="nearest")
     out = norm(x, big_mask, big_regions)
@@ -85,7 +96,7 @@ def test_every_norm_same_call(name, dtype):
 @pytest.mark.parametrize("name", NAMES)
 def test_every_norm_backward(name):
     x, mask, regions = _inputs(dtype=torch.float32)
-    norm = create_norm(name, 3)
+    norm = create_region_norm(name, 3)
     _randomize(norm)
     x.requires_grad_(True)
     norm(x, mask, regions).square().sum().backward()
@@ -200,7 +211,7 @@ def test_rain_soft_mask_from_area_resize():
 def test_background_unchanged_by_foreground(name):
     """Background outputs depend on background pixels only (and not on fg parameters)."""
     x, mask, regions = _inputs()
-    norm = create_norm(name, 3).double()
+    norm = create_region_norm(name, 3).double()
     _randomize(norm)
     out = norm(x, mask, regions)
     x2 = x + 5.0 * torch.randn_like(x) * mask  # re-style the foreground only
@@ -231,7 +242,7 @@ def test_rain_empty_regions():
 @pytest.mark.parametrize("fill", (0.0, 1.0))
 def test_attention_norms_empty_regions_finite(name, fill):
     x, _, regions = _inputs()
-    norm = create_norm(name, 3).double()
+    norm = create_region_norm(name, 3).double()
     _randomize(norm)
     x.requires_grad_(True)
     out = norm(x, torch.full((2, 1, 6, 7), fill, dtype=x.dtype), regions)
@@ -303,9 +314,9 @@ def test_pool_tokens_passthrough_and_errors():
 @pytest.mark.parametrize("max_kv_tokens", (None, 12))
 def test_module_sdpa_equals_naive(name, max_kv_tokens):
     x, mask, regions = _inputs(h=8, w=8)
-    a = create_norm(name, 3, max_kv_tokens=max_kv_tokens, attention="sdpa").double()
+    a = create_region_norm(name, 3, max_kv_tokens=max_kv_tokens, attention="sdpa").double()
     _randomize(a)
-    b = create_norm(name, 3, max_kv_tokens=max_kv_tokens, attention="naive").double()
+    b = create_region_norm(name, 3, max_kv_tokens=max_kv_tokens, attention="naive").double()
     b.load_state_dict(a.state_dict())
     torch.testing.assert_close(a(x, mask, regions), b(x, mask, regions), rtol=1e-10, atol=1e-10)
 
@@ -402,7 +413,7 @@ def test_gradcheck(name, attention):
     mask.zero_()
     mask[..., :2, :2] = 1
     kw = {"attention": attention} if attention else {}
-    norm = create_norm(name, 2, **kw).double()
+    norm = create_region_norm(name, 2, **kw).double()
     _randomize(norm, seed=2, scale=0.5)
     x.requires_grad_(True)
     regions.requires_grad_(name == "srin")
@@ -427,7 +438,7 @@ def test_gradcheck_rain_parameters_and_mask():
 @pytest.mark.parametrize("name", NAMES)
 def test_errors(name):
     x, mask, regions = _inputs()
-    norm = create_norm(name, 3).double()
+    norm = create_region_norm(name, 3).double()
     with pytest.raises(ValueError, match=r"expected features \(B, C, H, W\)"):
         norm(x[0], mask, regions)
     with pytest.raises(ValueError, match="expected 3 channels"):
@@ -465,7 +476,7 @@ def test_batch_equals_per_sample(name):
     """Foreground queries are gathered per sample: batching must not mix samples."""
     x, mask, regions = _inputs(b=3)
     mask[2] = 1  # one sample without background
-    norm = create_norm(name, 3).double()
+    norm = create_region_norm(name, 3).double()
     _randomize(norm)
     out = norm(x, mask, regions)
     for i in range(3):

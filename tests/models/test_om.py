@@ -3,8 +3,16 @@ import json
 import pytest
 import torch
 
-from harmonykit.errors import ConfigError
-from harmonykit.models import HarmonizationModel, create_model, list_models, load_model
+from harmonykit.errors import ConfigError, HarmonykitError
+from harmonykit.models import (
+    MODELS,
+    HarmonizationModel,
+    create_model,
+    is_model,
+    list_models,
+    load_model,
+    register_model,
+)
 from harmonykit.models.om import build_unet_model
 from harmonykit.models.unet import count_parameters
 from harmonykit.operators import CHANNEL_SETS
@@ -29,6 +37,50 @@ def _perturb(model, std=0.2, seed=0):
 def test_registered():
     assert set(NAMES) <= set(list_models())
     assert set(list_models("om_unet*")) >= {"om_unet", "om_unet_small", "om_unet_tiny"}
+    assert list_models() == MODELS.names() and all(is_model(n) for n in NAMES)
+    assert not is_model("om_unet_huge") and not is_model(None)
+    with pytest.raises(ConfigError, match=r"unknown model 'om_unet_huge'; expected one of: om_unet, "):
+        create_model("om_unet_huge")
+
+
+def test_register_model_decorator_and_config():
+    @register_model("test_om_unet_micro")
+    def _micro(**kwargs):
+        return build_unet_model(**{"depth": 2, "ngf": 2, **kwargs})
+
+    try:
+        assert "test_om_unet_micro" in list_models("test_*")
+        m = create_model("test_om_unet_micro", head="rgb")
+        assert m.config == {"name": "test_om_unet_micro", "kwargs": {"head": "rgb"}}
+        with pytest.raises(ValueError, match="model 'test_om_unet_micro' is already registered"):
+            register_model("test_om_unet_micro")(_micro)
+    finally:
+        MODELS.unregister("test_om_unet_micro")
+    assert not is_model("test_om_unet_micro")
+
+
+def test_only_create_model_records_the_config(tmp_path):
+    direct = build_unet_model(depth=2, ngf=2)
+    assert dict(direct.config) == {}  # built without the registry: no name to save under
+    with pytest.raises(HarmonykitError, match="no recorded config"):
+        direct.save_pretrained(tmp_path / "m")
+    with pytest.raises(HarmonykitError, match="model 'HarmonizationModel' needs a foreground mask"):
+        HarmonizationModel(direct.backbone, direct.head, mask_use="required")(_image())
+    built = create_model("om_unet_tiny")
+    assert built.config == {"name": "om_unet_tiny", "kwargs": {}}
+    assert MODELS.create("om_unet_tiny").config == {}  # the bare builder records nothing
+
+
+def test_packaged_default_config_loads():
+    from harmonykit.models.hub import PRETRAINED_DIR
+
+    directory = PRETRAINED_DIR / "default"
+    if not (directory / "config.json").is_file():
+        pytest.skip("the packaged default model is not installed")
+    cfg = json.loads((directory / "config.json").read_text())
+    model = load_model(directory)
+    assert model.config == {"name": cfg["name"], "kwargs": cfg["kwargs"]}
+    assert model.has_localisation and model.mask_use == "optional"
 
 
 def test_parameter_counts_without_running():

@@ -16,17 +16,22 @@ return ``G(I, M) * M + I * (1 - M)`` (SRIN / RainNet convention).
 ``work_size``; operator masks are upsampled and applied to the full-resolution image; for
 RGB heads the low-resolution change ``out - in`` is upsampled and added.
 
-``save_pretrained(dir)`` writes ``model.safetensors`` and ``config.json``
-(``{"name", "kwargs", "harmonykit_version"}``); ``from_pretrained(dir)`` rebuilds it with
-``create_model`` and loads the weights.
+``model.config`` (``{"name", "kwargs"}``) is recorded by
+:func:`~harmonykit.models.registry.create_model` only; a model built directly (from a
+backbone and a head) has an empty config and cannot be saved. ``save_pretrained(dir)``
+writes ``model.safetensors`` and ``config.json`` (``{"name", "kwargs",
+"harmonykit_version"}``); ``from_pretrained(dir)`` rebuilds it with ``create_model`` and
+loads the weights.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -34,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harmonykit.errors import HarmonykitError
+from harmonykit.models.registry import create_model
 from harmonykit.operators import OperatorMasks
 
 __all__ = ["ModelOutput", "HarmonizationModel", "load_model", "WEIGHTS_NAME", "CONFIG_NAME"]
@@ -89,7 +95,9 @@ class HarmonizationModel(nn.Module):
         composite_with_mask: return ``G * M + I * (1 - M)``.
     """
 
-    config: dict[str, Any]
+    #: ``{"name", "kwargs"}`` recorded by :func:`~harmonykit.models.registry.create_model`;
+    #: empty (read-only) for a model built directly
+    config: Mapping[str, Any] = MappingProxyType({})
     mask_values: ClassVar[str] = "binary"
 
     def __init__(
@@ -110,7 +118,6 @@ class HarmonizationModel(nn.Module):
         self.mask_use = mask_use
         self.uses_regions = uses_regions
         self.composite_with_mask = composite_with_mask
-        self.config = {"name": type(self).__name__, "kwargs": {}}
 
     # ------------------------------------------------------------------ forward
     @property
@@ -122,15 +129,19 @@ class HarmonizationModel(nn.Module):
         """The head has a localisation gate: outputs carry ``localisation_logit``."""
         return getattr(self.head, "gate", None) is not None
 
+    def _label(self) -> str:
+        """The registered name (``config["name"]``), else the class name (error messages)."""
+        return str(self.config.get("name", type(self).__name__))
+
     def _check(self, image: Tensor, mask: Tensor | None, regions: Tensor | None) -> None:
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"expected image (B, 3, H, W), got {tuple(image.shape)}")
         if self.mask_use == "required" and mask is None:
-            raise HarmonykitError(f"model {self.config.get('name')!r} needs a foreground mask")
+            raise HarmonykitError(f"model {self._label()!r} needs a foreground mask")
         if mask is not None and (mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != image.shape[-2:]):
             raise ValueError(f"expected mask (B, 1, H, W) matching the image, got {tuple(mask.shape)}")
         if self.uses_regions and regions is None:
-            raise HarmonykitError(f"model {self.config.get('name')!r} needs a semantic region map")
+            raise HarmonykitError(f"model {self._label()!r} needs a semantic region map")
 
     def forward(self, image: Tensor, mask: Tensor | None = None, regions: Tensor | None = None) -> ModelOutput:
         """Harmonize at the given resolution.
@@ -191,18 +202,28 @@ class HarmonizationModel(nn.Module):
 
     # ------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:
-        """Write ``model.safetensors`` + ``config.json`` into ``directory`` (atomically)."""
+        """Write ``model.safetensors`` + ``config.json`` into ``directory`` (atomically).
+
+        Raises:
+            HarmonykitError: the model has no recorded config (it was not built with
+                :func:`~harmonykit.models.registry.create_model`), so it could not be loaded.
+        """
         from safetensors.torch import save as st_save
 
         from harmonykit import __version__
         from harmonykit.io import atomic_write_bytes, atomic_write_text
 
+        if "name" not in self.config:
+            raise HarmonykitError(
+                f"cannot save this {type(self).__name__}: it has no recorded config "
+                "(build it with harmonykit.models.create_model(name, **kwargs))"
+            )
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
                  for k, v in self.state_dict().items()}
         atomic_write_bytes(directory / WEIGHTS_NAME, st_save(state))
-        cfg = {"name": self.config["name"], "kwargs": self.config.get("kwargs", {}), "harmonykit_version": __version__}
+        cfg = {"name": self.config["name"], "kwargs": dict(self.config.get("kwargs", {})), "harmonykit_version": __version__}
         if extra:
             cfg.update(extra)
         atomic_write_text(directory / CONFIG_NAME, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
@@ -217,8 +238,6 @@ class HarmonizationModel(nn.Module):
 def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> HarmonizationModel:
     """Load a model directory (``config.json`` + ``model.safetensors``)."""
     from safetensors.torch import load_file
-
-    from harmonykit.models.registry import create_model
 
     directory = Path(directory)
     cfg_path, w_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME

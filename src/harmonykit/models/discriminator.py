@@ -1,10 +1,14 @@
 """PatchGAN discriminators (pix2pix ``NLayerDiscriminator``), used by OMGAN fine-tuning.
 
 Discriminators are not harmonization models (no head, no ``harmonize``), so they have
-their own small registry: :func:`create_discriminator` ``(name, **kwargs)``,
-:func:`list_discriminators`, :func:`register_discriminator`. As with
-:func:`~harmonykit.models.create_model`, the built module carries
-``config = {"name", "kwargs"}`` so a trainer can rebuild it from a checkpoint.
+their own registry, :data:`DISCRIMINATORS`: :func:`create_discriminator` ``(name, **kwargs)``,
+:func:`list_discriminators`, ``@register_discriminator(name)`` (``DISCRIMINATORS.register``).
+As with :func:`~harmonykit.models.create_model`, the built module carries
+``config = {"name", "kwargs"}`` (set by :func:`create_discriminator` only) so a trainer can
+rebuild it from a checkpoint.
+
+>>> list_discriminators()
+['patch_gan', 'patch_gan_tiny']
 
 =================  ===  ========  =======  ================  ========
 name               ndf  n_layers  params   receptive field   min size
@@ -30,58 +34,36 @@ import torch  # noqa: F401  (doctests)
 from torch import Tensor, nn
 
 from harmonykit.models.layers import ActSpec, NormSpec, get_act_layer, get_norm_layer
+from harmonykit.registry import Registry
 
 __all__ = [
     "PatchDiscriminator",
+    "DISCRIMINATORS",
     "register_discriminator",
     "create_discriminator",
     "list_discriminators",
 ]
 
-_DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {}
+#: discriminators: name -> ``builder(**kwargs) -> nn.Module``
+DISCRIMINATORS: Registry[Callable[..., nn.Module]] = Registry("discriminator")
 
-
-def register_discriminator(
-    name: str | None = None,
-) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a discriminator builder under ``name`` (default: the function's name)."""
-
-    def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        key = name or fn.__name__
-        if key in _DISCRIMINATORS and _DISCRIMINATORS[key] is not fn:
-            raise ValueError(f"discriminator {key!r} is already registered")
-        _DISCRIMINATORS[key] = fn
-        return fn
-
-    return deco
-
-
-def list_discriminators() -> list[str]:
-    """Registered discriminator names.
-
-    >>> list_discriminators()
-    ['patch_gan', 'patch_gan_tiny']
-    """
-    return sorted(_DISCRIMINATORS)
+#: ``@register_discriminator(name=None)``: register a builder in :data:`DISCRIMINATORS`
+register_discriminator = DISCRIMINATORS.register
+#: sorted names of :data:`DISCRIMINATORS`
+list_discriminators = DISCRIMINATORS.names
 
 
 def create_discriminator(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered discriminator; records ``config = {"name", "kwargs"}`` on it.
 
     Raises:
-        ConfigError: unknown name.
+        ConfigError: unknown name (:class:`~harmonykit.registry.UnknownNameError`).
 
     >>> d = create_discriminator("patch_gan_tiny")
     >>> d(torch.rand(1, 3, 32, 32)).shape
     torch.Size([1, 1, 6, 6])
     """
-    if name not in _DISCRIMINATORS:
-        from harmonykit.errors import ConfigError
-
-        raise ConfigError(
-            f"unknown discriminator {name!r}; registered: {', '.join(list_discriminators())}"
-        )
-    model = _DISCRIMINATORS[name](**kwargs)
+    model = DISCRIMINATORS.create(name, **kwargs)
     model.config = {"name": name, "kwargs": dict(kwargs)}
     return model
 
@@ -182,13 +164,13 @@ class PatchDiscriminator(nn.Module):
         return self.model(x)
 
 
-@register_discriminator("patch_gan")
+@DISCRIMINATORS.register("patch_gan")
 def patch_gan(**kwargs: Any) -> PatchDiscriminator:
     """The paper's discriminator: 3 layers, ndf 64, instance norm, LeakyReLU 0.2 (70 x 70)."""
     return PatchDiscriminator(**{"ndf": 64, "n_layers": 3, **kwargs})
 
 
-@register_discriminator("patch_gan_tiny")
+@DISCRIMINATORS.register("patch_gan_tiny")
 def patch_gan_tiny(**kwargs: Any) -> PatchDiscriminator:
     """Tiny PatchGAN for tests: 2 layers, ndf 8."""
     return PatchDiscriminator(**{"ndf": 8, "n_layers": 2, **kwargs})

@@ -73,8 +73,9 @@ it is not in the paper.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +84,7 @@ from torch import Tensor, nn
 from harmonykit.models.base import ModelOutput
 from harmonykit.models.layers import ActSpec, get_act_layer
 from harmonykit.operators import CHANNEL_SETS, SPACES, OperatorMasks
+from harmonykit.registry import Registry
 
 __all__ = [
     "DEFAULT_SCALES",
@@ -93,6 +95,7 @@ __all__ = [
     "gate_values",
     "OperatorMaskHead",
     "RGBHead",
+    "HEADS",
     "create_head",
 ]
 
@@ -101,9 +104,6 @@ DEFAULT_SCALES: dict[str, dict[str, float]] = {
     "lab": {"l_mul": 1.0, "l_add": 50.0, "a_mul": 1.0, "a_add": 50.0, "b_mul": 1.0, "b_add": 50.0},
     "hls": {"h_mul": 0.5, "h_add": 180.0, "l_mul": 1.0, "l_add": 1.0, "s_mul": 1.0, "s_add": 1.0},
 }
-
-#: names accepted by :func:`create_head`
-HEAD_NAMES: tuple[str, ...] = (*CHANNEL_SETS, "rgb", "rgb_residual")
 
 #: localisation gates of :class:`OperatorMaskHead` (``None``: no gate)
 GATES: tuple[str, ...] = ("learned",)
@@ -469,19 +469,28 @@ class RGBHead(nn.Module):
         return ModelOutput((image + torch.tanh(raw)).clamp(0.0, 1.0))
 
 
-def create_head(head: str, in_channels: int, **kwargs) -> nn.Module:
-    """Build a head by name: an operator channel set (``lab``, ``lab_add``, ``hls``,
-    ``hls_add``) -> :class:`OperatorMaskHead`; ``rgb`` / ``rgb_residual`` -> :class:`RGBHead`.
+#: heads by name: ``builder(in_channels, **kwargs) -> nn.Module``; an operator channel set
+#: (``lab``, ``lab_add``, ``hls``, ``hls_add``) -> :class:`OperatorMaskHead`, ``rgb`` /
+#: ``rgb_residual`` -> :class:`RGBHead` (``mode="direct"`` / ``"residual"``)
+HEADS: Registry[Callable[..., nn.Module]] = Registry("head")
+for _channels in CHANNEL_SETS:
+    HEADS.register(_channels, partial(OperatorMaskHead, channels=_channels))
+HEADS.register("rgb", partial(RGBHead, mode="direct"))
+HEADS.register("rgb_residual", partial(RGBHead, mode="residual"))
+
+#: the built-in head names, in registration order
+HEAD_NAMES: tuple[str, ...] = tuple(HEADS)
+
+
+def create_head(head: str, in_channels: int, **kwargs: Any) -> nn.Module:
+    """Build the head registered as ``head`` (:data:`HEADS`) for ``in_channels`` features.
+
+    Raises:
+        UnknownNameError: unknown ``head`` (a ``ValueError``; the message lists the heads).
 
     >>> create_head("hls_add", 16).channels
     ('h_add', 'l_add', 's_add')
     >>> create_head("rgb", 16).mode
     'direct'
     """
-    if head in CHANNEL_SETS:
-        return OperatorMaskHead(in_channels, head, **kwargs)
-    if head == "rgb":
-        return RGBHead(in_channels, "direct", **kwargs)
-    if head == "rgb_residual":
-        return RGBHead(in_channels, "residual", **kwargs)
-    raise ValueError(f"unknown head {head!r}; expected one of {list(HEAD_NAMES)}")
+    return HEADS.create(head, in_channels, **kwargs)

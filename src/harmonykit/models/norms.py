@@ -67,28 +67,32 @@ moments and equals attending over every background pixel with its cell's mean ke
 256 input the 32 x 32 bottleneck has 1024 tokens and is not pooled (default
 ``max_kv_tokens=1024``).
 
-Layers are registered by name in :data:`NORM_LAYERS` (:func:`register_norm`,
-:func:`create_norm`, :func:`list_norms`, :func:`norm_uses_regions`). This registry is
-separate from the plain-layer factory :func:`harmonykit.models.layers.get_norm_layer`
-(layers called as ``norm(x)``), since a network must pass these layers the mask; networks
-select them by name, e.g. ``create_norm("rain", 256)``.
+Layers are registered by name (case-insensitive) in :data:`REGION_NORMS`
+(``@REGION_NORMS.register(name)`` on a :class:`RegionNorm` subclass;
+:func:`create_region_norm`, :func:`norm_uses_regions`, ``REGION_NORMS.names()``). This
+registry is separate from the plain norms :data:`harmonykit.models.layers.NORMS` (layers
+called as ``norm(x)``, built by :func:`~harmonykit.models.layers.get_norm_layer`), since a
+network must pass these layers the mask; ``"in"`` names a layer in both. Networks select
+them by name, e.g. ``create_region_norm("rain", 256)``.
+
+>>> REGION_NORMS.names()
+['bain', 'in', 'rain', 'srin']
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from harmonykit.registry import Registry
+
 __all__ = [
-    "NORM_LAYERS",
-    "register_norm",
-    "create_norm",
-    "list_norms",
+    "REGION_NORMS",
+    "create_region_norm",
     "norm_uses_regions",
     "resize_mask",
     "masked_mean_std",
@@ -108,45 +112,20 @@ AttentionImpl = Literal["sdpa", "naive"]
 #: region weight below which a region counts as empty (a thousandth of a feature pixel)
 _EMPTY = 1e-3
 
-#: region-aware normalization layers ``forward(x, mask, regions)``: name -> class
-NORM_LAYERS: dict[str, type[RegionNorm]] = {}
+#: region-aware normalization layers ``forward(x, mask, regions)``: name -> RegionNorm subclass
+REGION_NORMS: Registry[type[RegionNorm]] = Registry("region norm", case_insensitive=True)
 
 
-def register_norm(name: str) -> Callable[[type[RegionNorm]], type[RegionNorm]]:
-    """Register a :class:`RegionNorm` subclass under ``name`` (class decorator)."""
-    key = name.lower()
-
-    def deco(cls: type[RegionNorm]) -> type[RegionNorm]:
-        if key in NORM_LAYERS and NORM_LAYERS[key] is not cls:
-            raise ValueError(f"region norm {key!r} is already registered")
-        NORM_LAYERS[key] = cls
-        return cls
-
-    return deco
-
-
-def list_norms() -> list[str]:
-    """Names of the registered region-aware normalization layers.
-
-    >>> [n for n in list_norms() if n in ("bain", "in", "rain", "srin")]
-    ['bain', 'in', 'rain', 'srin']
-    """
-    return sorted(NORM_LAYERS)
-
-
-def _lookup(name: str) -> type[RegionNorm]:
-    if not isinstance(name, str) or name.lower() not in NORM_LAYERS:
-        raise ValueError(f"unknown region norm {name!r}, expected one of {list_norms()}")
-    return NORM_LAYERS[name.lower()]
-
-
-def create_norm(name: str, num_channels: int, **kwargs: Any) -> RegionNorm:
+def create_region_norm(name: str, num_channels: int, **kwargs: Any) -> RegionNorm:
     """Build the region norm registered as ``name`` (case-insensitive) for ``num_channels``.
 
-    >>> create_norm("rain", 8)
+    Raises:
+        UnknownNameError: unknown ``name`` (a ``ValueError``; the message lists the names).
+
+    >>> create_region_norm("rain", 8)
     RAIN(8, eps=1e-05, mask_mode='area')
     """
-    return _lookup(name)(num_channels, **kwargs)
+    return REGION_NORMS.create(name, num_channels, **kwargs)
 
 
 def norm_uses_regions(name: str) -> bool:
@@ -155,7 +134,7 @@ def norm_uses_regions(name: str) -> bool:
     >>> norm_uses_regions("srin"), norm_uses_regions("rain")
     (True, False)
     """
-    return _lookup(name).uses_regions
+    return REGION_NORMS.get(name).uses_regions
 
 
 # --------------------------------------------------------------------------- functional
@@ -500,7 +479,7 @@ class RegionNorm(nn.Module):
         raise NotImplementedError
 
 
-@register_norm("in")
+@REGION_NORMS.register("in")
 class InstanceNorm(RegionNorm):
     """Plain instance normalization; ``mask`` and ``regions`` are accepted and ignored.
 
@@ -533,7 +512,7 @@ class InstanceNorm(RegionNorm):
         return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
 
 
-@register_norm("rain")
+@REGION_NORMS.register("rain")
 class RAIN(RegionNorm):
     """Region-aware adaptive instance normalization (RainNet), see :func:`rain_normalize`.
 
@@ -629,7 +608,7 @@ class _AttentionNorm(RegionNorm):
         return _affine(xbar_b, self.bg_gamma, self.bg_beta)
 
 
-@register_norm("bain")
+@REGION_NORMS.register("bain")
 class BAIN(_AttentionNorm):
     """Background-attentional adaptive instance normalization (SCS-Co style; defined here).
 
@@ -682,7 +661,7 @@ class BAIN(_AttentionNorm):
         return m * fg + (1.0 - m) * bg
 
 
-@register_norm("srin")
+@REGION_NORMS.register("srin")
 class SRIN(_AttentionNorm):
     """Semantic-guided region-aware instance normalization (SRIN paper, eqs. 2-6).
 

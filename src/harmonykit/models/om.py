@@ -1,6 +1,8 @@
 """Operator-mask models (Sg-MMH) and the RGB baseline: attention U-Net + head.
 
-Registered models (:func:`harmonykit.models.create_model`); parameter counts are for the
+Registered models (:func:`harmonykit.models.create_model`; :mod:`harmonykit.models.zoo`
+registers them as presets of :func:`build_unet_model`, and the functions of the same name
+here are shortcuts for ``create_model(name, **kwargs)``); parameter counts are for the
 default (``lab`` / ``rgb`` head, ``mask_use="never"``) configuration:
 
 ====================  =====  ===  ====  =======  ===========================================
@@ -42,12 +44,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harmonykit.models.base import HarmonizationModel
-from harmonykit.models.heads import HEAD_NAMES, create_head
+from harmonykit.models.heads import HEADS, create_head
 from harmonykit.models.layers import NormSpec
-from harmonykit.models.registry import register_model
+from harmonykit.models.registry import create_model
 from harmonykit.models.unet import AttentionUNet
 
-__all__ = ["build_unet_model", "PAPER", "SMALL", "TINY"]
+__all__ = [
+    "build_unet_model",
+    "PAPER",
+    "SMALL",
+    "TINY",
+    "om_unet",
+    "om_unet_small",
+    "om_unet_tiny",
+    "rgb_unet",
+    "rgb_unet_small",
+    "rgb_unet_tiny",
+]
 
 #: backbone sizes of the registered variants
 PAPER: dict[str, Any] = {"depth": 8, "ngf": 64}
@@ -79,8 +92,8 @@ def build_unet_model(
     operator-mask heads only.
 
     Raises:
-        ValueError: unknown ``head``, ``mask_use`` or ``gate``, a gate on an RGB head, or
-            invalid backbone settings.
+        ValueError: unknown ``head`` (:class:`~harmonykit.registry.UnknownNameError`),
+            ``mask_use`` or ``gate``, a gate on an RGB head, or invalid backbone settings.
 
     >>> m = build_unet_model(depth=3, ngf=4, head="hls_add", mask_use="optional")
     >>> m.backbone.in_channels, m.head.channels, m.mask_use
@@ -90,8 +103,8 @@ def build_unet_model(
     """
     if mask_use not in _MASK_USES:
         raise ValueError(f"mask_use must be one of {_MASK_USES}, got {mask_use!r}")
-    if head not in HEAD_NAMES:
-        raise ValueError(f"unknown head {head!r}; expected one of {list(HEAD_NAMES)}")
+    if head not in HEADS:
+        raise HEADS.error(head)
     backbone = AttentionUNet(
         in_channels=3 if mask_use == "never" else 4,
         ngf=ngf,
@@ -114,46 +127,39 @@ def build_unet_model(
     )
 
 
-def _build(name: str, defaults: Mapping[str, Any], kwargs: dict[str, Any]) -> HarmonizationModel:
-    model = build_unet_model(**{**defaults, **kwargs})
-    model.config = {"name": name, "kwargs": dict(kwargs)}
-    return model
-
-
-@register_model("om_unet")
 def om_unet(**kwargs: Any) -> HarmonizationModel:
     """The paper's operator-mask generator: depth 8, ngf 64, ``lab`` head (39.5 M params).
 
-    Keyword arguments: see :func:`build_unet_model`.
+    Same as ``create_model("om_unet", **kwargs)`` (the configuration is recorded);
+    keyword arguments: see :func:`build_unet_model`.
     """
-    return _build("om_unet", {**PAPER, "head": "lab"}, kwargs)
+    return create_model("om_unet", **kwargs)
 
 
-@register_model("om_unet_small")
 def om_unet_small(**kwargs: Any) -> HarmonizationModel:
     """CPU-trainable operator-mask model: depth 6, ngf 16, ``lab`` head (1.36 M params)."""
-    return _build("om_unet_small", {**SMALL, "head": "lab"}, kwargs)
+    return create_model("om_unet_small", **kwargs)
 
 
-@register_model("om_unet_tiny")
 def om_unet_tiny(**kwargs: Any) -> HarmonizationModel:
-    """Tiny operator-mask model for tests: depth 4, ngf 8, ``lab`` head."""
-    return _build("om_unet_tiny", {**TINY, "head": "lab"}, kwargs)
+    """Tiny operator-mask model for tests: depth 4, ngf 8, ``lab`` head.
+
+    >>> om_unet_tiny(head="hls").config
+    {'name': 'om_unet_tiny', 'kwargs': {'head': 'hls'}}
+    """
+    return create_model("om_unet_tiny", **kwargs)
 
 
-@register_model("rgb_unet")
 def rgb_unet(**kwargs: Any) -> HarmonizationModel:
     """The paper's RGB baseline: the same U-Net with a direct RGB output (39.5 M params)."""
-    return _build("rgb_unet", {**PAPER, "head": "rgb"}, kwargs)
+    return create_model("rgb_unet", **kwargs)
 
 
-@register_model("rgb_unet_small")
 def rgb_unet_small(**kwargs: Any) -> HarmonizationModel:
     """RGB baseline at the small size: depth 6, ngf 16."""
-    return _build("rgb_unet_small", {**SMALL, "head": "rgb"}, kwargs)
+    return create_model("rgb_unet_small", **kwargs)
 
 
-@register_model("rgb_unet_tiny")
 def rgb_unet_tiny(**kwargs: Any) -> HarmonizationModel:
     """Tiny RGB baseline for tests: depth 4, ngf 8."""
-    return _build("rgb_unet_tiny", {**TINY, "head": "rgb"}, kwargs)
+    return create_model("rgb_unet_tiny", **kwargs)

@@ -1,64 +1,65 @@
-"""Model registry: ``register_model`` decorator and ``create_model(name, **kw)``.
+"""Model registry: :data:`MODELS` and ``create_model(name, **kw)``.
 
-A registered builder is a callable returning a :class:`~harmonykit.models.base.HarmonizationModel`.
-``create_model`` records the name and keyword arguments on the model (``model.config``),
-which is what ``save_pretrained`` writes and ``from_pretrained`` rebuilds from.
+A registered builder is a callable ``builder(**kwargs) -> HarmonizationModel``. The
+built-in architectures are registered by :mod:`harmonykit.models.zoo`, which
+:mod:`harmonykit.models` imports. Third-party models register with
+``@register_model("name")`` (an alias of ``MODELS.register``).
+
+:func:`create_model` is the one place that records a model's configuration: it sets
+``model.config = {"name": name, "kwargs": kwargs}`` (the keyword arguments as given, the
+builder's defaults are not expanded), which is what ``save_pretrained`` writes to
+``config.json`` and ``load_model`` rebuilds from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["register_model", "create_model", "list_models", "is_model"]
+from harmonykit.registry import Registry
 
-_REGISTRY: dict[str, Callable[..., Any]] = {}
+if TYPE_CHECKING:
+    from harmonykit.models.base import HarmonizationModel
 
+__all__ = ["MODELS", "register_model", "create_model", "list_models", "is_model"]
 
-def register_model(name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a model builder under ``name`` (default: the function's name)."""
+#: harmonization models: name -> ``builder(**kwargs) -> HarmonizationModel``
+MODELS: Registry[Callable[..., HarmonizationModel]] = Registry("model")
 
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        key = name or fn.__name__
-        if key in _REGISTRY and _REGISTRY[key] is not fn:
-            raise ValueError(f"model {key!r} is already registered")
-        _REGISTRY[key] = fn
-        return fn
-
-    return deco
-
-
-def _ensure_builtin() -> None:
-    # importing the architectures module registers the built-in models
-    import harmonykit.models.zoo  # noqa: F401
+#: decorator registering a model builder: ``@register_model("name")`` (``MODELS.register``)
+register_model = MODELS.register
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Names of registered models, optionally filtered by ``fnmatch`` pattern."""
-    import fnmatch
+    """Names of registered models, sorted, optionally filtered by ``fnmatch`` pattern.
 
-    _ensure_builtin()
-    names = sorted(_REGISTRY)
-    return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
-
-
-def is_model(name: str) -> bool:
-    _ensure_builtin()
-    return name in _REGISTRY
-
-
-def create_model(name: str, **kwargs: Any):
-    """Build a registered model.
-
-    >>> m = create_model("om_unet_tiny")
-    >>> m.config["name"]
-    'om_unet_tiny'
+    >>> list_models("om_unet*")
+    ['om_unet', 'om_unet_small', 'om_unet_tiny']
     """
-    _ensure_builtin()
-    if name not in _REGISTRY:
-        from harmonykit.errors import ConfigError
+    return MODELS.list(pattern)
 
-        raise ConfigError(f"unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
-    model = _REGISTRY[name](**kwargs)
+
+def is_model(name: object) -> bool:
+    """True when ``name`` is a registered model name.
+
+    >>> is_model("om_unet"), is_model("om_unet_huge")
+    (True, False)
+    """
+    return name in MODELS
+
+
+def create_model(name: str, **kwargs: Any) -> HarmonizationModel:
+    """Build a registered model and record ``model.config = {"name", "kwargs"}``.
+
+    Raises:
+        UnknownNameError: unknown ``name`` (a :class:`~harmonykit.errors.ConfigError`; the
+            message lists the registered models).
+        ValueError: invalid keyword arguments (raised by the builder).
+
+    >>> m = create_model("om_unet_tiny", head="hls")
+    >>> m.config
+    {'name': 'om_unet_tiny', 'kwargs': {'head': 'hls'}}
+    """
+    model = MODELS.create(name, **kwargs)
     model.config = {"name": name, "kwargs": dict(kwargs)}
     return model

@@ -28,7 +28,9 @@ multiple of ``2**D`` by edge replication and the features are cropped back, so a
 input is not padded. (The replicated border counts in the region statistics.) A region map
 of another size is first resized to the input's (:func:`~harmonykit.models.norms.resize_mask`).
 
-Registered models (mask required; ``G(I, M) * M + I * (1 - M)`` returned):
+Registered models (presets of :func:`build_srin_model`, registered by
+:mod:`harmonykit.models.zoo`; the functions of the same name here are shortcuts for
+``create_model(name, **kwargs)``; mask required; ``G(I, M) * M + I * (1 - M)`` returned):
 
 * ``srin_unet(norm="srin", ngf=32, depth=3, head="rgb", decoder_norm="rain",
   norm_kwargs=None, head_kwargs=None)`` - needs a region map iff ``norm`` reads one;
@@ -49,8 +51,8 @@ from torch import Tensor, nn
 from harmonykit.models.base import HarmonizationModel
 from harmonykit.models.heads import create_head
 from harmonykit.models.layers import get_act_layer, get_norm_layer
-from harmonykit.models.norms import create_norm, list_norms, norm_uses_regions, resize_mask
-from harmonykit.models.registry import register_model
+from harmonykit.models.norms import REGION_NORMS, create_region_norm, norm_uses_regions, resize_mask
+from harmonykit.models.registry import create_model
 
 __all__ = ["SRINUNet", "build_srin_model", "srin_unet", "srin_unet_tiny", "srin_om"]
 
@@ -87,7 +89,7 @@ class _RegionConv(nn.Module):
     def __init__(self, cin: int, cout: int, norm: str, act: str, norm_kwargs: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.conv = _conv3x3(cin, cout)
-        self.norm = create_norm(norm, cout, **dict(norm_kwargs or {}))
+        self.norm = create_region_norm(norm, cout, **dict(norm_kwargs or {}))
         self.act = get_act_layer(act)
 
     def forward(self, x: Tensor, mask: Tensor, regions: Tensor | None) -> Tensor:
@@ -115,8 +117,8 @@ class SRINUNet(nn.Module):
         in_channels: input channels (4: composite + mask).
         ngf: width of the full-resolution level (32).
         depth: number of downsamplings ``D >= 1``; the bottleneck is at ``1 / 2**D`` (3).
-        norm: bottleneck module, a name of :func:`harmonykit.models.norms.list_norms`
-            (``in``, ``rain``, ``bain``, ``srin``).
+        norm: bottleneck module, a name of :data:`harmonykit.models.norms.REGION_NORMS`
+            (``in``, ``rain``, ``bain``, ``srin``; case-insensitive).
         decoder_norm: region norm of the decoder (``rain``; ``in`` gives a plain U-Net).
         encoder_norm: plain norm of the encoder (:func:`~harmonykit.models.layers.get_norm_layer`).
         norm_kwargs: keyword arguments of the bottleneck module (e.g.
@@ -149,8 +151,8 @@ class SRINUNet(nn.Module):
             if not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         for name, v in (("norm", norm), ("decoder_norm", decoder_norm)):
-            if not isinstance(v, str) or v.lower() not in list_norms():
-                raise ValueError(f"unknown {name} {v!r}, expected one of {list_norms()}")
+            if v not in REGION_NORMS:
+                raise ValueError(f"unknown {name} {v!r}, expected one of {REGION_NORMS.names()}")
         widths = [ngf * 2**k for k in range(depth + 1)]
         self.in_channels = in_channels
         self.depth = depth
@@ -223,37 +225,30 @@ def build_srin_model(
     )
 
 
-@register_model("srin_unet")
-def srin_unet(
-    norm: str = "srin",
-    ngf: int = 32,
-    depth: int = 3,
-    head: str = "rgb",
-    decoder_norm: str = "rain",
-    norm_kwargs: Mapping[str, Any] | None = None,
-    head_kwargs: Mapping[str, Any] | None = None,
-) -> HarmonizationModel:
+def srin_unet(**kwargs: Any) -> HarmonizationModel:
     """SRIN U-Net (paper: ``ngf=32``, SRIN at the 1/8 bottleneck, RAIN decoder, RGB output).
+
+    Same as ``create_model("srin_unet", **kwargs)``; keyword arguments: see
+    :func:`build_srin_model`.
 
     >>> m = srin_unet(norm="rain", ngf=4)
     >>> m.mask_use, m.uses_regions, m.composite_with_mask
     ('required', False, True)
     """
-    return build_srin_model(norm, ngf, depth, head, decoder_norm, norm_kwargs, head_kwargs)
+    return create_model("srin_unet", **kwargs)
 
 
-@register_model("srin_unet_tiny")
-def srin_unet_tiny(norm: str = "srin", ngf: int = 8, depth: int = 3, head: str = "rgb", **kwargs: Any) -> HarmonizationModel:
-    """A small SRIN U-Net for tests (``ngf=8``)."""
-    return build_srin_model(norm, ngf, depth, head, **kwargs)
+def srin_unet_tiny(**kwargs: Any) -> HarmonizationModel:
+    """A small SRIN U-Net for tests (``ngf=8``); ``create_model("srin_unet_tiny", **kwargs)``."""
+    return create_model("srin_unet_tiny", **kwargs)
 
 
-@register_model("srin_om")
-def srin_om(norm: str = "srin", ngf: int = 32, depth: int = 3, head: str = "lab", **kwargs: Any) -> HarmonizationModel:
-    """Operator-mask head (``lab`` by default) on the SRIN backbone, mask as input.
+def srin_om(**kwargs: Any) -> HarmonizationModel:
+    """Operator-mask head (``lab`` by default) on the SRIN backbone, mask as input;
+    ``create_model("srin_om", **kwargs)``.
 
     >>> m = srin_om(norm="rain", ngf=4)
     >>> type(m.head).__name__, m.head.channels[:2]
     ('OperatorMaskHead', ('l_mul', 'l_add'))
     """
-    return build_srin_model(norm, ngf, depth, head, **kwargs)
+    return create_model("srin_om", **kwargs)

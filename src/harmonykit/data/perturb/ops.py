@@ -6,6 +6,9 @@ sample's recipe can be written to a manifest and replayed exactly. ``apply`` tak
 returns a uint8 RGB image ``(H, W, 3)`` (values ``0..255``) and is deterministic: random
 operations (noise) carry their own ``seed`` parameter.
 
+Every subclass with a ``NAME`` is registered in :data:`OPS` when it is defined
+(``Op.__init_subclass__``; a second class with the same ``NAME`` is an error).
+
 Operation families (``Op.KIND``):
 
 * ``"filter"``: :class:`PilgramFilter` - one of pilgram's Instagram filters.
@@ -43,6 +46,7 @@ import numpy as np
 from PIL import Image
 
 from harmonykit.errors import ConfigError
+from harmonykit.registry import Registry
 
 __all__ = [
     "PILGRAM_FILTERS",
@@ -63,6 +67,7 @@ __all__ = [
     "MotionBlur",
     "GaussianBlur",
     "Jpeg",
+    "OPS",
     "op_from_dict",
     "registered_ops",
 ]
@@ -83,7 +88,8 @@ DEGRADE_OPS: tuple[str, ...] = (
     "gaussian_noise", "laplace_noise", "poisson_noise", "motion_blur", "gaussian_blur", "jpeg",
 )
 
-_REGISTRY: dict[str, type[Op]] = {}
+#: operations: ``NAME`` -> :class:`Op` subclass (filled as the subclasses are defined)
+OPS: Registry[type[Op]] = Registry("operation")
 
 
 def check_image(image: np.ndarray) -> np.ndarray:
@@ -149,7 +155,7 @@ class Op:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.NAME:
-            _REGISTRY[cls.NAME] = cls
+            OPS.register(cls.NAME, cls)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Apply the op to a uint8 ``(H, W, 3)`` RGB image; returns a new uint8 image."""
@@ -161,15 +167,16 @@ class Op:
 
 
 def registered_ops() -> dict[str, type[Op]]:
-    """Name -> class of every known operation."""
-    return dict(_REGISTRY)
+    """Name -> class of every known operation (a copy of :data:`OPS`, registration order)."""
+    return dict(OPS.items())
 
 
 def op_from_dict(d: dict[str, Any]) -> Op:
     """Rebuild an operation from :meth:`Op.to_dict` output.
 
     Raises:
-        ConfigError: unknown op name, missing/unknown parameter or invalid value.
+        ConfigError: unknown op name (:class:`~harmonykit.registry.UnknownNameError`),
+            missing/unknown parameter or invalid value.
 
     >>> op_from_dict({"op": "pilgram", "filter": "moon"})
     PilgramFilter(filter='moon')
@@ -177,9 +184,7 @@ def op_from_dict(d: dict[str, Any]) -> Op:
     if not isinstance(d, dict) or "op" not in d:
         raise ConfigError(f"an operation must be a dict with an 'op' key, got {d!r}")
     name = d["op"]
-    cls = _REGISTRY.get(name)
-    if cls is None:
-        raise ConfigError(f"unknown operation {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    cls = OPS.get(name)
     params = {k: v for k, v in d.items() if k != "op"}
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(params) - names)
