@@ -8,7 +8,8 @@ Usage::
 
 Modules: :mod:`~harmonykit.training.config` (:class:`TrainConfig`),
 :mod:`~harmonykit.training.losses`, :mod:`~harmonykit.training.data` (data order),
-:mod:`~harmonykit.training.build`, :mod:`~harmonykit.training.checkpoint`,
+:mod:`~harmonykit.training.build`, :mod:`~harmonykit.training.state` (the run's parts,
+:class:`~harmonykit.training.state.RunState`), :mod:`~harmonykit.training.checkpoint`,
 :mod:`~harmonykit.training.ema`, :mod:`~harmonykit.training.distributed`,
 :mod:`~harmonykit.training.samples`, :mod:`~harmonykit.training.trainer`.
 """

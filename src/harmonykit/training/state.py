@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,7 @@ class RunState:
     last_ckpt_step: int | None = None
     disc: nn.Module | None = None
     disc_ddp: nn.Module | None = None
-    opt_d: Optimisers | None = field(default=None)
+    opt_d: Optimisers | None = None
 
     @property
     def device(self) -> torch.device:

@@ -32,6 +32,13 @@ One step (per process, batch ``B``):
 
 Only rank 0 writes. All ranks take the same stop decisions (non-finite loss, time budget)
 through an all-reduce of flags.
+
+The parts of a run (networks, optimisers, data, log) are built before its first step by
+:func:`~harmonykit.training.state.build_run_state` into a
+:class:`~harmonykit.training.state.RunState`, which the trainer holds (:attr:`Trainer.state`).
+Notes (no checkpoint yet, warm start, weights republished, time budget reached) are logged
+by rank 0 (loggers under ``harmonykit.training``), not printed: ``harmonykit train`` shows
+them as ``harmonykit train: ...`` on stdout.
 """
 
 from __future__ import annotations
