@@ -20,7 +20,24 @@
    foreground-ratio bucket is in each report's table.md); ``--eval-train`` adds the train
    split's MSE (far below the test MSE: memorisation). Results: ``OUT/results_NAME.json``.
    Every model is scored with the region maps it was trained with (the settings saved with
-   its weights, SLIC 16 segments from the config; the script stops if a report used others).
+   its weights, SLIC 16 segments from the config; the script stops if a report used others;
+   models that read no region map, norms ``in`` / ``rain`` / ``bain``, save none and get none).
+
+``--lalonde DB`` replaces step 1 with the Lalonde-Efros database (real photos, real object
+masks): ``harmonykit.data.builder.build_benchmark`` makes iHarmony4-style colour-transfer
+pairs (the annotated object recoloured from a same-category object of another photo,
+``--per-photo`` per photo, ``--side`` x ``--side``) from the **train** split into
+``OUT/data/build_train`` and from the **val** split into ``OUT/data/build_val``. A build
+folder holds one split (its settings, the split included, are pinned), so the two are merged
+into one iHarmony4 root, ``OUT/data/iharmony4/HLalonde/`` (hard links, ``HLalonde_train.txt``
+from the train build, ``HLalonde_test.txt`` from the val build)::
+
+    python benchmarks/srin_sanity.py --lalonde ../shared/data/lalonde/onlineDb --out runs/srin_lalonde \
+        --per-photo 1 --side 256 --size 128 --steps 200 --minutes 20 --heads default rgb_residual \
+        --norms in rain bain srin --eval-train --eval-train-limit 151
+
+``--heads`` trains every norm with every listed head (``default`` = the model's own, the
+paper's direct RGB for ``srin_unet``), all with the same ``--steps``.
 
 Runs that exist (``weights/``) are not trained again; a killed run resumes. The numbers of
 the shipped docs are in docs/models.md ("SRIN sanity run").
@@ -31,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -76,6 +94,83 @@ def make_dataset(photos: Path, root: Path, per_photo: int, side: int, held_out: 
     return sub
 
 
+IH4_KINDS = ("composite_images", "masks", "real_images")
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` to ``dst`` (a copy across file systems); an existing ``dst`` must
+    hold the same bytes (two builds never write one name twice with other content)."""
+    if dst.exists():
+        if dst.samefile(src) or dst.read_bytes() == src.read_bytes():
+            return
+        raise SystemExit(f"{dst}: already holds another file than {src} (name clash between builds)")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def merge_iharmony4(builds: list[Path], root: Path) -> list[Path]:
+    """Merge iHarmony4-layout folders (``B/<Subset>/composite_images/`` ..., split files
+    ``<Subset>_<split>.txt``) into one root: the images are linked into
+    ``root/<Subset>/``, each split file is the union of the builds' lists of that split.
+
+    Returns the merged subset folders (sorted).
+    """
+    lists: dict[tuple[str, str], set[str]] = {}
+    for build in builds:
+        subsets = sorted(p for p in build.iterdir() if (p / "composite_images").is_dir())
+        if not subsets:
+            raise SystemExit(f"{build}: no iHarmony4 subset folder (<Subset>/composite_images/)")
+        for sub in subsets:
+            for kind in IH4_KINDS:
+                for f in sorted((sub / kind).glob("*")) if (sub / kind).is_dir() else []:
+                    if f.is_file() and not f.name.startswith("."):
+                        _link(f, root / sub.name / kind / f.name)
+            for txt in sorted(sub.glob(f"{sub.name}_*.txt")):
+                split = txt.stem[len(sub.name) + 1:]
+                names = lists.setdefault((sub.name, split), set())
+                names.update(n.strip() for n in txt.read_text().splitlines() if n.strip())
+    for (name, split), names in sorted(lists.items()):
+        (root / name / f"{name}_{split}.txt").write_text("".join(n + "\n" for n in sorted(names)))
+    return sorted({root / name for name, _ in lists})
+
+
+def build_lalonde(db: Path, root: Path, per_photo: int, side: int) -> Path:
+    """The Lalonde-Efros train and val splits as colour-transfer pairs in one iHarmony4 root
+    (``root/iharmony4/HLalonde``; see the module docstring). Built once; a rerun resumes."""
+    from harmonykit.data.builder import PERTURB_CHOICES, BuildSettings, build_benchmark
+
+    builds = []
+    for split in ("train", "val"):
+        settings = BuildSettings(source=str(db), format="lalonde", split=split, regions="labels", size=side,
+                                 seed=0, layout="iharmony4", samples_per_image=per_photo,
+                                 mix=PERTURB_CHOICES["colour-transfer"])
+        t = time.perf_counter()
+        rep = build_benchmark(settings, root / f"build_{split}", show_progress=False)
+        print(f"{split} split: {rep.finished} pairs ({rep.built} built now, {len(rep.skipped)} skipped) "
+              f"in {time.perf_counter() - t:.0f} s", flush=True)
+        if not rep.complete:
+            raise SystemExit(f"{root / f'build_{split}'}: build incomplete")
+        builds.append(root / f"build_{split}")
+    subsets = merge_iharmony4(builds, root / "iharmony4")
+    if len(subsets) != 1:
+        raise SystemExit(f"expected one merged subset, got {[p.name for p in subsets]}")
+    return subsets[0]
+
+
+def trained_step(run: Path) -> int | None:
+    """The step of ``run/weights`` (recorded by the trainer), ``None`` if not recorded."""
+    try:
+        return json.loads((run / "weights" / "config.json").read_text())["training"]["step"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def train(data: Path, out: Path, norm: str, steps: int, size: int, ngf: int, minutes: float,
           model: str = "srin_unet", load_size: int | None = None, flip: bool = False,
           head: str | None = None) -> Path:
@@ -104,6 +199,10 @@ def train(data: Path, out: Path, norm: str, steps: int, size: int, ngf: int, min
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "photos")
+    ap.add_argument("--lalonde", type=Path, default=None, metavar="DB",
+                    help="Lalonde-Efros database (e.g. ../shared/data/lalonde/onlineDb) instead of --photos: "
+                         "colour-transfer pairs of its train split for training, of its val split for testing; "
+                         "--per-photo pairs per photo, --side x --side")
     ap.add_argument("--out", type=Path, default=Path("/tmp/srin_sanity"))
     ap.add_argument("--per-photo", type=int, default=12)
     ap.add_argument("--side", type=int, default=192)
@@ -117,15 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--head", default=None,
                     help="output head instead of the model's default, e.g. rgb_residual (image + tanh, starts at "
                          "identity) for srin_unet")
+    ap.add_argument("--heads", nargs="+", default=None,
+                    help="several heads, each trained with every norm (same --steps); 'default' = the model's "
+                         "own head (the paper's direct RGB for srin_unet); overrides --head")
     ap.add_argument("--load-size", type=int, default=None,
                     help="train on random --size crops of --load-size squares (default: no crop)")
     ap.add_argument("--flip", action="store_true", help="random horizontal flips in training")
     ap.add_argument("--eval-train", action="store_true",
                     help="also score the train split (a train MSE far below the test MSE means memorisation)")
+    ap.add_argument("--eval-train-limit", type=int, default=None, metavar="N",
+                    help="score only the first N train composites with --eval-train (default: all)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HARMONYKIT_NO_PROGRESS", "1")
-
-    from reproduce import HELD_OUT  # benchmarks/ is on sys.path when the script runs
 
     from harmonykit.evaluation.evaluator import EvalOptions, evaluate
     from harmonykit.io import atomic_write_text
@@ -138,50 +240,69 @@ def main(argv: list[str] | None = None) -> int:
     train_regions = region_settings(load_train_config(REPO / "configs" / "srin_iharmony4.yaml",
                                                       validate=False).data.regions)
 
-    held = set(HELD_OUT)
-    data = make_dataset(args.photos, args.out / "data", args.per_photo, args.side, held)
-    n_test = len((data / "HPhotos_test.txt").read_text().split())
-    n_train = len((data / "HPhotos_train.txt").read_text().split())
-    print(f"dataset {data}: {n_train} train / {n_test} test composites")
-    name = args.model + (f"_{args.head}" if args.head else "")
-    head_kw = {"head": args.head} if args.head else {}
-    untrained = args.out / f"untrained_{name}"
-    if not (untrained / "config.json").is_file() or \
-            json.loads((untrained / "config.json").read_text()).get("regions") != train_regions:
-        create_model(args.model, norm="srin", ngf=args.ngf, **head_kw).save_pretrained(
-            untrained, extra={"regions": train_regions})
-    runs = {}
-    for norm in args.norms:
-        t = time.perf_counter()
-        runs[norm] = train(data, args.out / f"run_{name}_{norm}", norm, args.steps, args.size, args.ngf,
-                           args.minutes, args.model, args.load_size, args.flip, args.head)
-        print(f"trained {norm} in {time.perf_counter() - t:.0f} s")
-    methods = [("identity (composite)", "identity"), (f"{name} untrained", str(untrained))]
-    methods += [(f"{name} norm={n} trained", str(p)) for n, p in runs.items()]
+    if args.lalonde is not None:
+        data = build_lalonde(args.lalonde, args.out / "data", args.per_photo, args.side)
+        test_what = "Lalonde-Efros val split, colour transfer"
+    else:
+        from reproduce import HELD_OUT  # benchmarks/ is on sys.path when the script runs
+
+        data = make_dataset(args.photos, args.out / "data", args.per_photo, args.side, set(HELD_OUT))
+        test_what = "held-out photos"
+    n_test = len((data / f"{data.name}_test.txt").read_text().split())
+    n_train = len((data / f"{data.name}_train.txt").read_text().split())
+    print(f"dataset {data}: {n_train} train / {n_test} test composites", flush=True)
+    heads = [None if h == "default" else h for h in args.heads] if args.heads else [args.head]
+    methods = [("identity (composite)", "identity", None)]
+    for head in heads:
+        name = args.model + (f"_{head}" if head else "")
+        head_kw = {"head": head} if head else {}
+        untrained = args.out / f"untrained_{name}"
+        if not (untrained / "config.json").is_file() or \
+                json.loads((untrained / "config.json").read_text()).get("regions") != train_regions:
+            create_model(args.model, norm="srin", ngf=args.ngf, **head_kw).save_pretrained(
+                untrained, extra={"regions": train_regions})
+        methods.append((f"{name} untrained", str(untrained), 0))
+        for norm in args.norms:
+            t = time.perf_counter()
+            run = train(data, args.out / f"run_{name}_{norm}", norm, args.steps, args.size, args.ngf,
+                        args.minutes, args.model, args.load_size, args.flip, head)
+            print(f"trained {name} {norm} in {time.perf_counter() - t:.0f} s", flush=True)
+            methods.append((f"{name} norm={norm} trained", str(run), trained_step(run)))
     rows = []
-    for label, spec in methods:
-        row: dict = {"label": label}
+    for label, spec, steps in methods:
+        row: dict = {"label": label, "steps": steps}
         for split in ("test", "train") if args.eval_train else ("test",):
             rep = args.out / "reports" / split / label.replace(" ", "_").replace("=", "_")
+            limit = args.eval_train_limit if split == "train" else None
             res = evaluate(data, spec, rep, EvalOptions(size=args.size, label=label, lpips=False, show_progress=False,
-                                                         split=split))
+                                                         split=split, limit=limit))
             used = res.summary["settings"]["region_settings"]
-            if spec != "identity" and used != train_regions:
-                raise SystemExit(f"{label}: scored with region maps {used}, but trained with {train_regions}")
+            if spec != "identity":  # region-aware models (norm srin) saved the maps of training
+                saved = json.loads((Path(spec) / "weights" / "config.json" if (Path(spec) / "weights").is_dir()
+                                    else Path(spec) / "config.json").read_text()).get("regions")
+                if saved not in (None, train_regions) or used != saved:
+                    raise SystemExit(f"{label}: scored with region maps {used}, saved with the weights {saved}, "
+                                     f"configured for training {train_regions}")
             row["region_settings"] = used
             m = res.summary["overall"]["model"]
             if split == "test":
                 row.update({k: m.get(k) for k in ("mse", "psnr", "fmse")})
             else:
                 row["train_mse"] = m.get("mse")
+                row["train_n"] = res.summary["overall"]["n"]
         rows.append(row)
-    print(f"\n{n_test} test composites (held-out photos), {args.size}x{args.size}, mask given\n")
+    n_train_scored = rows[0].get("train_n") if args.eval_train else None
+    print(f"\n{n_test} test composites ({test_what}), {args.size}x{args.size}, mask given"
+          + (f"; train MSE over {n_train_scored} train composites" if n_train_scored else "") + "\n")
     extra = " train MSE |" if args.eval_train else ""
-    print(f"| method | MSE | PSNR | fMSE |{extra}\n|---|---:|---:|---:|{'---:|' if extra else ''}")
+    print(f"| method | steps | MSE | PSNR | fMSE |{extra}\n|---|---:|---:|---:|---:|{'---:|' if extra else ''}")
     for r in rows:
         train_col = f" {r['train_mse']:.2f} |" if extra else ""
-        print(f"| {r['label']} | {r['mse']:.2f} | {r['psnr']:.2f} | {r['fmse']:.1f} |{train_col}")
-    atomic_write_text(args.out / f"results_{name}.json", json.dumps(rows, indent=1) + "\n")
+        steps = "-" if r["steps"] is None else r["steps"]
+        print(f"| {r['label']} | {steps} | {r['mse']:.2f} | {r['psnr']:.2f} | {r['fmse']:.1f} |{train_col}")
+    tag = args.model + "".join(f"_{h}" if h else "" for h in heads) if len(heads) == 1 else \
+        args.model + "_" + "+".join(h or "default" for h in heads)
+    atomic_write_text(args.out / f"results_{tag}.json", json.dumps(rows, indent=1) + "\n")
     return 0
 
 
