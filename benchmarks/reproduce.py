@@ -16,6 +16,11 @@ From a clean checkout (with trained weights present, see below):
    ``figure.png`` (composite | each method | real | add-mask heatmaps) and every
    evaluator report under ``OUT/reports/``.
 
+``--lalonde DB`` (a Lalonde-Efros onlineDb) adds the Lalonde-Efros report next to it:
+``benchmarks/lalonde_report.py`` on the val split (both tasks, both mask settings, the real
+composites' reference-free figures), written to ``OUT/lalonde/`` and appended to the summary,
+for the packaged ``default`` and every ``--model``.
+
 ``--train`` first trains the missing runs under ``--runs`` with the shipped recipe
 (``configs/default_photos.yaml``; ``rgb`` with ``model.name=rgb_unet_small``; ``omgan``
 fine-tuned from ``om`` with the PatchGAN + relativistic loss), which takes about an hour
@@ -183,7 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--train", action="store_true", help="train missing runs under --runs first")
     ap.add_argument("--figure-ids", nargs="*", default=None)
+    ap.add_argument("--lalonde", type=Path, default=None, metavar="DB",
+                    help="also run the Lalonde-Efros report (benchmarks/lalonde_report.py) on this onlineDb")
+    ap.add_argument("--lalonde-limit", type=int, default=None, help="score only the first N Lalonde pairs")
     args = ap.parse_args(argv)
+    if args.lalonde is not None and not args.lalonde.is_dir():
+        sys.exit(f"reproduce: --lalonde {args.lalonde}: no such folder (the Lalonde-Efros onlineDb)")
     os.environ.setdefault("HARMONYKIT_NO_PROGRESS", "1")
 
     from harmonykit.evaluation.evaluator import EvalOptions, evaluate
@@ -222,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
 
     atomic_write_text(args.out / "results.json", json.dumps(rows, indent=1) + "\n")
     print(f"wrote {args.out / 'table.md'} and {args.out / 'figure.png'} in {time.perf_counter() - t0:.0f} s")
+    if args.lalonde is not None:
+        import lalonde_report  # benchmarks/ is on sys.path when the script runs
+
+        learned = [m for m in args.model if not m.endswith("+mask")]
+        lalonde_report.run(args.lalonde, args.out / "lalonde", [m.removesuffix("+mask") for m in learned],
+                           2, args.size, args.lalonde_limit, None, False)
+        print(f"wrote {args.out / 'lalonde' / 'table.md'} in {time.perf_counter() - t0:.0f} s")
     return 0
 
 
