@@ -17,6 +17,12 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "EPS_LAB",
+    "KAPPA",
+    "WHITE_D65",
+    "XYZ_FROM_RGB",
+    "linear_to_srgb",
+    "srgb_to_linear",
     "rgb_to_lab",
     "lab_to_rgb",
     "rgb_to_hls",
@@ -28,14 +34,14 @@ __all__ = [
 ]
 
 # sRGB (linear) -> XYZ, D65; identical to skimage.color.colorconv.xyz_from_rgb.
-_XYZ_FROM_RGB = (
+XYZ_FROM_RGB = (
     (0.412453, 0.357580, 0.180423),
     (0.212671, 0.715160, 0.072169),
     (0.019334, 0.119193, 0.950227),
 )
-_WHITE_D65 = (0.95047, 1.0, 1.08883)
-_EPS_LAB = 0.008856
-_KAPPA = 7.787
+WHITE_D65 = (0.95047, 1.0, 1.08883)
+EPS_LAB = 0.008856
+KAPPA = 7.787
 
 
 def _check_image(x: Tensor, name: str = "input") -> None:
@@ -56,13 +62,13 @@ def _apply_matrix(m: Tensor, x: Tensor) -> Tensor:
     return torch.einsum("ij,...jhw->...ihw", m, x)
 
 
-def _srgb_to_linear(c: Tensor) -> Tensor:
+def srgb_to_linear(c: Tensor) -> Tensor:
     low = c / 12.92
     high = ((c.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4
     return torch.where(c > 0.04045, high, low)
 
 
-def _linear_to_srgb(c: Tensor) -> Tensor:
+def linear_to_srgb(c: Tensor) -> Tensor:
     low = c * 12.92
     high = 1.055 * c.clamp(min=0.0031308) ** (1.0 / 2.4) - 0.055
     return torch.where(c > 0.0031308, high, low)
@@ -83,12 +89,12 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
     [100.0, 0.0, 0.0]
     """
     _check_image(rgb, "rgb")
-    lin = _srgb_to_linear(rgb)
-    xyz = _apply_matrix(_matrix(_XYZ_FROM_RGB, rgb), lin)
-    white = torch.tensor(_WHITE_D65, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
+    lin = srgb_to_linear(rgb)
+    xyz = _apply_matrix(_matrix(XYZ_FROM_RGB, rgb), lin)
+    white = torch.tensor(WHITE_D65, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
     t = xyz / white
     f = torch.where(
-        t > _EPS_LAB, t.clamp(min=_EPS_LAB) ** (1.0 / 3.0), _KAPPA * t + 16.0 / 116.0
+        t > EPS_LAB, t.clamp(min=EPS_LAB) ** (1.0 / 3.0), KAPPA * t + 16.0 / 116.0
     )
     fx, fy, fz = f.unbind(-3)
     lum = 116.0 * fy - 16.0
@@ -118,12 +124,12 @@ def lab_to_rgb(lab: Tensor, clip: bool = True) -> Tensor:
     fz = fy - b / 200.0
     f = torch.stack([fx, fy, fz], dim=-3)
     f3 = f.clamp(min=0.0) ** 3
-    t = torch.where(f3 > _EPS_LAB, f3, (f - 16.0 / 116.0) / _KAPPA)
-    white = torch.tensor(_WHITE_D65, dtype=lab.dtype, device=lab.device).view(3, 1, 1)
+    t = torch.where(f3 > EPS_LAB, f3, (f - 16.0 / 116.0) / KAPPA)
+    white = torch.tensor(WHITE_D65, dtype=lab.dtype, device=lab.device).view(3, 1, 1)
     xyz = t * white
-    rgb_from_xyz = torch.linalg.inv(_matrix(_XYZ_FROM_RGB, lab).double()).to(lab.dtype)
+    rgb_from_xyz = torch.linalg.inv(_matrix(XYZ_FROM_RGB, lab).double()).to(lab.dtype)
     lin = _apply_matrix(rgb_from_xyz, xyz)
-    rgb = _linear_to_srgb(lin)
+    rgb = linear_to_srgb(lin)
     return rgb.clamp(0.0, 1.0) if clip else rgb
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from harmonykit.color import _linear_to_srgb
+from harmonykit.color import linear_to_srgb
 from harmonykit.operators import CHANNEL_SETS, OperatorMasks, apply_operator_values
 from harmonykit.operators.fast_apply import (
     lab_apply_uint8,
@@ -104,7 +104,7 @@ def test_encode_table_rounds_like_the_reference():
     got = srgb_encode_table()[(bits >> 11) & 0x1FFFFF].numpy().astype(int)
     assert got[-1] in (0, 255)  # NaN
     c, got = c[:-1], got[:-1]
-    exact = _linear_to_srgb(torch.from_numpy(np.nan_to_num(c, nan=0.0)).double().clamp(0, 1)).numpy() * 255.0
+    exact = linear_to_srgb(torch.from_numpy(np.nan_to_num(c, nan=0.0)).double().clamp(0, 1)).numpy() * 255.0
     want = np.floor(exact + 0.5).astype(int)
     assert np.abs(got - want).max() <= 1
     off = got != want

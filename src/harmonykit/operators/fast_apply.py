@@ -20,7 +20,7 @@ Two kernels compute the maths of :func:`harmonykit.operators.apply_operator_valu
   (:func:`srgb_encode_table`: exponent and 12 mantissa bits, a relative cell width of
   2**-12, at most 0.014 grey levels wide). No transcendental besides the cube root, no
   comparisons or masks.
-* :func:`_lab_retouch_` / :func:`_hls_retouch_` (float32/float64 tiles, any device): the
+* :func:`lab_retouch_` / :func:`hls_retouch_` (float32/float64 tiles, any device): the
   float path of :meth:`~harmonykit.operators.OperatorMasks.apply` with ``tile_rows`` and
   the uint8 path on GPUs and for HLS masks.
 
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from harmonykit.color import _EPS_LAB, _KAPPA, _WHITE_D65, _XYZ_FROM_RGB
+from harmonykit.color import EPS_LAB, KAPPA, WHITE_D65, XYZ_FROM_RGB
 from harmonykit.operators.channels import SPACES, apply_operator_values
 from harmonykit.operators.tiling import (
     DEFAULT_TILE_PIXELS,
@@ -59,12 +59,12 @@ _RowResampler = RowResampler
 _tensor_view = tensor_view
 _tile_rows = rows_per_tile
 
-_XYZ_W = tuple(tuple(v / _WHITE_D65[i] for v in row) for i, row in enumerate(_XYZ_FROM_RGB))
-_RGB_FROM_XYZ = np.linalg.inv(np.asarray(_XYZ_FROM_RGB, dtype=np.float64))
-_RGB_FROM_T = tuple(tuple(float(_RGB_FROM_XYZ[i, j] * _WHITE_D65[j]) for j in range(3)) for i in range(3))
+_XYZ_W = tuple(tuple(v / WHITE_D65[i] for v in row) for i, row in enumerate(XYZ_FROM_RGB))
+_RGB_FROM_XYZ = np.linalg.inv(np.asarray(XYZ_FROM_RGB, dtype=np.float64))
+_RGB_FROM_T = tuple(tuple(float(_RGB_FROM_XYZ[i, j] * WHITE_D65[j]) for j in range(3)) for i in range(3))
 # each piecewise curve's upper branch evaluated at its knee (see _knee_)
 _SRGB_KNEE = ((0.04045 + 0.055) / 1.055) ** 2.4
-_F_EPS = _EPS_LAB ** (1.0 / 3.0)
+_F_EPS = EPS_LAB ** (1.0 / 3.0)
 _LIN_KNEE = 1.055 * 0.0031308 ** (1.0 / 2.4) - 0.055
 _MATRICES: dict[tuple[str, torch.dtype, str], Tensor] = {}
 _SRGB_LUT: dict[str, Tensor] = {}
@@ -78,14 +78,14 @@ def _matrix_tensor(name: str, dtype: torch.dtype, device: torch.device) -> Tenso
     return _MATRICES[key]
 
 
-def _srgb_lut(device: torch.device) -> Tensor:
+def srgb_lut(device: torch.device) -> Tensor:
     """The 256 linear values of ``u8 / 255`` (float32), computed with the reference
-    :func:`harmonykit.color._srgb_to_linear`, so a lookup equals the reference exactly."""
+    :func:`harmonykit.color.srgb_to_linear`, so a lookup equals the reference exactly."""
     key = str(device)
     if key not in _SRGB_LUT:
-        from harmonykit.color import _srgb_to_linear
+        from harmonykit.color import srgb_to_linear
 
-        _SRGB_LUT[key] = _srgb_to_linear(torch.arange(256, dtype=torch.float32) / 255.0).to(device)
+        _SRGB_LUT[key] = srgb_to_linear(torch.arange(256, dtype=torch.float32) / 255.0).to(device)
     return _SRGB_LUT[key]
 
 
@@ -102,7 +102,7 @@ def _pow_(x: Tensor, p: float) -> Tensor:
     return x.log2_().mul_(p).exp2_()
 
 
-def _lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace, linear: bool = False) -> None:
+def lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: TileWorkspace, linear: bool = False) -> None:
     """Retouch planar sRGB ``x`` ``(3, n)`` in place with per-pixel values ``(C, n)`` (LAB).
 
     Same maths as :func:`apply_operator_values` (the differentiable reference), reordered
@@ -117,9 +117,9 @@ def _lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Works
         x.copy_(t)
     # linear -> t = XYZ / white (y) -> f (y): hi = t ** (1/3), lo = kappa t + 16/116
     torch.matmul(_matrix_tensor("xyz", x.dtype, x.device), x, out=y)
-    torch.clamp(y, min=_EPS_LAB, out=t)
+    torch.clamp(y, min=EPS_LAB, out=t)
     _pow_(t, 1.0 / 3.0)
-    _knee_(t, y.mul_(_KAPPA).add_(16.0 / 116.0), _F_EPS)
+    _knee_(t, y.mul_(KAPPA).add_(16.0 / 116.0), _F_EPS)
     fx, fy, fz = t[0], t[1], t[2]
     # f -> Lab (x)
     torch.mul(fy, 116.0, out=x[0]).sub_(16.0)
@@ -140,7 +140,7 @@ def _lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Works
     # f -> t = XYZ / white (t): hi = f ** 3, lo = (f - 16/116) / kappa
     torch.clamp(y, min=_F_EPS, out=t)
     torch.mul(t, t, out=x).mul_(t)
-    _knee_(x, y.sub_(16.0 / 116.0).div_(_KAPPA), _EPS_LAB)
+    _knee_(x, y.sub_(16.0 / 116.0).div_(KAPPA), EPS_LAB)
     # -> linear RGB (x) -> sRGB: hi = 1.055 c ** (1/2.4) - 0.055, lo = 12.92 c
     torch.matmul(_matrix_tensor("rgb", x.dtype, x.device), x, out=t)
     torch.clamp(t, min=0.0031308, out=x)
@@ -149,7 +149,7 @@ def _lab_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Works
     x.clamp_(0.0, 1.0)
 
 
-class _Workspace:
+class TileWorkspace:
     """Preallocated buffers for one tile of at most ``n`` pixels (one per worker thread)."""
 
     def __init__(self, n: int, dtype: torch.dtype, device: torch.device, index: bool = False) -> None:
@@ -162,7 +162,7 @@ class _Workspace:
         return self._bufs[name][: 3 * n].view(3, n)
 
 
-def _hls_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: _Workspace, linear: bool = False) -> None:
+def hls_retouch_(x: Tensor, vals: Tensor, channels: tuple[str, ...], ws: TileWorkspace, linear: bool = False) -> None:
     """HLS retouch of planar ``x`` ``(3, n)`` in place (reference maths, per tile)."""
     out = apply_operator_values(x.unsqueeze(0).unsqueeze(-1), vals.unsqueeze(0).unsqueeze(-1), channels, "hls")
     x.copy_(out[0, :, :, 0])
@@ -282,18 +282,18 @@ def _lab_apply_native(
     cf = np.ascontiguousarray(coeffs.numpy(), dtype=np.float32)
     i0, i1, lam_y = (np.ascontiguousarray(a) for a in resampler.row_weights())
     j0, lam_x = (np.ascontiguousarray(a) for a in resampler.column_weights())
-    lut = _srgb_lut(torch.device("cpu")).numpy()
+    lut = srgb_lut(torch.device("cpu")).numpy()
     table = srgb_encode_table().numpy()
     to_t = np.ascontiguousarray(_matrix_tensor("xyz", torch.float32, torch.device("cpu")).numpy())
     to_rgb64 = _matrix_tensor("rgb", torch.float64, torch.device("cpu")).numpy()
     to_rgb = np.ascontiguousarray(to_rgb64, dtype=np.float32)
-    bias = (to_rgb64 @ np.full(3, -_F_EPS / _KAPPA)).astype(np.float32)
+    bias = (to_rgb64 @ np.full(3, -_F_EPS / KAPPA)).astype(np.float32)
     k, h, w = cf.shape
     src = np.ascontiguousarray(image)
 
     def work(y0: int, y1: int) -> None:
         kernel.apply_rows(src, out, height, width, y0, y1, cf, k, h, w, i0, i1, lam_y, j0, lam_x, lut, to_t,
-                          to_rgb, bias, table, _OUT_SHIFT, _EPS_LAB, _KAPPA, _F_EPS)
+                          to_rgb, bias, table, _OUT_SHIFT, EPS_LAB, KAPPA, _F_EPS)
 
     for_each_tile(height, rows, work, workers=workers)
     return out
@@ -358,14 +358,14 @@ def lab_apply_uint8(
         raise RuntimeError(f"the compiled kernel is not available: {native_kernel_problem()}")
     if kernel is not None:
         return _lab_apply_native(kernel, coeffs, resampler, image, out, rows, workers)
-    lut = _srgb_lut(torch.device("cpu"))
+    lut = srgb_lut(torch.device("cpu"))
     table = srgb_encode_table()
     # 3x3 products as three broadcast multiply-adds (columns (3, 1)): BLAS is slow for K = 3
     # and may start its own threads inside our tile threads
     to_t = _matrix_tensor("xyz", torch.float32, torch.device("cpu")).t().reshape(3, 3, 1)
     to_rgb = _matrix_tensor("rgb", torch.float32, torch.device("cpu"))
     # t' = max(f, f_eps)^3 + (min(f, f_eps) - f_eps) / kappa; the constant goes into the bias
-    bias = (to_rgb.double() @ torch.full((3, 1), -_F_EPS / _KAPPA, dtype=torch.float64)).float()
+    bias = (to_rgb.double() @ torch.full((3, 1), -_F_EPS / KAPPA, dtype=torch.float64)).float()
     to_rgb = to_rgb.t().reshape(3, 3, 1)
     src = tensor_view(image)
     dst = torch.from_numpy(out)
@@ -384,10 +384,10 @@ def lab_apply_uint8(
         torch.index_select(lut, 0, idx, out=x.view(-1))
         torch.mul(x[0:1], to_t[0], out=t).addcmul_(x[1:2], to_t[1]).addcmul_(x[2:3], to_t[2])
         # ft = cbrt(max(t, eps)) + kappa * min(t, eps)  (y)
-        torch.clamp(t, min=_EPS_LAB, out=y)
+        torch.clamp(t, min=EPS_LAB, out=y)
         y_np = ws.y_np[: 3 * n]
         np.cbrt(y_np, out=y_np)
-        y.add_(t.clamp_(max=_EPS_LAB), alpha=_KAPPA)
+        y.add_(t.clamp_(max=EPS_LAB), alpha=KAPPA)
         # operators -> f' (t)
         vals = resampler.rows(y0, y1, out=ws.vals[: coeffs.shape[0] * n].view(-1, r, width)).view(-1, n)
         if add_only:
@@ -404,7 +404,7 @@ def lab_apply_uint8(
         # f' -> XYZ / white (x) -> linear RGB (t)
         torch.clamp(t, min=_F_EPS, out=y)
         torch.mul(y, y, out=x).mul_(y)
-        x.add_(t.clamp_(max=_F_EPS), alpha=1.0 / _KAPPA)
+        x.add_(t.clamp_(max=_F_EPS), alpha=1.0 / KAPPA)
         torch.addcmul(bias, x[0:1], to_rgb[0], out=t).addcmul_(x[1:2], to_rgb[1]).addcmul_(x[2:3], to_rgb[2])
         # linear RGB -> sRGB uint8 by table (index: the float's top bits), interleaved into out
         bits = y.view(torch.int32)

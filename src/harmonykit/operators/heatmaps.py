@@ -86,7 +86,7 @@ class Heatmaps:
         return lines
 
 
-def _label_tile(tile: np.ndarray, text: str, strip: int = 14) -> np.ndarray:
+def label_tile(tile: np.ndarray, text: str, strip: int = 14) -> np.ndarray:
     from PIL import Image, ImageDraw
 
     h, w = tile.shape[:2]
@@ -96,5 +96,5 @@ def _label_tile(tile: np.ndarray, text: str, strip: int = 14) -> np.ndarray:
     return np.asarray(canvas)
 
 
-def _fmt_scale(name: str, s: float) -> str:
+def fmt_scale(name: str, s: float) -> str:
     return f"{name} 1±{s:.3g}" if name.endswith("_mul") else f"{name} ±{s:.3g}"

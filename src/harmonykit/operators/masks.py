@@ -56,18 +56,18 @@ from harmonykit.operators.channels import (
     identity_value,
 )
 from harmonykit.operators.fast_apply import (
-    _hls_retouch_,
-    _lab_retouch_,
-    _srgb_lut,
-    _Workspace,
+    TileWorkspace,
+    hls_retouch_,
     lab_apply_uint8,
+    lab_retouch_,
+    srgb_lut,
 )
 from harmonykit.operators.heatmaps import (
     MIN_HEATMAP_SCALES,
     Heatmaps,
-    _fmt_scale,
-    _label_tile,
     diverging_colormap,
+    fmt_scale,
+    label_tile,
 )
 from harmonykit.operators.tiling import RowResampler, for_each_tile, rows_per_tile, tensor_view
 
@@ -274,9 +274,9 @@ class OperatorMasks:
         dst = torch.from_numpy(out)
         on_cpu = dev.type == "cpu"
 
-        lut = _srgb_lut(dev) if self.space == "lab" else None
+        lut = srgb_lut(dev) if self.space == "lab" else None
 
-        def load(ws: _Workspace, xt: Tensor, y0: int, y1: int) -> None:
+        def load(ws: TileWorkspace, xt: Tensor, y0: int, y1: int) -> None:
             tile = src[y0:y1].permute(2, 0, 1)
             tile = tile if on_cpu else tile.to(dev, non_blocking=True)
             if lut is None:
@@ -302,13 +302,13 @@ class OperatorMasks:
         rows = min(rows_per_tile(width, tile_rows), height)
         values = self.values[index].detach().to(device=device, dtype=dtype)
         resampler = RowResampler(values, height, width)
-        kernel = _lab_retouch_ if self.space == "lab" else _hls_retouch_
+        kernel = lab_retouch_ if self.space == "lab" else hls_retouch_
         spaces = threading.local()
 
         def work(y0: int, y1: int) -> None:
             ws = getattr(spaces, "ws", None)
             if ws is None:
-                ws = spaces.ws = _Workspace(rows * width, dtype, device, index=lut)
+                ws = spaces.ws = TileWorkspace(rows * width, dtype, device, index=lut)
             n = (y1 - y0) * width
             x = ws.get("x", n)
             xt = x.view(3, y1 - y0, width)
@@ -535,7 +535,7 @@ class OperatorMasks:
         comps = [c for c in SPACES[self.space] if any(n.startswith(c + "_") for n in self.channels)]
         ops = [o for o in ("mul", "add") if any(n.endswith("_" + o) for n in self.channels)]
         h, w = next(iter(images.values())).shape[:2]
-        tiles = {n: _label_tile(img, _fmt_scale(n, scales[n])) for n, img in images.items()}
+        tiles = {n: label_tile(img, fmt_scale(n, scales[n])) for n, img in images.items()}
         th = h + 14
         tw = max(w, 90)
         grid = np.full((len(ops) * (th + pad) + pad + 24, len(comps) * (tw + pad) + pad, 3), 255, np.uint8)
