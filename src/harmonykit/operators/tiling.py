@@ -133,12 +133,17 @@ class RowResampler:
         w = values.shape[-1]
         self._cols: tuple[Tensor, Tensor] | None = None
         if w != self.width and values.device.type == "cpu":
-            ft = np.float64 if values.dtype == torch.float64 else np.float32
-            src = np.maximum((np.arange(self.width, dtype=ft) + ft(0.5)) * (ft(w) / ft(self.width)) - ft(0.5), ft(0.0))
-            j0 = src.astype(np.int64)
-            lam = (src - j0.astype(ft)).astype(ft)
-            lam[j0 >= w - 1] = 0.0  # the last column has no right neighbour
+            j0, lam = self._column_weights(np.float64 if values.dtype == torch.float64 else np.float32)
             self._cols = (torch.from_numpy(j0), torch.from_numpy(lam).to(values.dtype))
+
+    def _column_weights(self, ft: type[np.floating]) -> tuple[np.ndarray, np.ndarray]:
+        """Source column and weight of every output column, in precision ``ft``."""
+        w = self.values.shape[-1]
+        src = np.maximum((np.arange(self.width, dtype=ft) + ft(0.5)) * (ft(w) / ft(self.width)) - ft(0.5), ft(0.0))
+        j0 = src.astype(np.int64)
+        lam = (src - j0.astype(ft)).astype(ft)
+        lam[j0 >= w - 1] = 0.0  # the last column has no right neighbour
+        return j0, lam
 
     def row_weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(i0, i1, lam)`` of every output row: ``int64, int64, float32`` arrays of length
@@ -153,14 +158,9 @@ class RowResampler:
         """``(j0, lam)`` of every output column: ``int64, float32`` arrays of length ``W``;
         column ``x`` is ``v[j0] + lam * (v[j0 + 1] - v[j0])`` (``lam`` is 0 where ``j0`` is the
         last source column, and everywhere when the widths are equal)."""
-        w = self.values.shape[-1]
-        if w == self.width:
+        if self.values.shape[-1] == self.width:
             return np.arange(self.width, dtype=np.int64), np.zeros(self.width, dtype=np.float32)
-        ft = np.float64 if self.values.dtype == torch.float64 else np.float32
-        src = np.maximum((np.arange(self.width, dtype=ft) + ft(0.5)) * (ft(w) / ft(self.width)) - ft(0.5), ft(0.0))
-        j0 = src.astype(np.int64)
-        lam = (src - j0.astype(ft)).astype(ft)
-        lam[j0 >= w - 1] = 0.0
+        j0, lam = self._column_weights(np.float64 if self.values.dtype == torch.float64 else np.float32)
         return j0, lam.astype(np.float32)
 
     def _widen(self, rows: Tensor) -> Tensor:
