@@ -67,6 +67,10 @@ def test_validation_errors_name_the_key(tmp_path):
         load_train_config(CONFIGS / "om_hscene.yaml", ["model.kwargs.ngff=3"])
     with pytest.raises(ConfigError, match=r"data.mask_dropout=0.5 needs a mask-optional model"):
         load_train_config(CONFIGS / "om_hscene.yaml", ["data.mask_dropout=0.5"])
+    with pytest.raises(ConfigError, match=r"data.mask_dropout_end=1.0 needs a mask-optional model"):
+        load_train_config(CONFIGS / "om_hscene.yaml", ["data.mask_dropout_end=1.0"])
+    with pytest.raises(ConfigError, match=r"data.mask_dropout_end must be in \[0, 1\], got 1.5"):
+        load_train_config(CONFIGS / "default_photos.yaml", ["data.images=.", "data.mask_dropout_end=1.5"])
     with pytest.raises(ConfigError, match=r"gan.discriminator: unknown discriminator 'nope'"):
         load_train_config(CONFIGS / "omgan_hscene.yaml", ["gan.discriminator=nope"])
     with pytest.raises(ConfigError, match=r"loss.gan > 0 needs a gan: section"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from harmonykit.training.data import StepBatchSampler, mask_dropout
+from harmonykit.training.data import StepBatchSampler, mask_dropout, mask_dropout_rate
 from harmonykit.utils.seeding import rng_for
 
 
@@ -40,6 +40,23 @@ def test_mask_dropout_is_per_sample_and_seeded():
     assert 0 < int(dropped.sum()) < 8  # both cases occur for this seed
     # whole samples are dropped, never parts of one
     assert set(out.sum(dim=(1, 2, 3)).tolist()) <= {0.0, 9.0}
+
+
+def test_mask_dropout_curriculum_ramps_linearly_and_holds():
+    import pytest
+
+    assert mask_dropout_rate(0.3, None, 10**6, 100) == 0.3  # no end: constant
+    rates = [mask_dropout_rate(0.0, 1.0, s, 1000) for s in (0, 250, 500, 1000, 4000)]
+    assert rates == pytest.approx([0.0, 0.25, 0.5, 1.0, 1.0])
+    down = [mask_dropout_rate(0.8, 0.2, s, 100) for s in range(0, 101, 10)]
+    assert all(a > b for a, b in zip(down, down[1:])) and down[-1] == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="iterations"):
+        mask_dropout_rate(0.0, 1.0, 5, 0)
+    # early in a 0 -> 1 curriculum almost every mask is kept, late almost every one dropped
+    mask = torch.ones(64, 1, 2, 2)
+    early = mask_dropout(mask, mask_dropout_rate(0.0, 1.0, 10, 1000), seed=0, step=10)
+    late = mask_dropout(mask, mask_dropout_rate(0.0, 1.0, 990, 1000), seed=0, step=990)
+    assert early.amax(dim=(1, 2, 3)).sum() >= 60 and late.amax(dim=(1, 2, 3)).sum() <= 4
 
 
 def test_onthefly_exclude_leaves_out_held_out_photos(tmp_path):

@@ -103,6 +103,12 @@ class DataConfig:
     ``flip`` (seeded by the sample, see :class:`harmonykit.training.data.EpochIndexed`).
     On-the-fly pairs always draw a crop and a flip.
 
+    ``mask_dropout`` (``mask_use: optional`` models): probability of feeding no mask. With
+    ``mask_dropout_end`` it is a curriculum: the probability goes linearly from
+    ``mask_dropout`` at step 0 to ``mask_dropout_end`` at ``optim.iterations`` (e.g. ``0`` ->
+    ``1``: mask given first, mask-free at the end; see
+    :func:`harmonykit.training.data.mask_dropout_rate`).
+
     ``exclude``: source image ids (file stems) left out of ``onthefly`` training, e.g. the
     photos held out for testing.
 
@@ -126,6 +132,7 @@ class DataConfig:
     workers: int = 2
     regions: RegionsConfig = field(default_factory=RegionsConfig)
     mask_dropout: float = 0.0
+    mask_dropout_end: float | None = None
     exclude: list[str] = field(default_factory=list)
     perturb: PerturbConfig = field(default_factory=PerturbConfig)
     mix: FamilyMix = field(default_factory=FamilyMix)
@@ -155,6 +162,8 @@ class DataConfig:
             raise ConfigError(f"data.val_fraction must be in [0, 1], got {self.val_fraction}")
         if not 0.0 <= self.mask_dropout <= 1.0:
             raise ConfigError(f"data.mask_dropout must be in [0, 1], got {self.mask_dropout}")
+        if self.mask_dropout_end is not None and not 0.0 <= self.mask_dropout_end <= 1.0:
+            raise ConfigError(f"data.mask_dropout_end must be in [0, 1], got {self.mask_dropout_end}")
 
 
 @dataclass
@@ -294,11 +303,13 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model.kwargs: {cfg.model.name} rejects {cfg.model.kwargs}: {exc}") from None
-    if cfg.data.mask_dropout > 0 and model.mask_use != "optional":
-        raise ConfigError(
-            f"data.mask_dropout={cfg.data.mask_dropout} needs a mask-optional model; "
-            f"{cfg.model.name} has mask_use={model.mask_use!r}"
-        )
+    for key in ("mask_dropout", "mask_dropout_end"):
+        value = getattr(cfg.data, key)
+        if value is not None and value > 0 and model.mask_use != "optional":
+            raise ConfigError(
+                f"data.{key}={value} needs a mask-optional model; "
+                f"{cfg.model.name} has mask_use={model.mask_use!r}"
+            )
     for term in ("localisation", "localisation_dice"):
         if getattr(cfg.loss, term) > 0 and not model.has_localisation:
             raise ConfigError(

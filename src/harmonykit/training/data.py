@@ -48,6 +48,7 @@ __all__ = [
     "build_dataset",
     "build_loader",
     "mask_dropout",
+    "mask_dropout_rate",
 ]
 
 
@@ -279,6 +280,23 @@ def build_loader(
         persistent_workers=False,
         prefetch_factor=2 if workers > 0 else None,
     )
+
+
+def mask_dropout_rate(start: float, end: float | None, step: int, iterations: int) -> float:
+    """The mask-dropout probability at ``step``: ``start``, or with ``end`` the linear ramp
+    from ``start`` (step 0) to ``end`` (step ``iterations``, held after it).
+
+    >>> mask_dropout_rate(0.5, None, 700, 1000)
+    0.5
+    >>> mask_dropout_rate(0.0, 1.0, 250, 1000), mask_dropout_rate(0.0, 1.0, 5000, 1000)
+    (0.25, 1.0)
+    """
+    if end is None:
+        return start
+    if iterations <= 0:
+        raise ValueError(f"iterations must be positive, got {iterations}")
+    t = min(max(step, 0), iterations) / iterations
+    return start + (end - start) * t
 
 
 def mask_dropout(mask: torch.Tensor, p: float, seed: int, step: int, rank: int = 0) -> torch.Tensor:

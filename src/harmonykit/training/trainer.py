@@ -65,7 +65,7 @@ from harmonykit.training.checkpoint import (
     save_checkpoint,
 )
 from harmonykit.training.config import TrainConfig
-from harmonykit.training.data import mask_dropout
+from harmonykit.training.data import mask_dropout, mask_dropout_rate
 from harmonykit.training.distributed import (
     DistContext,
     all_reduce_flags,
@@ -269,7 +269,8 @@ class Trainer:
         real, mask = batch.real, batch.mask
         mask_in = None
         if st.model.mask_use != "never":
-            mask_in = mask_dropout(mask, cfg.data.mask_dropout, cfg.seed, step, ctx.rank)
+            rate = mask_dropout_rate(cfg.data.mask_dropout, cfg.data.mask_dropout_end, step, cfg.optim.iterations)
+            mask_in = mask_dropout(mask, rate, cfg.seed, step, ctx.rank)
 
         with self._autocast():
             out = st.model_ddp(batch.composite, mask_in, batch.regions)
