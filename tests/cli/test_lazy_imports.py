@@ -56,6 +56,8 @@ def test_help_and_user_mistakes_do_not_import_torch(tmp_path):
         ["harmonize", str(photo), "--out", out, "--mask", str(tmp_path / "no_mask.png")],
         ["harmonize", str(photo), "--out", out, "--format", "gif"],  # argparse choice
         ["edit", str(photo), "--masks", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "e.png")],
+        ["train", str(tmp_path / "missing.yaml")],  # mistyped config
+        ["train", "--resume", "--out", str(tmp_path / "no_run")],  # --resume of a run that is not there
         ["edit", str(tmp_path / "missing.jpg"), "--masks", str(photo), "--out", str(tmp_path / "e.png")],
     ]
     results = _run_without_torch(argvs)
@@ -67,9 +69,18 @@ def test_help_and_user_mistakes_do_not_import_torch(tmp_path):
     for r in results[3 + len(COMMANDS):]:
         assert r["code"] == 2, r
     assert "no-such-model" in by[("harmonize", str(photo), "--out", out, "--model", "no-such-model")]["err"]
-    assert "missing.npz: operator-mask file does not exist" in results[-2]["err"]
+    assert "missing.npz: operator-mask file does not exist" in results[-4]["err"]
+    assert "missing.yaml: config file does not exist" in results[-3]["err"]
+    assert "config.yaml: the run's config.yaml does not exist" in results[-2]["err"]
     assert "missing.jpg: file does not exist" in results[-1]["err"]
     assert not Path(out).exists()  # nothing was written
+
+
+def test_train_cli_names_the_trainers_config_file():
+    from harmonykit.cli import train as cli_train
+    from harmonykit.training.state import CONFIG_FILE
+
+    assert cli_train.CONFIG_FILE == CONFIG_FILE  # the torch-free copy
 
 
 def test_model_spec_check_says_what_from_pretrained_says(tmp_path, om_tiny_dir, monkeypatch):

@@ -6,6 +6,10 @@ import argparse
 import os
 from pathlib import Path
 
+#: the run directory's copy of the config (``harmonykit.training.trainer.CONFIG_FILE``; named
+#: here so that a missing file is reported without importing torch)
+CONFIG_FILE = "config.yaml"
+
 HELP = "train a model from a YAML config (resume, multi-GPU with torchrun)"
 DESCRIPTION = """Train a harmonization model.
 
@@ -33,16 +37,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harmonykit.cli.console import show_messages
     from harmonykit.errors import ConfigError
-    from harmonykit.training import load_train_config, train
-    from harmonykit.training.trainer import CONFIG_FILE
 
     config = args.config
     if config is None:
         if not (args.resume and args.out is not None):
             raise ConfigError("give a CONFIG file, or --resume with --out RUN_DIR to reuse the run's config.yaml")
         config = args.out / CONFIG_FILE
+    if not config.is_file():  # before importing torch: a mistyped path answers at once
+        what = "the run's config.yaml" if args.config is None else "config file"
+        raise ConfigError(f"{config}: {what} does not exist")
+
+    from harmonykit.cli.console import show_messages
+    from harmonykit.training import load_train_config, train
     out = args.out if args.out is not None else Path("runs") / config.stem
     # a run's own config.yaml already holds its final milestones: extending it with
     # --set optim.iterations=N keeps them; a CONFIG file gets them scaled (docs/training.md)
