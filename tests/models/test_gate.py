@@ -215,3 +215,59 @@ def test_autocast_bf16_keeps_the_gate_in_float32():
     assert torch.equal(out.image[:1][outside], img[:1][outside])
     out.image.sum().backward()
     assert model.head.gate_out.conv.weight.grad is not None
+
+
+# ------------------------------------------------------------- two-stage mask-free mode
+def _two_stage_pair(seed=4):
+    """The same random weights as a one-pass (``gate``) and a ``two_stage`` model."""
+    kw = {"mask_use": "optional", "gate": "learned"}
+    one = _randomise_head(create_model("om_unet_tiny", **kw), seed=seed)
+    with torch.no_grad():
+        one.head.gate_out.conv.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(seed))
+    two = create_model("om_unet_tiny", mask_free="two_stage", **kw).eval()
+    two.load_state_dict(one.state_dict())
+    return one, two
+
+
+def test_two_stage_is_the_mask_given_model_on_the_first_pass_localisation():
+    one, two = _two_stage_pair()
+    img = _image(2, 24, 20)
+    first = one(img)
+    p = torch.nn.functional.interpolate(first.localisation, size=img.shape[-2:], mode="bilinear", align_corners=False)
+    expected = one(img, p)
+    out = two(img)
+    torch.testing.assert_close(out.image, expected.image)
+    torch.testing.assert_close(out.operator_masks.values, expected.operator_masks.values)
+    # what the model thinks was pasted is the first pass's, not the given soft mask
+    torch.testing.assert_close(out.localisation_logit, first.localisation_logit)
+    assert (out.image - first.image).abs().max() > 1e-3  # the second pass did change the result
+    # with a mask the two modes are the same model
+    mask = _box_mask()
+    torch.testing.assert_close(two(img, mask).image, one(img, mask).image)
+
+
+def test_two_stage_errors_and_round_trip(tmp_path):
+    with pytest.raises(ValueError, match="mask_free must be one of"):
+        create_model("om_unet_tiny", mask_use="optional", gate="learned", mask_free="three")
+    with pytest.raises(ValueError, match="needs mask_use='optional' and a localisation gate"):
+        create_model("om_unet_tiny", gate="learned", mask_free="two_stage")  # mask_use never
+    with pytest.raises(ValueError, match="needs mask_use='optional' and a localisation gate"):
+        create_model("om_unet_tiny", mask_use="optional", mask_free="two_stage")  # no gate
+    _, two = _two_stage_pair(seed=5)
+    two.save_pretrained(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["kwargs"]["mask_free"] == "two_stage"
+    loaded = load_model(tmp_path / "m").eval()
+    assert loaded.mask_free == "two_stage"
+    img = _image(1, 40, 36)
+    torch.testing.assert_close(loaded(img).image, two(img).image)
+    # at any resolution: the localisation of the first pass comes back at the work size
+    out = loaded.harmonize(img, work_size=32)
+    assert out.image.shape == img.shape and out.localisation.shape == (1, 1, 32, 32)
+
+
+def test_two_stage_gradients_reach_the_gate_through_the_soft_mask():
+    _, two = _two_stage_pair(seed=6)
+    two.train()
+    two(_image()).image.sum().backward()
+    assert float(two.head.gate_out.conv.bias.grad.abs()) > 0

@@ -48,6 +48,9 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 
 MaskUse = Literal["never", "optional", "required"]
+MaskFree = Literal["gate", "two_stage"]
+#: how a mask-optional, localisation-gated model works when no mask is given
+MASK_FREE_MODES: tuple[str, ...] = ("gate", "two_stage")
 
 
 @dataclass
@@ -93,6 +96,13 @@ class HarmonizationModel(nn.Module):
             ``"required"`` (SRIN, RainNet).
         uses_regions: the backbone needs a semantic region map ``(B, 3, H, W)`` in ``[0, 1]``.
         composite_with_mask: return ``G * M + I * (1 - M)``.
+        mask_free: with no mask given, for a ``mask_use="optional"`` model with a
+            localisation gate: ``"gate"`` (one pass; the operator masks computed without a
+            mask, gated by the localisation ``p``) or ``"two_stage"`` (two passes: the first
+            only localises, the second is the mask-given model with ``p``, upsampled to the
+            input size, as a soft mask; the output keeps the first pass's localisation).
+            Training never meets the second stage (its batches always carry a mask tensor,
+            zeros where dropped), so the choice can change after training.
     """
 
     #: ``{"name", "kwargs"}`` recorded by :func:`~harmonykit.models.registry.create_model`;
@@ -107,17 +117,23 @@ class HarmonizationModel(nn.Module):
         mask_use: MaskUse = "never",
         uses_regions: bool = False,
         composite_with_mask: bool = False,
+        mask_free: MaskFree = "gate",
     ) -> None:
         super().__init__()
         if mask_use not in ("never", "optional", "required"):
             raise ValueError(f"mask_use must be never|optional|required, got {mask_use!r}")
         if composite_with_mask and mask_use != "required":
             raise ValueError("composite_with_mask needs mask_use='required'")
+        if mask_free not in MASK_FREE_MODES:
+            raise ValueError(f"mask_free must be one of {list(MASK_FREE_MODES)}, got {mask_free!r}")
+        if mask_free == "two_stage" and (mask_use != "optional" or getattr(head, "gate", None) is None):
+            raise ValueError("mask_free='two_stage' needs mask_use='optional' and a localisation gate (gate='learned')")
         self.backbone = backbone
         self.head = head
         self.mask_use = mask_use
         self.uses_regions = uses_regions
         self.composite_with_mask = composite_with_mask
+        self.mask_free: MaskFree = mask_free
 
     # ------------------------------------------------------------------ forward
     @property
@@ -152,6 +168,19 @@ class HarmonizationModel(nn.Module):
             regions: ``(B, 3, H, W)`` semantic region map in ``[0, 1]`` (SRIN).
         """
         self._check(image, mask, regions)
+        if mask is None and self.mask_free == "two_stage":
+            first = self._pass(image, None, regions)
+            p = first.localisation
+            assert p is not None  # checked in __init__
+            if p.shape[-2:] != image.shape[-2:]:
+                p = F.interpolate(p, size=image.shape[-2:], mode="bilinear", align_corners=False)
+            out = self._pass(image, p.clamp(0.0, 1.0).to(image.dtype), regions)
+            out.localisation_logit = first.localisation_logit
+            return out
+        return self._pass(image, mask, regions)
+
+    def _pass(self, image: Tensor, mask: Tensor | None, regions: Tensor | None) -> ModelOutput:
+        """One network pass (:meth:`forward` without the two-stage composition)."""
         if self.mask_use == "never":
             mask_in = None
         elif mask is None:

@@ -32,7 +32,10 @@ Every builder accepts the same keyword arguments (the table's values are its def
   when an ``optional`` model is given one), exposed as ``ModelOutput.localisation``
   (:class:`~harmonykit.models.heads.OperatorMaskHead`). Operator-mask heads only; adds
   ``9 * 2 ngf + 1`` parameters (289 for ``om_unet_small``). E.g.
-  ``create_model("om_unet_small", mask_use="optional", gate="learned")``.
+  ``create_model("om_unet_small", mask_use="optional", gate="learned")``;
+* ``mask_free``: ``"gate"`` (one pass) or ``"two_stage"`` (a gated ``optional`` model only:
+  without a mask, a first pass localises and a second runs the mask-given model with the
+  localisation as a soft mask; :class:`~harmonykit.models.base.HarmonizationModel`).
 
 Configurations are JSON-able (strings, numbers, lists, dicts), which is what
 ``save_pretrained`` records; a callable ``norm`` works but cannot be saved.
@@ -85,6 +88,7 @@ def build_unet_model(
     scales: Mapping[str, float] | None = None,
     kernel_size: int = 3,
     gate: str | None = None,
+    mask_free: str = "gate",
 ) -> HarmonizationModel:
     """Wire an :class:`AttentionUNet` and a head into a :class:`HarmonizationModel`.
 
@@ -123,7 +127,7 @@ def build_unet_model(
     elif gate is not None:
         raise ValueError(f"gate applies to operator-mask heads, not to head {head!r}")
     return HarmonizationModel(
-        backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use
+        backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use, mask_free=mask_free
     )
 
 
