@@ -9,7 +9,7 @@
 Each run must keep snapshots (``snapshot_every`` in its config: ``RUN/snapshots/step_N/``);
 ``RUN/weights`` is scored as its last point. Each benchmark is scored in each ``--settings``
 (``mask-free``; ``mask``: with the mask; ``two-stage``: mask-free with the model's
-``mask_free="two_stage"`` mode, a gated mask-optional model only) on its first ``--limit``
+``mask_free="two_stage"`` mode and ``--two-stage-power``, a gated mask-optional model only) on its first ``--limit``
 pairs (the same pairs for every snapshot and run), with the evaluator of ``harmonykit
 evaluate``. Scores already in ``OUT.json`` are reused, so rerunning after more training only
 scores the new snapshots. Prints a table and writes ``OUT.json`` and the plot ``OUT`` (MSE
@@ -41,10 +41,11 @@ def snapshots(run: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-def with_mask_free(folder: Path, mode: str, tmp: Path) -> Path:
-    """A model folder whose ``config.json`` asks for ``mask_free=mode`` (weights linked)."""
+def with_mask_free(folder: Path, mode: str, tmp: Path, power: float = 1.0) -> Path:
+    """A model folder whose ``config.json`` asks for ``mask_free=mode`` (and
+    ``two_stage_power=power``), the weights linked."""
     cfg = json.loads((folder / "config.json").read_text())
-    cfg.setdefault("kwargs", {})["mask_free"] = mode
+    cfg.setdefault("kwargs", {}).update(mask_free=mode, two_stage_power=power)
     out = tmp / f"{folder.parent.parent.name}_{folder.name}_{mode}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg))
@@ -54,7 +55,7 @@ def with_mask_free(folder: Path, mode: str, tmp: Path) -> Path:
     return out
 
 
-def score(bench: Path, spec: str, single: bool, setting: str, limit: int | None) -> float:
+def score(bench: Path, spec: str, single: bool, setting: str, limit: int | None, power: float = 1.0) -> float:
     """The evaluator's overall MSE of ``spec`` on ``bench`` in one setting."""
     import tempfile
 
@@ -63,7 +64,7 @@ def score(bench: Path, spec: str, single: bool, setting: str, limit: int | None)
     give = setting == "mask"
     with tempfile.TemporaryDirectory() as tmp:
         if setting == "two-stage":
-            spec = str(with_mask_free(Path(spec), "two_stage", Path(tmp) / "models"))
+            spec = str(with_mask_free(Path(spec), "two_stage", Path(tmp) / "models", power))
         opts = EvalOptions(size=256, show_progress=False, lpips=False, limit=limit,
                            with_mask=give and not single, mask_free=single and not give, figure_rows=0)
         res = evaluate(bench, spec, Path(tmp) / "rep", opts)
@@ -130,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bench", action="append", required=True, metavar="NAME=PATH")
     ap.add_argument("--settings", nargs="+", default=["mask-free", "mask"], choices=["mask-free", "mask", "two-stage"])
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--two-stage-power", type=float, default=1.0,
+                    help="the two-stage setting's soft mask p ** POWER (the model's two_stage_power)")
     ap.add_argument("--out", type=Path, required=True, help="plot path (.png); scores go to the same stem .json")
     args = ap.parse_args(argv)
     os.environ.setdefault("HARMONYKIT_NO_PROGRESS", "1")
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                     if str(step) in curve:
                         continue
                     t = time.perf_counter()
-                    curve[str(step)] = score(path, str(folder), single, setting, args.limit)
+                    curve[str(step)] = score(path, str(folder), single, setting, args.limit, args.two_stage_power)
                     rel = curve[str(step)] / data[key0]["0"]
                     print(f"{key:32s} step {step:6d}  MSE {curve[str(step)]:8.2f}  x{rel:.3f} "
                           f"({time.perf_counter() - t:.0f} s)", flush=True)

@@ -72,3 +72,24 @@ def test_with_a_mask_the_outside_stays_put_away_from_the_edge(gated_dir, photo):
     res_full = h_full(photo, mask)
     outside = mask == 0
     assert np.abs(res_full.rgb.astype(int) - photo)[outside].max() <= 1
+
+
+def test_two_stage_model_at_full_resolution(gated_dir, photo, tmp_path):
+    """A two-stage copy of the gated model: the Harmonizer gives the model's own two-stage
+    result at the work size and the first pass's localisation; with a mask nothing differs."""
+    model = load_model(gated_dir)
+    two = create_model("om_unet_tiny", mask_use="optional", gate="learned", mask_free="two_stage", two_stage_power=2.0)
+    two.load_state_dict(model.state_dict())
+    two.save_pretrained(tmp_path / "two")
+    one_h = Harmonizer.from_pretrained(gated_dir, work_size=32)
+    two_h = Harmonizer.from_pretrained(tmp_path / "two", work_size=32)
+    res, base = two_h(photo), one_h(photo)
+    np.testing.assert_allclose(res.localisation_work, base.localisation_work, atol=1e-5)
+    assert np.abs(res.rgb.astype(int) - base.rgb).max() > 0  # the second pass changed the result
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+    ref = load_model(tmp_path / "two").eval().harmonize(x, work_size=32)
+    ref8 = np.clip(np.round(ref.image[0].permute(1, 2, 0).numpy() * 255), 0, 255)
+    assert np.abs(ref8 - res.rgb).max() <= 1
+    mask = np.zeros(photo.shape[:2], np.uint8)
+    mask[20:50, 30:70] = 255
+    assert np.array_equal(two_h(photo, mask=mask).rgb, one_h(photo, mask=mask).rgb)

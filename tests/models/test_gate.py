@@ -221,6 +221,7 @@ def test_autocast_bf16_keeps_the_gate_in_float32():
 def _two_stage_pair(seed=4):
     """The same random weights as a one-pass (``gate``) and a ``two_stage`` model."""
     kw = {"mask_use": "optional", "gate": "learned"}
+    torch.manual_seed(seed)  # the backbone's initialisation
     one = _randomise_head(create_model("om_unet_tiny", **kw), seed=seed)
     with torch.no_grad():
         one.head.gate_out.conv.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(seed))
@@ -244,6 +245,11 @@ def test_two_stage_is_the_mask_given_model_on_the_first_pass_localisation():
     # with a mask the two modes are the same model
     mask = _box_mask()
     torch.testing.assert_close(two(img, mask).image, one(img, mask).image)
+    # a power sharpens the soft mask: p ** 2
+    sharp = create_model("om_unet_tiny", mask_use="optional", gate="learned", mask_free="two_stage",
+                         two_stage_power=2.0).eval()
+    sharp.load_state_dict(one.state_dict())
+    torch.testing.assert_close(sharp(img).image, one(img, p * p).image)
 
 
 def test_two_stage_errors_and_round_trip(tmp_path):
@@ -253,6 +259,8 @@ def test_two_stage_errors_and_round_trip(tmp_path):
         create_model("om_unet_tiny", gate="learned", mask_free="two_stage")  # mask_use never
     with pytest.raises(ValueError, match="needs mask_use='optional' and a localisation gate"):
         create_model("om_unet_tiny", mask_use="optional", mask_free="two_stage")  # no gate
+    with pytest.raises(ValueError, match="two_stage_power must be >= 1, got 0.5"):
+        create_model("om_unet_tiny", mask_use="optional", gate="learned", mask_free="two_stage", two_stage_power=0.5)
     _, two = _two_stage_pair(seed=5)
     two.save_pretrained(tmp_path / "m")
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
@@ -271,3 +279,18 @@ def test_two_stage_gradients_reach_the_gate_through_the_soft_mask():
     two.train()
     two(_image()).image.sum().backward()
     assert float(two.head.gate_out.conv.bias.grad.abs()) > 0
+
+
+def test_two_stage_per_sample_in_a_batch():
+    """A zero mask (mask dropout) takes the two stages, a real mask one pass: as if alone."""
+    one, two = _two_stage_pair(seed=7)
+    img = _image(3, 24, 20)
+    mask = _box_mask(3, 24, 20)
+    mask[1] = 0.0
+    out = two(img, mask)
+    torch.testing.assert_close(out.image[1:2], two(img[1:2]).image, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.localisation_logit[1:2], two(img[1:2]).localisation_logit, atol=1e-5, rtol=0)
+    for k in (0, 2):
+        solo = one(img[k:k + 1], mask[k:k + 1])
+        torch.testing.assert_close(out.image[k:k + 1], solo.image, atol=1e-5, rtol=0)
+        torch.testing.assert_close(out.localisation_logit[k:k + 1], solo.localisation_logit, atol=1e-5, rtol=0)

@@ -45,6 +45,22 @@ def test_two_steps_with_localisation_and_outside_terms(write_config, tmp_path):
     assert out.localisation.shape == (1, 1, 32, 32)
 
 
+def test_two_stage_model_trains_end_to_end(write_config, tmp_path):
+    """mask_free: two_stage; the dropped-mask samples go through both stages while training."""
+    model = "{name: om_unet_tiny, kwargs: {mask_use: optional, gate: learned, mask_free: two_stage, two_stage_power: 2.0}}"
+    cfg = load_train_config(
+        write_config(model=model, optim="{iterations: 2, milestones: [], batch_size: 4}",
+                     loss="{lpips: 0, localisation: 0.5, outside: 1.0}", checkpoint_every="2"),
+        ["data.mask_dropout=0.5"],
+    )
+    res = train(cfg, tmp_path / "run")
+    assert res.status == "done" and res.step == 2
+    loaded = load_model(tmp_path / "run" / "weights")
+    assert loaded.mask_free == "two_stage" and loaded.two_stage_power == 2.0
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    assert all(float(r["localisation"]) > 0 for r in rows)
+
+
 def test_localisation_loss_needs_a_gated_model(write_config):
     with pytest.raises(ConfigError, match="gate: learned"):
         load_train_config(write_config(loss="{lpips: 0, localisation: 1.0}"))

@@ -101,8 +101,12 @@ class HarmonizationModel(nn.Module):
             mask, gated by the localisation ``p``) or ``"two_stage"`` (two passes: the first
             only localises, the second is the mask-given model with ``p``, upsampled to the
             input size, as a soft mask; the output keeps the first pass's localisation).
-            Training never meets the second stage (its batches always carry a mask tensor,
-            zeros where dropped), so the choice can change after training.
+            Per sample: in a batch, samples whose mask is all zeros (mask dropout) take the
+            two stages, the others one pass; so training a two-stage model trains the
+            composition end to end (the image loss reaches the gate through the soft mask),
+            and a model trained one way can be used the other.
+        two_stage_power: the soft mask of the second stage is ``p ** two_stage_power``
+            (``>= 1``; larger: fewer changes where the model is unsure, e.g. backgrounds).
     """
 
     #: ``{"name", "kwargs"}`` recorded by :func:`~harmonykit.models.registry.create_model`;
@@ -118,6 +122,7 @@ class HarmonizationModel(nn.Module):
         uses_regions: bool = False,
         composite_with_mask: bool = False,
         mask_free: MaskFree = "gate",
+        two_stage_power: float = 1.0,
     ) -> None:
         super().__init__()
         if mask_use not in ("never", "optional", "required"):
@@ -128,12 +133,15 @@ class HarmonizationModel(nn.Module):
             raise ValueError(f"mask_free must be one of {list(MASK_FREE_MODES)}, got {mask_free!r}")
         if mask_free == "two_stage" and (mask_use != "optional" or getattr(head, "gate", None) is None):
             raise ValueError("mask_free='two_stage' needs mask_use='optional' and a localisation gate (gate='learned')")
+        if not two_stage_power >= 1.0:
+            raise ValueError(f"two_stage_power must be >= 1, got {two_stage_power}")
         self.backbone = backbone
         self.head = head
         self.mask_use = mask_use
         self.uses_regions = uses_regions
         self.composite_with_mask = composite_with_mask
         self.mask_free: MaskFree = mask_free
+        self.two_stage_power = float(two_stage_power)
 
     # ------------------------------------------------------------------ forward
     @property
@@ -168,16 +176,32 @@ class HarmonizationModel(nn.Module):
             regions: ``(B, 3, H, W)`` semantic region map in ``[0, 1]`` (SRIN).
         """
         self._check(image, mask, regions)
-        if mask is None and self.mask_free == "two_stage":
-            first = self._pass(image, None, regions)
-            p = first.localisation
-            assert p is not None  # checked in __init__
-            if p.shape[-2:] != image.shape[-2:]:
-                p = F.interpolate(p, size=image.shape[-2:], mode="bilinear", align_corners=False)
-            out = self._pass(image, p.clamp(0.0, 1.0).to(image.dtype), regions)
-            out.localisation_logit = first.localisation_logit
-            return out
+        if self.mask_free == "two_stage":
+            free = torch.ones(image.shape[0], dtype=torch.bool, device=image.device) if mask is None \
+                else mask.flatten(1).amax(dim=1) <= 0
+            if bool(free.any()):
+                return self._two_stage(image, mask, regions, free)
         return self._pass(image, mask, regions)
+
+    def _two_stage(self, image: Tensor, mask: Tensor | None, regions: Tensor | None, free: Tensor) -> ModelOutput:
+        """The samples ``free`` (no mask: ``None`` or all zeros) are localised by a first pass
+        (on them only), then every sample runs the mask-given model, ``free`` ones with
+        ``p ** two_stage_power`` as the mask; their localisation is the first pass's."""
+        idx = free.nonzero().flatten()
+        sub_regions = None if regions is None else regions[idx]
+        first = self._pass(image[idx], None, sub_regions)
+        logit = first.localisation_logit
+        assert logit is not None  # a gate: checked in __init__
+        p = torch.sigmoid(logit.float())
+        if p.shape[-2:] != image.shape[-2:]:
+            p = F.interpolate(p, size=image.shape[-2:], mode="bilinear", align_corners=False).clamp(0.0, 1.0)
+        soft = p if self.two_stage_power == 1.0 else p.pow(self.two_stage_power)
+        full = torch.zeros_like(image[:, :1]) if mask is None else mask.to(image.dtype).clone()
+        full = full.index_copy(0, idx, soft.to(full.dtype))
+        out = self._pass(image, full, regions)
+        if out.localisation_logit is not None:
+            out.localisation_logit = out.localisation_logit.index_copy(0, idx, logit.to(out.localisation_logit.dtype))
+        return out
 
     def _pass(self, image: Tensor, mask: Tensor | None, regions: Tensor | None) -> ModelOutput:
         """One network pass (:meth:`forward` without the two-stage composition)."""

@@ -35,7 +35,8 @@ Every builder accepts the same keyword arguments (the table's values are its def
   ``create_model("om_unet_small", mask_use="optional", gate="learned")``;
 * ``mask_free``: ``"gate"`` (one pass) or ``"two_stage"`` (a gated ``optional`` model only:
   without a mask, a first pass localises and a second runs the mask-given model with the
-  localisation as a soft mask; :class:`~harmonykit.models.base.HarmonizationModel`).
+  localisation ``p`` as a soft mask, ``p ** two_stage_power``;
+  :class:`~harmonykit.models.base.HarmonizationModel`).
 
 Configurations are JSON-able (strings, numbers, lists, dicts), which is what
 ``save_pretrained`` records; a callable ``norm`` works but cannot be saved.
@@ -89,6 +90,7 @@ def build_unet_model(
     kernel_size: int = 3,
     gate: str | None = None,
     mask_free: str = "gate",
+    two_stage_power: float = 1.0,
 ) -> HarmonizationModel:
     """Wire an :class:`AttentionUNet` and a head into a :class:`HarmonizationModel`.
 
@@ -127,7 +129,8 @@ def build_unet_model(
     elif gate is not None:
         raise ValueError(f"gate applies to operator-mask heads, not to head {head!r}")
     return HarmonizationModel(
-        backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use, mask_free=mask_free
+        backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use, mask_free=mask_free,
+        two_stage_power=two_stage_power,
     )
 
 
