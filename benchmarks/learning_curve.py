@@ -71,6 +71,12 @@ def score(bench: Path, spec: str, single: bool, setting: str, limit: int | None,
         return float(res.summary["overall"]["model"]["mse"])
 
 
+def has_two_stage(folder: Path) -> bool:
+    """The model can run two-stage: mask-optional with a learned localisation gate."""
+    kw = json.loads((folder / "config.json").read_text()).get("kwargs", {})
+    return kw.get("mask_use") == "optional" and kw.get("gate") == "learned"
+
+
 def load_store(path: Path, runs: list[str]) -> dict[str, dict[str, float]]:
     """``OUT.json``: ``{"BENCH/identity": {"0": mse}, "RUN/BENCH/SETTING": {step: mse}}``; a
     file of the one-run format (``"BENCH/SETTING"`` keys) is read as the first run's."""
@@ -156,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             if key0 not in data:
                 data[key0] = {"0": score(path, "identity", single, "mask-free", args.limit)}
             for setting in args.settings:
+                if setting == "two-stage" and not has_two_stage(snaps[-1][1]):
+                    print(f"{run_name}: no localisation gate, no two-stage setting", flush=True)
+                    continue
                 key = f"{run_name}/{name}/{setting}"
                 curve = data.setdefault(key, {})
                 for step, folder in snaps:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,15 +12,10 @@ import torch
 from harmonykit.io import write_image, write_mask
 from harmonykit.models import create_model
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curve.py"
-
 
 @pytest.fixture(scope="module")
-def lc():
-    spec = importlib.util.spec_from_file_location("learning_curve", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def lc(benchmark_script):
+    return benchmark_script("learning_curve")
 
 
 def _bench(root: Path, astronaut) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +10,10 @@ import pytest
 from harmonykit.data.datasets import open_benchmark
 from harmonykit.io import write_image, write_mask
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "srin_sanity.py"
-
 
 @pytest.fixture(scope="module")
-def srin_sanity():
-    spec = importlib.util.spec_from_file_location("srin_sanity", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def srin_sanity(benchmark_script):
+    return benchmark_script("srin_sanity")
 
 
 def _fake_build(folder: Path, split: str, reals: list[str], value: int = 0) -> None:
