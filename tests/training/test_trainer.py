@@ -184,6 +184,24 @@ def test_warm_start_init_from_loads_weights_then_resume_uses_checkpoint(write_co
         train(bad, tmp_path / "bad")
 
 
+def test_warm_start_across_weight_neutral_kwargs(write_config, tmp_path):
+    """A one-pass gated model warm-starts a two-stage one (mask_free changes no weight)."""
+    gated = "{name: om_unet_tiny, kwargs: {mask_use: optional, gate: learned}}"
+    src = tmp_path / "src"
+    train(load_train_config(write_config("a.yaml", model=gated), ["optim.iterations=1", "optim.milestones=[]"]), src)
+    two = "{name: om_unet_tiny, kwargs: {mask_use: optional, gate: learned, mask_free: two_stage, two_stage_power: 2.0}}"
+    cfg = load_train_config(write_config("b.yaml", model=two), ["optim.iterations=1", "optim.milestones=[]",
+                                                                f"init_from={src}"])
+    from harmonykit.training.distributed import init_distributed
+
+    t = Trainer(cfg, tmp_path / "warm")
+    t.ctx = init_distributed("cpu")
+    t._setup()
+    ref = load_model(src / "weights").state_dict()
+    assert all(torch.equal(t.model.state_dict()[k], ref[k]) for k in ref)
+    assert t.model.mask_free == "two_stage"
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(write_config, tmp_path, monkeypatch):
     import harmonykit.training.losses as losses
 

@@ -42,7 +42,8 @@ from harmonykit.errors import HarmonykitError
 from harmonykit.models.registry import create_model
 from harmonykit.operators import OperatorMasks
 
-__all__ = ["ModelOutput", "HarmonizationModel", "load_model", "WEIGHTS_NAME", "CONFIG_NAME"]
+__all__ = ["ModelOutput", "HarmonizationModel", "load_model", "WEIGHTS_NAME", "CONFIG_NAME", "MASK_FREE_MODES",
+           "WEIGHT_NEUTRAL_KWARGS"]
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -51,6 +52,9 @@ MaskUse = Literal["never", "optional", "required"]
 MaskFree = Literal["gate", "two_stage"]
 #: how a mask-optional, localisation-gated model works when no mask is given
 MASK_FREE_MODES: tuple[str, ...] = ("gate", "two_stage")
+#: model kwargs that change how the weights are used, not which weights there are: weights
+#: saved with one value load into a model built with another (warm starts compare the rest)
+WEIGHT_NEUTRAL_KWARGS: frozenset[str] = frozenset({"mask_free", "two_stage_power"})
 
 
 @dataclass

@@ -51,12 +51,13 @@ def init_generator_from(
 ) -> Path:
     """Load the weights of a run (``RUN`` or ``RUN/weights``), a model directory or a
     packaged model name (``default``) into ``model``: the OMGAN stage (``gan.init_from``) or
-    a warm start (``init_from``). The saved model must be the configured architecture;
-    errors name the config ``key``.
+    a warm start (``init_from``). The saved model must be the configured architecture (the
+    same name and kwargs, except the weight-neutral ones such as ``mask_free``:
+    :data:`~harmonykit.models.base.WEIGHT_NEUTRAL_KWARGS`); errors name the config ``key``.
 
     Returns the model directory that was read.
     """
-    from harmonykit.models.base import load_model
+    from harmonykit.models.base import WEIGHT_NEUTRAL_KWARGS, load_model
     from harmonykit.models.hub import resolve_model_dir
 
     try:
@@ -64,8 +65,11 @@ def init_generator_from(
     except HarmonykitError as exc:
         raise ConfigError(f"{key}: {exc}") from None
     loaded = load_model(directory)
-    want = {"name": cfg.model.name, "kwargs": dict(cfg.model.kwargs)}
-    got = {"name": loaded.config.get("name"), "kwargs": dict(loaded.config.get("kwargs", {}))}
+    def architecture(name: object, kwargs: dict) -> dict:
+        return {"name": name, "kwargs": {k: v for k, v in kwargs.items() if k not in WEIGHT_NEUTRAL_KWARGS}}
+
+    want = architecture(cfg.model.name, dict(cfg.model.kwargs))
+    got = architecture(loaded.config.get("name"), dict(loaded.config.get("kwargs", {})))
     if want != got:
         raise ConfigError(
             f"{key}: {directory} holds {got['name']} {got['kwargs']}, but model is "
