@@ -104,7 +104,8 @@ def plot(data: dict, runs: list[str], benches: list[str], settings: list[str], t
     panels = [(b, s) for b in benches for s in settings] if len(runs) > 1 else [(None, None)]
     cols = min(len(panels), len(settings)) if len(runs) > 1 else 1
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), dpi=100, squeeze=False)
+    # one y scale for every panel: a flat curve looks flat next to one that moves
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), dpi=100, squeeze=False, sharey=True)
     for ax, (bench, setting) in zip(axes.flat, panels):
         for run in runs:
             for b in benches if bench is None else [bench]:
