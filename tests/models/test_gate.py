@@ -294,3 +294,13 @@ def test_two_stage_per_sample_in_a_batch():
         solo = one(img[k:k + 1], mask[k:k + 1])
         torch.testing.assert_close(out.image[k:k + 1], solo.image, atol=1e-5, rtol=0)
         torch.testing.assert_close(out.localisation_logit[k:k + 1], solo.localisation_logit, atol=1e-5, rtol=0)
+
+
+def test_save_pretrained_neutral_kwargs(tmp_path):
+    one, _ = _two_stage_pair(seed=8)
+    one.save_pretrained(tmp_path / "m", neutral_kwargs={"mask_free": "two_stage", "two_stage_power": 3.0})
+    loaded = load_model(tmp_path / "m").eval()
+    assert (loaded.mask_free, loaded.two_stage_power) == ("two_stage", 3.0)
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in one.state_dict().items())
+    with pytest.raises(ValueError, match=r"neutral_kwargs may only set .* not \['ngf'\]"):
+        one.save_pretrained(tmp_path / "bad", neutral_kwargs={"ngf": 4})

@@ -72,3 +72,30 @@ def test_outside_term_alone_on_an_ungated_model(write_config, tmp_path):
     train(cfg, tmp_path / "run")
     rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
     assert list(rows[0])[-2:] == ["charbonnier", "outside"]
+
+
+def test_inference_kwargs_are_published_not_trained(write_config, tmp_path):
+    """model.inference: trained one pass, published (weights and snapshots) as two-stage."""
+    cfg = load_train_config(
+        write_config(model=GATED, optim="{iterations: 2, milestones: [], batch_size: 2}",
+                     loss="{lpips: 0, localisation: 0.5}", checkpoint_every="1"),
+        ["data.mask_dropout=0.5", "model.inference={mask_free: two_stage, two_stage_power: 2.0}", "snapshot_every=2"],
+    )
+    run = tmp_path / "run"
+    train(cfg, run)
+    for folder in (run / "weights", run / "snapshots" / "step_0000002"):
+        saved = json.loads((folder / "config.json").read_text())["kwargs"]
+        assert saved == {"mask_use": "optional", "gate": "learned", "mask_free": "two_stage", "two_stage_power": 2.0}
+        assert load_model(folder).mask_free == "two_stage"
+    from harmonykit.training.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(run)
+    one = load_model(run / "weights")
+    assert all(torch.equal(one.state_dict()[k].float(), ck.ema[k].float()) for k in ck.ema)  # the same weights
+
+
+def test_inference_kwargs_are_checked(write_config):
+    with pytest.raises(ConfigError, match=r"model.inference: \['ngf'\] would change the weights"):
+        load_train_config(write_config(model=GATED), ["model.inference={ngf: 4}"])
+    with pytest.raises(ConfigError, match="model.inference: om_unet_tiny rejects"):
+        load_train_config(write_config(model="{name: om_unet_tiny}"), ["model.inference={mask_free: two_stage}"])

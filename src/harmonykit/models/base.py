@@ -258,10 +258,16 @@ class HarmonizationModel(nn.Module):
         return dataclasses.replace(out, image=full)
 
     # ------------------------------------------------------------ persistence
-    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None) -> Path:
+    def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None,
+                        neutral_kwargs: Mapping[str, Any] | None = None) -> Path:
         """Write ``model.safetensors`` + ``config.json`` into ``directory`` (atomically).
 
+        ``neutral_kwargs``: weight-neutral kwargs (:data:`WEIGHT_NEUTRAL_KWARGS`, e.g.
+        ``{"mask_free": "two_stage"}``) recorded in place of the model's own, so that the saved
+        model loads in that form; the weights are the same.
+
         Raises:
+            ValueError: a ``neutral_kwargs`` key that would change the weights.
             HarmonykitError: the model has no recorded config (it was not built with
                 :func:`~harmonykit.models.registry.create_model`), so it could not be loaded.
         """
@@ -280,7 +286,13 @@ class HarmonizationModel(nn.Module):
         state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
                  for k, v in self.state_dict().items()}
         atomic_write_bytes(directory / WEIGHTS_NAME, st_save(state))
-        cfg = {"name": self.config["name"], "kwargs": dict(self.config.get("kwargs", {})), "harmonykit_version": __version__}
+        kwargs = dict(self.config.get("kwargs", {}))
+        if neutral_kwargs:
+            bad = sorted(set(neutral_kwargs) - WEIGHT_NEUTRAL_KWARGS)
+            if bad:
+                raise ValueError(f"neutral_kwargs may only set {sorted(WEIGHT_NEUTRAL_KWARGS)}, not {bad}")
+            kwargs.update(neutral_kwargs)
+        cfg = {"name": self.config["name"], "kwargs": kwargs, "harmonykit_version": __version__}
         if extra:
             cfg.update(extra)
         atomic_write_text(directory / CONFIG_NAME, json.dumps(cfg, indent=2, sort_keys=True) + "\n")

@@ -248,10 +248,12 @@ def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu
     )
 
 
-def publish_weights(run_dir: str | Path, model: Any, extra: dict[str, Any] | None = None) -> Path:
-    """Replace ``RUN/weights`` with ``model.save_pretrained`` output, atomically."""
+def publish_weights(run_dir: str | Path, model: Any, extra: dict[str, Any] | None = None,
+                    neutral_kwargs: dict[str, Any] | None = None) -> Path:
+    """Replace ``RUN/weights`` with ``model.save_pretrained`` output, atomically
+    (``neutral_kwargs``: see :meth:`~harmonykit.models.base.HarmonizationModel.save_pretrained`)."""
     target = Path(run_dir) / "weights"
-    replace_dir(target, lambda tmp: model.save_pretrained(tmp, extra=extra))
+    replace_dir(target, lambda tmp: model.save_pretrained(tmp, extra=extra, neutral_kwargs=neutral_kwargs))
     return target
 
 

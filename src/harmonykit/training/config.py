@@ -42,10 +42,17 @@ __all__ = [
 
 @dataclass
 class ModelConfig:
-    """The generator: a registered model name and its keyword arguments."""
+    """The generator: a registered model name and its keyword arguments.
+
+    ``inference``: weight-neutral kwargs (``mask_free``, ``two_stage_power``:
+    :data:`harmonykit.models.base.WEIGHT_NEUTRAL_KWARGS`) recorded in the published weights
+    (``RUN/weights``, snapshots) but not used in training: e.g. a model trained one pass
+    (``gate``) published as ``mask_free: two_stage``.
+    """
 
     name: str = "om_unet"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    inference: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -303,6 +310,19 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model.kwargs: {cfg.model.name} rejects {cfg.model.kwargs}: {exc}") from None
+    if cfg.model.inference:
+        from harmonykit.models.base import WEIGHT_NEUTRAL_KWARGS
+
+        bad = sorted(set(cfg.model.inference) - WEIGHT_NEUTRAL_KWARGS)
+        if bad:
+            raise ConfigError(f"model.inference: {bad} would change the weights; it takes only "
+                              f"{', '.join(sorted(WEIGHT_NEUTRAL_KWARGS))} (put the rest in model.kwargs)")
+        merged = {**cfg.model.kwargs, **cfg.model.inference}
+        try:
+            with torch.device("meta"):
+                create_model(cfg.model.name, **merged)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"model.inference: {cfg.model.name} rejects {merged}: {exc}") from None
     for key in ("mask_dropout", "mask_dropout_end"):
         value = getattr(cfg.data, key)
         if value is not None and value > 0 and model.mask_use != "optional":

@@ -267,7 +267,8 @@ def build_run_state(cfg: TrainConfig, run_dir: Path, resume: bool, ctx: DistCont
         # killed between the checkpoint and the weights, or inside the weights' swap
         log.warning("%s is missing or not at the checkpoint's step %d; republishing it from the checkpoint",
                     run_dir / "weights", ckpt.step)
-        publish_weights(run_dir, ema.module, extra=weights_extra(cfg, run_dir, model, ckpt.step))
+        publish_weights(run_dir, ema.module, extra=weights_extra(cfg, run_dir, model, ckpt.step),
+                        neutral_kwargs=cfg.model.inference)
     return state
 
 

@@ -212,12 +212,13 @@ class Trainer:
             save_checkpoint(self.run_dir, step, st.model.state_dict(), st.ema.state_dict(), st.optimiser_state(),
                             st.disc.state_dict() if st.disc is not None else None)
             extra = weights_extra(self.cfg, self.run_dir, st.model, step)
-            publish_weights(self.run_dir, st.ema.module, extra=extra)
+            publish_weights(self.run_dir, st.ema.module, extra=extra, neutral_kwargs=self.cfg.model.inference)
             every = self.cfg.snapshot_every
             if every is not None and step % every == 0:
                 # kept for learning curves (benchmarks/learning_curve.py); written atomically
                 replace_dir(self.run_dir / "snapshots" / f"step_{step:07d}",
-                            lambda tmp: st.ema.module.save_pretrained(tmp, extra=extra))
+                            lambda tmp: st.ema.module.save_pretrained(tmp, extra=extra,
+                                                                      neutral_kwargs=self.cfg.model.inference))
         st.last_ckpt_step = step
 
     def _preview(self) -> PairBatch:
