@@ -80,7 +80,16 @@ def test_packaged_default_config_loads():
     cfg = json.loads((directory / "config.json").read_text())
     model = load_model(directory)
     assert model.config == {"name": cfg["name"], "kwargs": cfg["kwargs"]}
-    assert model.has_localisation and model.mask_use == "optional"
+    assert model.has_localisation and model.mask_use == "optional" and model.mask_free == "two_stage"
+    # the shipped model is what its recipe publishes: the config's kwargs + its inference kwargs
+    from pathlib import Path
+
+    from harmonykit.training import load_train_config
+
+    recipe = load_train_config(Path(__file__).resolve().parents[2] / "configs" / "default_photos.yaml",
+                               ["data.images=."])
+    assert cfg["name"] == recipe.model.name
+    assert cfg["kwargs"] == {**recipe.model.kwargs, **recipe.model.inference}
 
 
 def test_parameter_counts_without_running():
