@@ -304,3 +304,4 @@ def test_save_pretrained_neutral_kwargs(tmp_path):
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in one.state_dict().items())
     with pytest.raises(ValueError, match=r"neutral_kwargs may only set .* not \['ngf'\]"):
         one.save_pretrained(tmp_path / "bad", neutral_kwargs={"ngf": 4})
+    assert not (tmp_path / "bad").exists()  # nothing written

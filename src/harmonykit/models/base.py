@@ -281,17 +281,17 @@ class HarmonizationModel(nn.Module):
                 f"cannot save this {type(self).__name__}: it has no recorded config "
                 "(build it with harmonykit.models.create_model(name, **kwargs))"
             )
+        kwargs = dict(self.config.get("kwargs", {}))
+        if neutral_kwargs:  # checked before anything is written
+            bad = sorted(set(neutral_kwargs) - WEIGHT_NEUTRAL_KWARGS)
+            if bad:
+                raise ValueError(f"neutral_kwargs may only set {sorted(WEIGHT_NEUTRAL_KWARGS)}, not {bad}")
+            kwargs.update(neutral_kwargs)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
                  for k, v in self.state_dict().items()}
         atomic_write_bytes(directory / WEIGHTS_NAME, st_save(state))
-        kwargs = dict(self.config.get("kwargs", {}))
-        if neutral_kwargs:
-            bad = sorted(set(neutral_kwargs) - WEIGHT_NEUTRAL_KWARGS)
-            if bad:
-                raise ValueError(f"neutral_kwargs may only set {sorted(WEIGHT_NEUTRAL_KWARGS)}, not {bad}")
-            kwargs.update(neutral_kwargs)
         cfg = {"name": self.config["name"], "kwargs": kwargs, "harmonykit_version": __version__}
         if extra:
             cfg.update(extra)
