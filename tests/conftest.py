@@ -27,6 +27,28 @@ def _load_benchmark_script(name: str):
     return mod
 
 
+def _write_pair_benchmark(root: Path, reals: list[np.ndarray], masks: list[np.ndarray], gain: float,
+                         offset: float) -> Path:
+    """A harmonykit-layout benchmark ``root/{composite,real,mask}/p<k>.png``: each composite
+    is its real image with ``real * gain + offset`` inside its uint8 mask (lossless PNG)."""
+    from harmonykit.io import write_image, write_mask
+
+    for k, (real, mask) in enumerate(zip(reals, masks)):
+        comp = real.copy()
+        comp[mask > 0] = np.clip(comp[mask > 0] * gain + offset, 0, 255).astype(np.uint8)
+        write_image(root / "composite" / f"p{k}.png", comp)
+        write_image(root / "real" / f"p{k}.png", real)
+        write_mask(root / "mask" / f"p{k}.png", mask)
+    return root
+
+
+@pytest.fixture(scope="session")
+def write_pair_benchmark():
+    """``write_pair_benchmark(root, reals, masks, gain, offset) -> root``: a tiny paired
+    benchmark in the harmonykit layout (see :func:`_write_pair_benchmark`)."""
+    return _write_pair_benchmark
+
+
 @pytest.fixture(scope="session")
 def benchmark_script():
     """``benchmark_script("learning_curve")``: a script of ``benchmarks/`` as a module."""

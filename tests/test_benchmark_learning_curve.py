@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from harmonykit.io import write_image, write_mask
 from harmonykit.models import create_model
 
 
@@ -18,17 +17,11 @@ def lc(benchmark_script):
     return benchmark_script("learning_curve")
 
 
-def _bench(root: Path, astronaut) -> Path:
-    for k in range(3):
-        real = astronaut[8 * k: 8 * k + 256: 8, 0:256:8].copy()
-        mask = np.zeros((32, 32), np.uint8)
-        mask[4:20, 6:22] = 255
-        comp = real.copy()
-        comp[mask > 0] = np.clip(comp[mask > 0] * 0.7 + 30, 0, 255).astype(np.uint8)
-        write_image(root / "composite" / f"p{k}.png", comp)
-        write_image(root / "real" / f"p{k}.png", real)
-        write_mask(root / "mask" / f"p{k}.png", mask)
-    return root
+def _bench(root: Path, astronaut, write_pair_benchmark) -> Path:
+    reals = [astronaut[8 * k: 8 * k + 256: 8, 0:256:8].copy() for k in range(3)]
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:20, 6:22] = 255
+    return write_pair_benchmark(root, reals, [mask] * 3, 0.7, 30)
 
 
 def _run(folder: Path, seed: int, steps: list[int]) -> Path:
@@ -46,8 +39,8 @@ def _run(folder: Path, seed: int, steps: list[int]) -> Path:
     return folder
 
 
-def test_two_runs_three_settings_and_reuse(tmp_path, lc, astronaut):
-    bench = _bench(tmp_path / "bench", astronaut)
+def test_two_runs_three_settings_and_reuse(tmp_path, lc, astronaut, write_pair_benchmark):
+    bench = _bench(tmp_path / "bench", astronaut, write_pair_benchmark)
     a, b = _run(tmp_path / "run_a", 0, [2, 4]), _run(tmp_path / "run_b", 10, [3])
     out = tmp_path / "curve.png"
     argv = ["--run", f"A={a}", "--run", str(b), "--bench", f"toy={bench}", "--limit", "2",

@@ -10,24 +10,17 @@ import pytest
 import torch
 
 from harmonykit.cli.main import main
-from harmonykit.io import write_image, write_mask
 from harmonykit.models import create_model
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory, coffee) -> Path:
+def bench(tmp_path_factory, coffee, write_pair_benchmark) -> Path:
     """A 3-pair harmonykit-layout benchmark (32x32, lossless PNG)."""
-    root = tmp_path_factory.mktemp("cli") / "bench"
-    for k in range(3):
-        real = coffee[20 * k: 20 * k + 256: 8, 100: 356: 8].copy()
-        mask = np.zeros((32, 32), np.uint8)
+    reals = [coffee[20 * k: 20 * k + 256: 8, 100: 356: 8].copy() for k in range(3)]
+    masks = [np.zeros((32, 32), np.uint8) for _ in range(3)]
+    for k, mask in enumerate(masks):
         mask[4 + 4 * k: 16 + 4 * k, 8:24] = 255
-        comp = real.copy()
-        comp[mask > 0] = np.clip(comp[mask > 0] * 0.6 + 40, 0, 255).astype(np.uint8)
-        write_image(root / "composite" / f"p{k}.png", comp)
-        write_image(root / "real" / f"p{k}.png", real)
-        write_mask(root / "mask" / f"p{k}.png", mask)
-    return root
+    return write_pair_benchmark(tmp_path_factory.mktemp("cli") / "bench", reals, masks, 0.6, 40)
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:

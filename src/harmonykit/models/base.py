@@ -43,7 +43,7 @@ from harmonykit.models.registry import create_model
 from harmonykit.operators import OperatorMasks
 
 __all__ = ["ModelOutput", "HarmonizationModel", "load_model", "WEIGHTS_NAME", "CONFIG_NAME", "MASK_FREE_MODES",
-           "WEIGHT_NEUTRAL_KWARGS"]
+           "WEIGHT_NEUTRAL_KWARGS", "architecture_kwargs"]
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -55,6 +55,15 @@ MASK_FREE_MODES: tuple[str, ...] = ("gate", "two_stage")
 #: model kwargs that change how the weights are used, not which weights there are: weights
 #: saved with one value load into a model built with another (warm starts compare the rest)
 WEIGHT_NEUTRAL_KWARGS: frozenset[str] = frozenset({"mask_free", "two_stage_power"})
+
+
+def architecture_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``kwargs`` without the weight-neutral ones: what decides which weights a model has.
+
+    >>> architecture_kwargs({"gate": "learned", "mask_free": "two_stage"})
+    {'gate': 'learned'}
+    """
+    return {k: v for k, v in kwargs.items() if k not in WEIGHT_NEUTRAL_KWARGS}
 
 
 @dataclass
@@ -198,7 +207,7 @@ class HarmonizationModel(nn.Module):
         assert logit is not None  # a gate: checked in __init__
         p = torch.sigmoid(logit.float())
         if p.shape[-2:] != image.shape[-2:]:
-            p = F.interpolate(p, size=image.shape[-2:], mode="bilinear", align_corners=False).clamp(0.0, 1.0)
+            p = F.interpolate(p, size=image.shape[-2:], mode="bilinear", align_corners=False)  # stays in [0, 1]
         soft = p if self.two_stage_power == 1.0 else p.pow(self.two_stage_power)
         full = torch.zeros_like(image[:, :1]) if mask is None else mask.to(image.dtype).clone()
         full = full.index_copy(0, idx, soft.to(full.dtype))
@@ -283,7 +292,7 @@ class HarmonizationModel(nn.Module):
             )
         kwargs = dict(self.config.get("kwargs", {}))
         if neutral_kwargs:  # checked before anything is written
-            bad = sorted(set(neutral_kwargs) - WEIGHT_NEUTRAL_KWARGS)
+            bad = sorted(architecture_kwargs(neutral_kwargs))
             if bad:
                 raise ValueError(f"neutral_kwargs may only set {sorted(WEIGHT_NEUTRAL_KWARGS)}, not {bad}")
             kwargs.update(neutral_kwargs)

@@ -57,7 +57,7 @@ def init_generator_from(
 
     Returns the model directory that was read.
     """
-    from harmonykit.models.base import WEIGHT_NEUTRAL_KWARGS, load_model
+    from harmonykit.models.base import architecture_kwargs, load_model
     from harmonykit.models.hub import resolve_model_dir
 
     try:
@@ -65,11 +65,8 @@ def init_generator_from(
     except HarmonykitError as exc:
         raise ConfigError(f"{key}: {exc}") from None
     loaded = load_model(directory)
-    def architecture(name: object, kwargs: dict) -> dict:
-        return {"name": name, "kwargs": {k: v for k, v in kwargs.items() if k not in WEIGHT_NEUTRAL_KWARGS}}
-
-    want = architecture(cfg.model.name, dict(cfg.model.kwargs))
-    got = architecture(loaded.config.get("name"), dict(loaded.config.get("kwargs", {})))
+    want = {"name": cfg.model.name, "kwargs": architecture_kwargs(cfg.model.kwargs)}
+    got = {"name": loaded.config.get("name"), "kwargs": architecture_kwargs(loaded.config.get("kwargs", {}))}
     if want != got:
         raise ConfigError(
             f"{key}: {directory} holds {got['name']} {got['kwargs']}, but model is "

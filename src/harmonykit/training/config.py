@@ -311,9 +311,9 @@ def validate_train_config(cfg: TrainConfig) -> None:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model.kwargs: {cfg.model.name} rejects {cfg.model.kwargs}: {exc}") from None
     if cfg.model.inference:
-        from harmonykit.models.base import WEIGHT_NEUTRAL_KWARGS
+        from harmonykit.models.base import WEIGHT_NEUTRAL_KWARGS, architecture_kwargs
 
-        bad = sorted(set(cfg.model.inference) - WEIGHT_NEUTRAL_KWARGS)
+        bad = sorted(architecture_kwargs(cfg.model.inference))
         if bad:
             raise ConfigError(f"model.inference: {bad} would change the weights; it takes only "
                               f"{', '.join(sorted(WEIGHT_NEUTRAL_KWARGS))} (put the rest in model.kwargs)")
