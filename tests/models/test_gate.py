@@ -305,3 +305,68 @@ def test_save_pretrained_neutral_kwargs(tmp_path):
     with pytest.raises(ValueError, match=r"neutral_kwargs may only set .* not \['ngf'\]"):
         one.save_pretrained(tmp_path / "bad", neutral_kwargs={"ngf": 4})
     assert not (tmp_path / "bad").exists()  # nothing written
+
+
+SEPARATE = dict(mask_use="optional", gate="learned", mask_free="two_stage", two_stage_power=2.0, localiser="separate")
+
+
+def _separate(seed=0):
+    """A separate-localiser model whose harmonizer and localiser differ (random heads)."""
+    model = create_model("om_unet_tiny", **SEPARATE)
+    _randomise_head(model, seed=seed)
+    _randomise_head(model.localiser, seed=seed + 1)
+    with torch.no_grad():
+        model.localiser.head.gate_out.conv.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(seed))
+    return model.eval()
+
+
+def test_separate_localiser_errors_and_parameters():
+    with pytest.raises(ValueError, match="localiser must be one of"):
+        create_model("om_unet_tiny", **{**SEPARATE, "localiser": "both"})
+    with pytest.raises(ValueError, match="localiser='separate' needs mask_free='two_stage'"):
+        create_model("om_unet_tiny", **{**SEPARATE, "mask_free": "gate"})
+    shared = create_model("om_unet_tiny", **{**SEPARATE, "localiser": "shared"})
+    assert shared.localiser is None
+    assert count_parameters(create_model("om_unet_tiny", **SEPARATE)) == 2 * count_parameters(shared)
+    harmonizer = create_model("om_unet_tiny", mask_use="optional", gate="learned")
+    ungated = create_model("om_unet_tiny", mask_use="optional")
+    with pytest.raises(ValueError, match="a separate localiser needs"):
+        type(harmonizer)(harmonizer.backbone, harmonizer.head, mask_use="optional", mask_free="two_stage",
+                         localiser=ungated)
+
+
+def test_separate_localiser_localises_every_sample_and_the_harmonizer_always_has_a_mask():
+    model = _separate(seed=3)
+    img = _image(3, 24, 20)
+    mask = _box_mask(3, 24, 20)
+    mask[1] = 0.0  # no mask (dropout): the localiser's p ** 2 is its mask
+    out = model(img, mask)
+    logit = model.localiser(img).localisation_logit
+    # what the model thinks was pasted is the localiser's, with or without a mask
+    torch.testing.assert_close(out.localisation_logit, logit)
+    p2 = torch.sigmoid(logit) ** 2
+    expected = mask.clone()
+    expected[1] = p2[1]
+    torch.testing.assert_close(out.image, model._pass(img, expected, None).image)
+    # with a mask nothing outside it changes; mask-free, the soft mask changes the image
+    outside = (1 - mask[[0, 2]]).expand(-1, 3, -1, -1).bool()
+    assert torch.equal(out.image[[0, 2]][outside], img[[0, 2]][outside])
+    assert (out.image[1] - img[1]).abs().max() > 1e-3
+    # the same sample alone gives the same result (per-sample composition)
+    torch.testing.assert_close(out.image[1:2], model(img[1:2]).image, atol=1e-5, rtol=0)
+
+
+def test_separate_localiser_gradients_and_round_trip(tmp_path):
+    model = _separate(seed=4).train()
+    model(_image()).image.sum().backward()
+    assert float(model.localiser.head.gate_out.conv.bias.grad.abs()) > 0  # through the soft mask
+    unused = model.head.gate_out.conv.bias.grad  # the harmonizer's own gate is never used
+    assert unused is None or float(unused.abs().sum()) == 0.0
+    model.eval().save_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["kwargs"]["localiser"] == "separate"
+    loaded = load_model(tmp_path / "m").eval()
+    assert any(k.startswith("localiser.") for k in loaded.state_dict())
+    img = _image(1, 40, 36)
+    torch.testing.assert_close(loaded(img).image, model(img).image)
+    out = loaded.harmonize(img, work_size=32)
+    assert out.image.shape == img.shape and out.localisation.shape == (1, 1, 32, 32)

@@ -330,3 +330,42 @@ def test_snapshots_keep_the_ema_weights_of_every_nth_step(write_config, tmp_path
     assert any(not torch.equal(a, b) for a, b in zip(snap.state_dict().values(), final.state_dict().values()))
     with pytest.raises(ConfigError, match="multiple of checkpoint_every"):
         load_train_config(write_config(), ["checkpoint_every=2", "snapshot_every=3"])
+
+
+def test_warm_start_of_a_separate_localiser(write_config, tmp_path):
+    """A shared model fills both networks; init_localiser_from then replaces the localiser."""
+    from harmonykit.training.distributed import init_distributed
+
+    gated = "{name: om_unet_tiny, kwargs: {mask_use: optional, gate: learned}}"
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(load_train_config(write_config("a.yaml", model=gated), ["optim.iterations=1", "optim.milestones=[]"]), a)
+    train(load_train_config(write_config("b.yaml", model=gated), ["optim.iterations=2", "optim.milestones=[]",
+                                                                    "seed=1"]), b)
+    sep = ("{name: om_unet_tiny, kwargs: {mask_use: optional, gate: learned, mask_free: two_stage, "
+           "localiser: separate}}")
+    ref_a, ref_b = load_model(a / "weights").state_dict(), load_model(b / "weights").state_dict()
+
+    def setup(*overrides):
+        t = Trainer(load_train_config(write_config("s.yaml", model=sep), ["optim.iterations=1",
+                                                                         "optim.milestones=[]", *overrides]),
+                    tmp_path / "s")
+        t.ctx = init_distributed("cpu")
+        t._setup()
+        return t.model
+
+    both = setup(f"init_from={a}")
+    assert all(torch.equal(both.state_dict()[k], v) for k, v in ref_a.items())
+    assert all(torch.equal(both.localiser.state_dict()[k], v) for k, v in ref_a.items())
+    mixed = setup(f"init_from={a}", f"init_localiser_from={b}")
+    assert all(torch.equal(mixed.state_dict()[k], v) for k, v in ref_a.items())
+    assert all(torch.equal(mixed.localiser.state_dict()[k], v) for k, v in ref_b.items())
+    assert not all(torch.equal(ref_a[k], ref_b[k]) for k in ref_a)
+    # a model without a separate localiser refuses init_localiser_from, naming the key
+    with pytest.raises(ConfigError, match="init_localiser_from needs a model with a separate localiser"):
+        train(load_train_config(write_config("g.yaml", model=gated), [f"init_localiser_from={b}"]), tmp_path / "g")
+    # and a localiser of another architecture is refused
+    lab_add = "{name: om_unet_tiny, kwargs: {head: lab_add, mask_use: optional, gate: learned}}"
+    c = tmp_path / "c"
+    train(load_train_config(write_config("c.yaml", model=lab_add), ["optim.iterations=1", "optim.milestones=[]"]), c)
+    with pytest.raises(ConfigError, match="^init_localiser_from: .* but the localiser is"):
+        setup(f"init_localiser_from={c}")

@@ -120,6 +120,13 @@ class HarmonizationModel(nn.Module):
             and a model trained one way can be used the other.
         two_stage_power: the soft mask of the second stage is ``p ** two_stage_power``
             (``>= 1``; larger: fewer changes where the model is unsure, e.g. backgrounds).
+        localiser: a separate localisation model for ``mask_free="two_stage"`` (a gated,
+            ``optional``-mask model; only its localisation logit is used). It localises every
+            sample, with or without a mask; the samples without one are then harmonized with
+            ``p ** two_stage_power`` as their mask, the others with their own, and
+            ``ModelOutput.localisation`` is always the localiser's. So the harmonizer (this
+            model's backbone and head) only ever runs with a mask, and localising does not
+            compete with harmonizing for its weights. ``None``: the first pass is this model's.
     """
 
     #: ``{"name", "kwargs"}`` recorded by :func:`~harmonykit.models.registry.create_model`;
@@ -136,6 +143,7 @@ class HarmonizationModel(nn.Module):
         composite_with_mask: bool = False,
         mask_free: MaskFree = "gate",
         two_stage_power: float = 1.0,
+        localiser: HarmonizationModel | None = None,
     ) -> None:
         super().__init__()
         if mask_use not in ("never", "optional", "required"):
@@ -148,6 +156,9 @@ class HarmonizationModel(nn.Module):
             raise ValueError("mask_free='two_stage' needs mask_use='optional' and a localisation gate (gate='learned')")
         if not two_stage_power >= 1.0:
             raise ValueError(f"two_stage_power must be >= 1, got {two_stage_power}")
+        if localiser is not None and (mask_free != "two_stage" or not localiser.has_localisation
+                                      or localiser.mask_use != "optional"):
+            raise ValueError("a separate localiser needs mask_free='two_stage' and a gated, mask-optional localiser")
         self.backbone = backbone
         self.head = head
         self.mask_use = mask_use
@@ -155,6 +166,7 @@ class HarmonizationModel(nn.Module):
         self.composite_with_mask = composite_with_mask
         self.mask_free: MaskFree = mask_free
         self.two_stage_power = float(two_stage_power)
+        self.localiser = localiser
 
     # ------------------------------------------------------------------ forward
     @property
@@ -189,6 +201,8 @@ class HarmonizationModel(nn.Module):
             regions: ``(B, 3, H, W)`` semantic region map in ``[0, 1]`` (SRIN).
         """
         self._check(image, mask, regions)
+        if self.localiser is not None:
+            return self._localised(image, mask, regions)
         if self.mask_free == "two_stage":
             free = torch.ones(image.shape[0], dtype=torch.bool, device=image.device) if mask is None \
                 else mask.flatten(1).amax(dim=1) <= 0
@@ -205,16 +219,37 @@ class HarmonizationModel(nn.Module):
         first = self._pass(image[idx], None, sub_regions)
         logit = first.localisation_logit
         assert logit is not None  # a gate: checked in __init__
-        p = torch.sigmoid(logit.float())
-        if p.shape[-2:] != image.shape[-2:]:
-            p = F.interpolate(p, size=image.shape[-2:], mode="bilinear", align_corners=False)  # stays in [0, 1]
-        soft = p if self.two_stage_power == 1.0 else p.pow(self.two_stage_power)
+        soft = self._soft_mask(logit, image.shape[-2:])
         full = torch.zeros_like(image[:, :1]) if mask is None else mask.to(image.dtype).clone()
         full = full.index_copy(0, idx, soft.to(full.dtype))
         out = self._pass(image, full, regions)
         if out.localisation_logit is not None:
             out.localisation_logit = out.localisation_logit.index_copy(0, idx, logit.to(out.localisation_logit.dtype))
         return out
+
+    def _localised(self, image: Tensor, mask: Tensor | None, regions: Tensor | None) -> ModelOutput:
+        """With a separate :attr:`localiser`: it localises every sample; samples without a
+        mask (``None`` or all zeros) get ``p ** two_stage_power`` as theirs; one harmonizer
+        pass; the output's localisation is the localiser's."""
+        assert self.localiser is not None
+        logit = self.localiser._pass(image, None, regions).localisation_logit
+        assert logit is not None  # a gated localiser: checked in __init__
+        soft = self._soft_mask(logit, image.shape[-2:]).to(image.dtype)
+        if mask is None:
+            full = soft
+        else:
+            free = (mask.flatten(1).amax(dim=1) <= 0).view(-1, 1, 1, 1)
+            full = torch.where(free, soft, mask.to(image.dtype))
+        out = self._pass(image, full, regions)
+        out.localisation_logit = logit
+        return out
+
+    def _soft_mask(self, logit: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
+        """``sigmoid(logit) ** two_stage_power`` at ``size`` (bilinear: stays in ``[0, 1]``)."""
+        p = torch.sigmoid(logit.float())
+        if p.shape[-2:] != tuple(size):
+            p = F.interpolate(p, size=tuple(size), mode="bilinear", align_corners=False)
+        return p if self.two_stage_power == 1.0 else p.pow(self.two_stage_power)
 
     def _pass(self, image: Tensor, mask: Tensor | None, regions: Tensor | None) -> ModelOutput:
         """One network pass (:meth:`forward` without the two-stage composition)."""

@@ -36,7 +36,12 @@ Every builder accepts the same keyword arguments (the table's values are its def
 * ``mask_free``: ``"gate"`` (one pass) or ``"two_stage"`` (a gated ``optional`` model only:
   without a mask, a first pass localises and a second runs the mask-given model with the
   localisation ``p`` as a soft mask, ``p ** two_stage_power``;
-  :class:`~harmonykit.models.base.HarmonizationModel`).
+  :class:`~harmonykit.models.base.HarmonizationModel`);
+* ``localiser``: ``"shared"`` (the two-stage first pass is the model itself) or
+  ``"separate"`` (``mask_free="two_stage"`` only: a second network of the same architecture,
+  with its own weights, localises every sample and the harmonizer always runs with a mask:
+  twice the parameters, and localising no longer competes with harmonizing for them; its
+  weights are ``localiser.*``, and a warm start from a shared model fills both).
 
 Configurations are JSON-able (strings, numbers, lists, dicts), which is what
 ``save_pretrained`` records; a callable ``norm`` works but cannot be saved.
@@ -55,6 +60,7 @@ from harmonykit.models.unet import AttentionUNet
 
 __all__ = [
     "build_unet_model",
+    "LOCALISERS",
     "PAPER",
     "SMALL",
     "TINY",
@@ -72,6 +78,8 @@ SMALL: dict[str, Any] = {"depth": 6, "ngf": 16}
 TINY: dict[str, Any] = {"depth": 4, "ngf": 8}
 
 _MASK_USES = ("never", "optional")
+#: ``localiser``: the two-stage first pass is the model itself, or a copy with its own weights
+LOCALISERS = ("shared", "separate")
 
 
 def build_unet_model(
@@ -91,6 +99,7 @@ def build_unet_model(
     gate: str | None = None,
     mask_free: str = "gate",
     two_stage_power: float = 1.0,
+    localiser: str = "shared",
 ) -> HarmonizationModel:
     """Wire an :class:`AttentionUNet` and a head into a :class:`HarmonizationModel`.
 
@@ -109,6 +118,10 @@ def build_unet_model(
     """
     if mask_use not in _MASK_USES:
         raise ValueError(f"mask_use must be one of {_MASK_USES}, got {mask_use!r}")
+    if localiser not in LOCALISERS:
+        raise ValueError(f"localiser must be one of {LOCALISERS}, got {localiser!r}")
+    if localiser == "separate" and mask_free != "two_stage":
+        raise ValueError("localiser='separate' needs mask_free='two_stage'")
     if head not in HEADS:
         raise HEADS.error(head)
     backbone = AttentionUNet(
@@ -128,9 +141,14 @@ def build_unet_model(
         raise ValueError(f"scales apply to operator-mask heads, not to head {head!r}")
     elif gate is not None:
         raise ValueError(f"gate applies to operator-mask heads, not to head {head!r}")
+    loc = None
+    if localiser == "separate":  # the same architecture, one pass, only its localisation is used
+        loc = build_unet_model(depth=depth, ngf=ngf, head=head, mask_use=mask_use, max_mult=max_mult, norm=norm,
+                               dropout=dropout, dropout_blocks=dropout_blocks, attention_levels=attention_levels,
+                               bounded=bounded, scales=scales, kernel_size=kernel_size, gate=gate)
     return HarmonizationModel(
         backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use, mask_free=mask_free,
-        two_stage_power=two_stage_power,
+        two_stage_power=two_stage_power, localiser=loc,
     )
 
 

@@ -3,7 +3,9 @@ generator, discriminator, perceptual loss, optimizers and LR schedules."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,6 +18,7 @@ __all__ = [
     "build_generator",
     "build_discriminator",
     "init_generator_from",
+    "init_localiser_from",
     "build_perceptual",
     "build_optimizer",
     "build_scheduler",
@@ -54,26 +57,73 @@ def init_generator_from(
     a warm start (``init_from``). The saved model must be the configured architecture (the
     same name and kwargs, except the weight-neutral ones such as ``mask_free``:
     :data:`~harmonykit.models.base.WEIGHT_NEUTRAL_KWARGS`); errors name the config ``key``.
+    A model with a separate localiser (``localiser: separate``) also starts from the same
+    model with a shared one: its weights go to both networks.
 
     Returns the model directory that was read.
     """
-    from harmonykit.models.base import architecture_kwargs, load_model
+    directory, loaded = _load_source(source, key)
+    want = _architecture(cfg.model.name, cfg.model.kwargs)
+    got = _architecture(loaded.config.get("name"), loaded.config.get("kwargs", {}))
+    state = loaded.state_dict()
+    if want != got and _shared_of(want) == got and model.localiser is not None:
+        state = {**state, **{f"localiser.{k}": v for k, v in state.items()}}
+    elif want != got:
+        raise ConfigError(
+            f"{key}: {directory} holds {got['name']} {got['kwargs']}, but model is "
+            f"{want['name']} {want['kwargs']}; make model: match the saved model's config"
+        )
+    model.load_state_dict(state)
+    return directory
+
+
+def init_localiser_from(model: HarmonizationModel, source: str | Path, cfg: TrainConfig,
+                        key: str = "init_localiser_from") -> Path:
+    """Load the localiser of a ``localiser: separate`` model from a model with a shared one
+    (a run, model directory or packaged name of the same architecture otherwise), e.g. the
+    packaged ``default``: its weights become the localiser, the harmonizer keeps its own.
+
+    Returns the model directory that was read.
+    """
+    if model.localiser is None:
+        raise ConfigError(f"{key} needs a model with a separate localiser (model.kwargs.localiser: separate)")
+    directory, loaded = _load_source(source, key)
+    want = _shared_of(_architecture(cfg.model.name, cfg.model.kwargs))
+    got = _architecture(loaded.config.get("name"), loaded.config.get("kwargs", {}))
+    if want != got:
+        raise ConfigError(
+            f"{key}: {directory} holds {got['name']} {got['kwargs']}, but the localiser is "
+            f"{want['name']} {want['kwargs']}"
+        )
+    model.localiser.load_state_dict(loaded.state_dict())
+    return directory
+
+
+def _load_source(source: str | Path, key: str) -> tuple[Path, HarmonizationModel]:
+    from harmonykit.models.base import load_model
     from harmonykit.models.hub import resolve_model_dir
 
     try:
         directory = resolve_model_dir(source)
     except HarmonykitError as exc:
         raise ConfigError(f"{key}: {exc}") from None
-    loaded = load_model(directory)
-    want = {"name": cfg.model.name, "kwargs": architecture_kwargs(cfg.model.kwargs)}
-    got = {"name": loaded.config.get("name"), "kwargs": architecture_kwargs(loaded.config.get("kwargs", {}))}
-    if want != got:
-        raise ConfigError(
-            f"{key}: {directory} holds {got['name']} {got['kwargs']}, but model is "
-            f"{want['name']} {want['kwargs']}; make model: match the saved model's config"
-        )
-    model.load_state_dict(loaded.state_dict())
-    return directory
+    return directory, load_model(directory)
+
+
+def _architecture(name: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """What decides the weights: the name and the non-neutral kwargs (``localiser``'s
+    default spelled out, so that an absent key equals ``shared``)."""
+    from harmonykit.models.base import architecture_kwargs
+
+    kw = architecture_kwargs(kwargs)
+    if kw.get("localiser") == "shared":
+        del kw["localiser"]
+    return {"name": name, "kwargs": kw}
+
+
+def _shared_of(arch: Mapping[str, Any]) -> dict[str, Any]:
+    """The same architecture with a shared localiser (the ``localiser`` key dropped)."""
+    return {"name": arch["name"], "kwargs": {k: v for k, v in arch["kwargs"].items() if k != "localiser"}}
 
 
 def build_perceptual(cfg: PerceptualConfig) -> nn.Module:

@@ -248,6 +248,7 @@ class TrainConfig:
     max_minutes: float | None = None
     snapshot_every: int | None = None
     init_from: Path | None = None
+    init_localiser_from: Path | None = None
 
     def __post_init__(self) -> None:
         if self.snapshot_every is not None and (

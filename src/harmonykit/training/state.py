@@ -44,6 +44,7 @@ from harmonykit.training.build import (
     build_perceptual,
     build_scheduler,
     init_generator_from,
+    init_localiser_from,
 )
 from harmonykit.training.checkpoint import (
     Checkpoint,
@@ -300,6 +301,10 @@ def _build_networks(cfg: TrainConfig, ckpt: Checkpoint | None,
         src = init_generator_from(model, cfg.gan.init_from, cfg)
         if ctx.is_main:
             log.info("generator initialised from %s", src)
+    if ckpt is None and cfg.init_localiser_from is not None:
+        src = init_localiser_from(model, cfg.init_localiser_from, cfg)
+        if ctx.is_main:
+            log.info("localiser initialised from %s", src)
     if ckpt is not None:
         model.load_state_dict(ckpt.model)
     model.to(dev).train()
