@@ -99,6 +99,13 @@ def _resize(x: Tensor, size: tuple[int, int], mode: str = "bilinear") -> Tensor:
     return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
 
 
+def _without_mask(image: Tensor, mask: Tensor | None) -> Tensor:
+    """``(B,)`` bool: the samples given no mask (``mask`` ``None``, or all zeros: mask dropout)."""
+    if mask is None:
+        return torch.ones(image.shape[0], dtype=torch.bool, device=image.device)
+    return mask.flatten(1).amax(dim=1) <= 0
+
+
 class HarmonizationModel(nn.Module):
     """Composite (+ optional mask, + optional region map) -> harmonized image.
 
@@ -204,8 +211,7 @@ class HarmonizationModel(nn.Module):
         if self.localiser is not None:
             return self._localised(image, mask, regions)
         if self.mask_free == "two_stage":
-            free = torch.ones(image.shape[0], dtype=torch.bool, device=image.device) if mask is None \
-                else mask.flatten(1).amax(dim=1) <= 0
+            free = _without_mask(image, mask)
             if bool(free.any()):
                 return self._two_stage(image, mask, regions, free)
         return self._pass(image, mask, regions)
@@ -235,11 +241,8 @@ class HarmonizationModel(nn.Module):
         logit = self.localiser._pass(image, None, regions).localisation_logit
         assert logit is not None  # a gated localiser: checked in __init__
         soft = self._soft_mask(logit, image.shape[-2:]).to(image.dtype)
-        if mask is None:
-            full = soft
-        else:
-            free = (mask.flatten(1).amax(dim=1) <= 0).view(-1, 1, 1, 1)
-            full = torch.where(free, soft, mask.to(image.dtype))
+        full = soft if mask is None else torch.where(_without_mask(image, mask).view(-1, 1, 1, 1), soft,
+                                                     mask.to(image.dtype))
         out = self._pass(image, full, regions)
         out.localisation_logit = logit
         return out

@@ -124,16 +124,6 @@ def build_unet_model(
         raise ValueError("localiser='separate' needs mask_free='two_stage'")
     if head not in HEADS:
         raise HEADS.error(head)
-    backbone = AttentionUNet(
-        in_channels=3 if mask_use == "never" else 4,
-        ngf=ngf,
-        depth=depth,
-        max_mult=max_mult,
-        norm=norm,
-        dropout=dropout,
-        dropout_blocks=dropout_blocks,
-        attention_levels=attention_levels,
-    )
     head_kw: dict[str, Any] = {"kernel_size": kernel_size}
     if not head.startswith("rgb"):
         head_kw.update(bounded=bounded, scales=scales, gate=gate)
@@ -141,15 +131,25 @@ def build_unet_model(
         raise ValueError(f"scales apply to operator-mask heads, not to head {head!r}")
     elif gate is not None:
         raise ValueError(f"gate applies to operator-mask heads, not to head {head!r}")
-    loc = None
-    if localiser == "separate":  # the same architecture, one pass, only its localisation is used
-        loc = build_unet_model(depth=depth, ngf=ngf, head=head, mask_use=mask_use, max_mult=max_mult, norm=norm,
-                               dropout=dropout, dropout_blocks=dropout_blocks, attention_levels=attention_levels,
-                               bounded=bounded, scales=scales, kernel_size=kernel_size, gate=gate)
-    return HarmonizationModel(
-        backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use, mask_free=mask_free,
-        two_stage_power=two_stage_power, localiser=loc,
-    )
+
+    def network() -> HarmonizationModel:
+        backbone = AttentionUNet(
+            in_channels=3 if mask_use == "never" else 4,
+            ngf=ngf,
+            depth=depth,
+            max_mult=max_mult,
+            norm=norm,
+            dropout=dropout,
+            dropout_blocks=dropout_blocks,
+            attention_levels=attention_levels,
+        )
+        return HarmonizationModel(backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use)
+
+    main = network()
+    # a separate localiser: the same architecture, one pass, only its localisation is used
+    loc = network() if localiser == "separate" else None
+    return HarmonizationModel(main.backbone, main.head, mask_use=mask_use, mask_free=mask_free,
+                              two_stage_power=two_stage_power, localiser=loc)
 
 
 def om_unet(**kwargs: Any) -> HarmonizationModel:
