@@ -41,7 +41,7 @@ def test_config_loads_and_validates(name):
         assert model.uses_regions == (cfg.model.kwargs["norm"] == "srin")
     elif name == "default_photos.yaml":
         assert cfg.data.kind == "onthefly" and cfg.model.name == "om_unet_small"
-        assert model.mask_use == "optional" and cfg.data.mask_dropout == 0.5
+        assert model.mask_use == "optional" and cfg.data.mask_dropout == 0.2
         assert cfg.data.exclude == []  # runs on any folder (the held-out ids live in benchmarks/reproduce.py)
     else:
         hscene = "hscene" in name
@@ -100,6 +100,9 @@ def test_default_recipe_runs_on_any_folder_with_only_iterations_set(photos, tmp_
     assert res.step == 2 and res.status == "done"
     model = load_model(tmp_path / "run" / "weights")
     assert model.mask_use == "optional"
+    # trained with p ** 2, saved with the recipe's inference power
+    assert cfg.model.kwargs["two_stage_power"] == 2.0
+    assert model.two_stage_power == cfg.model.inference["two_stage_power"] != 2.0
     out = model.harmonize(torch.rand(1, 3, 40, 56), work_size=32)
     assert out.image.shape == (1, 3, 40, 56) and out.operator_masks is not None
 
@@ -116,3 +119,17 @@ def test_iterations_override_scales_or_keeps_milestones(caplog):
     assert cfg.optim.milestones == [20000, 30000]
     with pytest.raises(ConfigError, match="must be below optim.iterations"):
         load_train_config(CONFIGS / "om_hscene.yaml", ["optim.iterations=400"], scale_milestones=False)
+
+
+def test_packaged_default_is_the_default_recipe():
+    # one default recipe: the shipped model is the config's architecture, saved with its
+    # inference kwargs
+    import json
+
+    from harmonykit.models.hub import resolve_model_dir
+
+    cfg = load_train_config(CONFIGS / "default_photos.yaml", ["data.images=."])
+    saved = json.loads((resolve_model_dir("default") / "config.json").read_text())
+    assert saved["name"] == cfg.model.name
+    assert saved["kwargs"] == {**cfg.model.kwargs, **cfg.model.inference}
+    assert "configs/default_photos.yaml" in saved["trained"]["recipe"]
