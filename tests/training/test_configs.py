@@ -3,6 +3,7 @@ recipe runs on a tiny photo folder."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import torch
 
 from harmonykit.errors import ConfigError
 from harmonykit.models import create_model, load_model
+from harmonykit.models.base import CONFIG_NAME
+from harmonykit.models.hub import resolve_model_dir
 from harmonykit.training import load_train_config, train
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -124,12 +127,8 @@ def test_iterations_override_scales_or_keeps_milestones(caplog):
 def test_packaged_default_is_the_default_recipe():
     # one default recipe: the shipped model is the config's architecture, saved with its
     # inference kwargs
-    import json
-
-    from harmonykit.models.hub import resolve_model_dir
-
     cfg = load_train_config(CONFIGS / "default_photos.yaml", ["data.images=."])
-    saved = json.loads((resolve_model_dir("default") / "config.json").read_text())
+    saved = json.loads((resolve_model_dir("default") / CONFIG_NAME).read_text())
     assert saved["name"] == cfg.model.name
-    assert saved["kwargs"] == {**cfg.model.kwargs, **cfg.model.inference}
+    assert saved["kwargs"] == cfg.model.published_kwargs
     assert "configs/default_photos.yaml" in saved["trained"]["recipe"]

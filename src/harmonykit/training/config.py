@@ -54,6 +54,12 @@ class ModelConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     inference: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def published_kwargs(self) -> dict[str, Any]:
+        """The kwargs the published weights' ``config.json`` records: ``kwargs`` with
+        ``inference`` on top."""
+        return {**self.kwargs, **self.inference}
+
 
 @dataclass
 class RegionsConfig:
@@ -318,7 +324,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
         if bad:
             raise ConfigError(f"model.inference: {bad} would change the weights; it takes only "
                               f"{', '.join(sorted(WEIGHT_NEUTRAL_KWARGS))} (put the rest in model.kwargs)")
-        merged = {**cfg.model.kwargs, **cfg.model.inference}
+        merged = cfg.model.published_kwargs
         try:
             with torch.device("meta"):
                 create_model(cfg.model.name, **merged)
