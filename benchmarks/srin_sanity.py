@@ -32,12 +32,18 @@ folder holds one split (its settings, the split included, are pinned), so the tw
 into one iHarmony4 root, ``OUT/data/iharmony4/HLalonde/`` (hard links, ``HLalonde_train.txt``
 from the train build, ``HLalonde_test.txt`` from the val build)::
 
-    python benchmarks/srin_sanity.py --lalonde ../shared/data/lalonde/onlineDb --out runs/srin_lalonde \
-        --per-photo 1 --side 256 --size 128 --steps 200 --minutes 20 --heads default rgb_residual \
+    python benchmarks/srin_sanity.py --lalonde ../shared/data/lalonde/onlineDb --out runs/srin_lalonde_800 \
+        --per-photo 1 --side 256 --size 128 --steps 800 --minutes 30 --heads default rgb_residual \
         --norms in rain bain srin --eval-train --eval-train-limit 151
 
 ``--heads`` trains every norm with every listed head (``default`` = the model's own, the
 paper's direct RGB for ``srin_unet``), all with the same ``--steps``.
+
+4. With two or more norms, prints for each head the paired differences of test MSE between
+   norms (the same composites, ``per_image.csv`` of each report): the mean difference and its
+   95 % percentile-bootstrap interval (10,000 resamples of the composites, seed 0), so a reader
+   sees which orderings are beyond the noise of the test set. They are saved in the results
+   JSON too (``"paired"``).
 
 Runs that exist (``weights/``) are not trained again; a killed run resumes. The numbers of
 the shipped docs are in docs/models.md ("SRIN sanity run").
@@ -55,6 +61,65 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+# the paper's ordering, best first: SRIN < BAIN ~ RAIN < IN (MSE); pairs are reported in it
+NORM_ORDER = ("srin", "bain", "rain", "in")
+
+
+def paired_bootstrap(a, b, n_boot: int = 10000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over paired items and its percentile-bootstrap interval.
+
+    ``a`` and ``b``: per-item figures (e.g. per-image MSE) of two methods on the same items,
+    same order, length ``n >= 1``. The items are resampled with replacement ``n_boot`` times
+    (NumPy ``default_rng(seed)``: the same inputs give the same interval). Returns
+    ``(mean, low, high)``.
+
+    >>> paired_bootstrap([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    (0.0, 0.0, 0.0)
+    """
+    import numpy as np
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"paired_bootstrap needs two 1-D arrays of one length >= 1, got {a.shape} and {b.shape}")
+    d = a - b
+    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
+    means = d[idx].mean(axis=1)
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(means, [tail, 100.0 - tail])
+    return float(d.mean()), float(low), float(high)
+
+
+def per_image_mse(report: Path) -> dict[str, float]:
+    """``{id: mse}`` of a report folder's ``per_image.csv`` (written by ``harmonykit evaluate``)."""
+    import csv
+
+    with (report / "per_image.csv").open(newline="") as f:
+        return {row["id"]: float(row["mse"]) for row in csv.DictReader(f)}
+
+
+def norm_pairs(norms: list[str]) -> list[tuple[str, str]]:
+    """Every pair of ``norms`` once, each as ``(better in the paper, worse)`` (unknown norms last).
+
+    >>> norm_pairs(["in", "srin", "rain"])
+    [('srin', 'rain'), ('srin', 'in'), ('rain', 'in')]
+    """
+    rank = {n: NORM_ORDER.index(n) if n in NORM_ORDER else len(NORM_ORDER) for n in norms}
+    ordered = sorted(dict.fromkeys(norms), key=lambda n: rank[n])
+    return [(x, y) for i, x in enumerate(ordered) for y in ordered[i + 1:]]
+
+
+def paired_table(reports: dict[str, Path]) -> list[dict]:
+    """Paired MSE differences between the norms of one head: ``reports`` maps norm -> report folder."""
+    scores = {n: per_image_mse(r) for n, r in reports.items()}
+    rows = []
+    for x, y in norm_pairs(list(reports)):
+        ids = sorted(scores[x])
+        if sorted(scores[y]) != ids:
+            raise SystemExit(f"norm={x} and norm={y} were scored on different composites ({reports[x]}, {reports[y]})")
+        mean, low, high = paired_bootstrap([scores[x][i] for i in ids], [scores[y][i] for i in ids])
+        rows.append({"a": x, "b": y, "n": len(ids), "mean": mean, "low": low, "high": high})
+    return rows
 
 
 def make_dataset(photos: Path, root: Path, per_photo: int, side: int, held_out: set[str]) -> Path:
@@ -252,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     n_train = len((data / f"{data.name}_train.txt").read_text().split())
     print(f"dataset {data}: {n_train} train / {n_test} test composites", flush=True)
     heads = [None if h == "default" else h for h in args.heads] if args.heads else [args.head]
-    methods = [("identity (composite)", "identity", None)]
+    methods: list[tuple] = [("identity (composite)", "identity", None, None)]
     for head in heads:
         name = args.model + (f"_{head}" if head else "")
         head_kw = {"head": head} if head else {}
@@ -261,15 +326,16 @@ def main(argv: list[str] | None = None) -> int:
                 json.loads((untrained / "config.json").read_text()).get("regions") != train_regions:
             create_model(args.model, norm="srin", ngf=args.ngf, **head_kw).save_pretrained(
                 untrained, extra={"regions": train_regions})
-        methods.append((f"{name} untrained", str(untrained), 0))
+        methods.append((f"{name} untrained", str(untrained), 0, None))
         for norm in args.norms:
             t = time.perf_counter()
             run = train(data, args.out / f"run_{name}_{norm}", norm, args.steps, args.size, args.ngf,
                         args.minutes, args.model, args.load_size, args.flip, head)
             print(f"trained {name} {norm} in {time.perf_counter() - t:.0f} s", flush=True)
-            methods.append((f"{name} norm={norm} trained", str(run), trained_step(run)))
+            methods.append((f"{name} norm={norm} trained", str(run), trained_step(run), (name, norm)))
     rows = []
-    for label, spec, steps in methods:
+    test_reports: dict[str, dict[str, Path]] = {}  # head name -> norm -> test report
+    for label, spec, steps, *trained in methods:
         row: dict = {"label": label, "steps": steps}
         for split in ("test", "train") if args.eval_train else ("test",):
             rep = args.out / "reports" / split / label.replace(" ", "_").replace("=", "_")
@@ -287,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             m = res.summary["overall"]["model"]
             if split == "test":
                 row.update({k: m.get(k) for k in ("mse", "psnr", "fmse")})
+                if trained and trained[0] is not None:
+                    test_reports.setdefault(trained[0][0], {})[trained[0][1]] = rep
             else:
                 row["train_mse"] = m.get("mse")
                 row["train_n"] = res.summary["overall"]["n"]
@@ -300,9 +368,15 @@ def main(argv: list[str] | None = None) -> int:
         train_col = f" {r['train_mse']:.2f} |" if extra else ""
         steps = "-" if r["steps"] is None else r["steps"]
         print(f"| {r['label']} | {steps} | {r['mse']:.2f} | {r['psnr']:.2f} | {r['fmse']:.1f} |{train_col}")
+    paired = {name: paired_table(reps) for name, reps in test_reports.items() if len(reps) > 1}
+    for name, prs in paired.items():
+        print(f"\n{name}: paired test MSE differences ({prs[0]['n']} composites; mean, 95 % bootstrap interval)\n")
+        print("| norms | mean difference | 95 % interval |\n|---|---:|---|")
+        for r in prs:
+            print(f"| {r['a']} - {r['b']} | {r['mean']:+.2f} | [{r['low']:+.2f}, {r['high']:+.2f}] |")
     tag = args.model + "".join(f"_{h}" if h else "" for h in heads) if len(heads) == 1 else \
         args.model + "_" + "+".join(h or "default" for h in heads)
-    atomic_write_text(args.out / f"results_{tag}.json", json.dumps(rows, indent=1) + "\n")
+    atomic_write_text(args.out / f"results_{tag}.json", json.dumps({"methods": rows, "paired": paired}, indent=1) + "\n")
     return 0
 
 

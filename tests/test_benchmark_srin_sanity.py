@@ -66,3 +66,43 @@ def test_merge_needs_a_subset(srin_sanity, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no iHarmony4 subset"):
         srin_sanity.merge_iharmony4([tmp_path / "empty"], tmp_path / "root")
+
+
+def test_paired_bootstrap_interval(srin_sanity):
+    rng = np.random.default_rng(1)
+    b = rng.uniform(100, 200, 400)
+    a = b - 5.0 + rng.normal(0, 1, 400)  # a is better by 5 on every item, give or take 1
+    mean, low, high = srin_sanity.paired_bootstrap(a, b)
+    assert low < mean < high and abs(mean + 5.0) < 0.2
+    assert high < 0 and high - low < 0.5  # pairing removes the spread of the items themselves
+    assert srin_sanity.paired_bootstrap(a, b) == (mean, low, high)  # seeded
+    # no real difference: the interval spans zero
+    mean0, low0, high0 = srin_sanity.paired_bootstrap(b + rng.normal(0, 1, 400), b)
+    assert low0 < 0 < high0
+    with pytest.raises(ValueError, match="one length"):
+        srin_sanity.paired_bootstrap([1.0, 2.0], [1.0])
+
+
+def test_norm_pairs_follow_the_papers_order(srin_sanity):
+    assert srin_sanity.norm_pairs(["in", "rain", "bain", "srin"]) == [
+        ("srin", "bain"), ("srin", "rain"), ("srin", "in"), ("bain", "rain"), ("bain", "in"), ("rain", "in")]
+    assert srin_sanity.norm_pairs(["in"]) == []
+
+
+def _per_image(folder: Path, mse: dict[str, float]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "per_image.csv").write_text("id,subset,mse,psnr\n" + "".join(f"{k},HX,{v},30\n" for k, v in mse.items()))
+    return folder
+
+
+def test_paired_table_from_reports(srin_sanity, tmp_path):
+    ids = [f"c{i}" for i in range(50)]
+    base = {i: 100.0 + 3 * k for k, i in enumerate(ids)}
+    reps = {"in": _per_image(tmp_path / "in", base),
+            "srin": _per_image(tmp_path / "srin", {i: v - 10 for i, v in reversed(list(base.items()))})}
+    (row,) = srin_sanity.paired_table(reps)
+    assert (row["a"], row["b"], row["n"]) == ("srin", "in", 50)
+    assert row["mean"] == pytest.approx(-10) and row["low"] == pytest.approx(-10) and row["high"] == pytest.approx(-10)
+    reps["rain"] = _per_image(tmp_path / "rain", {i: 1.0 for i in ids[:-1]})
+    with pytest.raises(SystemExit, match="different composites"):
+        srin_sanity.paired_table(reps)
