@@ -80,11 +80,14 @@ def main(argv: list[str] | None = None) -> int:
 
     h = Harmonizer.from_pretrained(args.model)
 
-    def run_map(fn: SoftMap, img: np.ndarray) -> np.ndarray:
+    def localise(img: np.ndarray) -> np.ndarray:
         p = h(img).localisation
         if p is None:
             raise SystemExit(f"soft_mask_sweep: model {args.model!r} has no localisation gate")
-        soft = fn(p.astype(np.float64)).astype(np.float32)
+        return p.astype(np.float64)
+
+    def apply_map(fn: SoftMap, img: np.ndarray, p: np.ndarray) -> np.ndarray:
+        soft = fn(p).astype(np.float32)
         return img if soft.max() <= 0 else h(img, mask=soft).rgb
 
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -97,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             pair = prepare_pair(pairs[i], args.size)  # as the evaluator scores it
             real = pair.real.astype(np.float64)
             comp_sse += float(np.mean((pair.composite - real) ** 2))
+            p = localise(pair.composite)  # once per pair, shared by every map
             for k, fn in maps.items():
-                sse[k] += float(np.mean((run_map(fn, pair.composite) - real) ** 2))
+                sse[k] += float(np.mean((apply_map(fn, pair.composite, p) - real) ** 2))
             if args.oracle:
                 sse["oracle"] += float(np.mean((h(pair.composite, mask=pair.mask).rgb - real) ** 2))
         results[name] = {k: {"x_composite": v / comp_sse} for k, v in sse.items()}
@@ -110,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
 
         comps = open_composites(args.composites)
         real_rows = {}
+        # one evaluator pass per map, so each composite is localised once per map (keeping every
+        # composite's p at its own size between passes would cost memory in proportion to the set)
         for k, fn in maps.items():
-            res = evaluate_real_composites(comps, lambda img, _m, fn=fn: run_map(fn, img), with_mask=False,
+            res = evaluate_real_composites(comps, lambda img, _m, fn=fn: apply_map(fn, img, localise(img)),
+                                           with_mask=False,
                                            label=k, limit=args.composites_limit, show_progress=False)
             o = res.summary["overall"]
             real_rows[k] = {x: float(o[x]) for x in ("de_in", "de_out", "ratio_of_means", "median_ratio",
