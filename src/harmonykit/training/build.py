@@ -21,6 +21,7 @@ __all__ = [
     "init_localiser_from",
     "build_perceptual",
     "build_optimizer",
+    "parameter_groups",
     "build_scheduler",
 ]
 
@@ -142,10 +143,33 @@ def build_perceptual(cfg: PerceptualConfig) -> nn.Module:
     return LPIPS.from_files(cfg.vgg_weights, cfg.lpips_weights, hint=hint)
 
 
+def parameter_groups(net: nn.Module, lr: float, encoder_lr_scale: float = 1.0) -> list[dict[str, Any]]:
+    """Adam parameter groups of ``net``'s trainable parameters: the pretrained encoders'
+    (:class:`~harmonykit.models.efficientnet.EfficientNetLite`) at ``lr * encoder_lr_scale``
+    when there are any, the others at ``lr`` (one group, in ``net.parameters()`` order, for
+    models without one).
+
+    >>> from harmonykit.models import create_model
+    >>> groups = parameter_groups(create_model("om_effunet_tiny"), 1e-3, 0.1)
+    >>> [g["lr"] for g in groups]
+    [0.001, 0.0001]
+    """
+    from harmonykit.models.efficientnet import EfficientNetLite
+
+    encoder = {id(p) for m in net.modules() if isinstance(m, EfficientNetLite) for p in m.parameters()}
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    groups: list[dict[str, Any]] = [{"params": [p for p in trainable if id(p) not in encoder], "lr": lr}]
+    pretrained = [p for p in trainable if id(p) in encoder]
+    if pretrained:
+        groups.append({"params": pretrained, "lr": lr * encoder_lr_scale})
+    return groups
+
+
 def build_optimizer(
-    params: list[nn.Parameter], optim: OptimConfig, lr: float | None = None, betas: tuple[float, float] | None = None
+    params: list[nn.Parameter] | list[dict[str, Any]], optim: OptimConfig, lr: float | None = None, betas: tuple[float, float] | None = None
 ) -> torch.optim.Adam:
-    """Adam with ``optim``'s settings (``lr``/``betas`` override them, for the discriminator)."""
+    """Adam with ``optim``'s settings (``lr``/``betas`` override them, for the discriminator);
+    ``params``: parameters or :func:`parameter_groups`."""
     return torch.optim.Adam(
         params,
         lr=optim.lr if lr is None else lr,

@@ -181,7 +181,8 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam + multi-step LR schedule. ``batch_size`` is per process (per GPU)."""
+    """Adam + multi-step LR schedule. ``batch_size`` is per process (per GPU). Parameters
+    that do not train (``requires_grad`` false, e.g. frozen encoder stages) are not optimised."""
 
     lr: float = 2e-4
     betas: tuple[float, float] = (0.9, 0.99)
@@ -191,10 +192,14 @@ class OptimConfig:
     gamma: float = 0.5
     batch_size: int = 64
     grad_clip: float | None = None
+    #: the LR of a pretrained encoder's parameters (``om_effunet``) is ``lr * encoder_lr_scale``
+    encoder_lr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
             raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
+        if not 0.0 < self.encoder_lr_scale <= 10.0:
+            raise ConfigError(f"optim.encoder_lr_scale must be in (0, 10], got {self.encoder_lr_scale}")
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise ConfigError(f"optim.betas must be in [0, 1), got {list(self.betas)}")
         if self.iterations < 1:

@@ -45,6 +45,7 @@ from harmonykit.training.build import (
     build_scheduler,
     init_generator_from,
     init_localiser_from,
+    parameter_groups,
 )
 from harmonykit.training.checkpoint import (
     Checkpoint,
@@ -167,7 +168,8 @@ class Optimisers:
     @classmethod
     def build(cls, net: nn.Module, cfg: TrainConfig, lr: float | None = None,
               betas: tuple[float, float] | None = None) -> Optimisers:
-        opt = build_optimizer(list(net.parameters()), cfg.optim, lr, betas)
+        groups = parameter_groups(net, cfg.optim.lr if lr is None else lr, cfg.optim.encoder_lr_scale)
+        opt = build_optimizer(groups, cfg.optim, lr, betas)
         return cls(opt, build_scheduler(opt, cfg.optim), torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16"))
 
     def state_dict(self, suffix: str) -> dict[str, Any]:
