@@ -70,10 +70,10 @@ def _all_ops() -> list:
 
 def test_registry_covers_all_names():
     names = set(registered_ops())
-    assert {"pilgram", *ADJUST_OPS, *DEGRADE_OPS, *TRANSFER_OPS} == names
+    assert {"pilgram", *ADJUST_OPS, *DEGRADE_OPS, *TRANSFER_OPS, "lut"} == names
     assert len(PILGRAM_FILTERS) == 23 and len(set(PILGRAM_FILTERS)) == 23
     assert not {"aden", "perpetua", "toaster"} & set(PILGRAM_FILTERS)
-    assert {op.NAME for op in _all_ops()} == names
+    assert {op.NAME for op in _all_ops()} | {"lut"} == names  # lut: tests/data/test_lut_family.py
 
 
 @pytest.mark.parametrize("op", _all_ops(), ids=lambda o: o.NAME)

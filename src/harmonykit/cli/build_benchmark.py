@@ -20,8 +20,11 @@ image, int(0.2 * n) + 1 of its n labelled regions are perturbed with a pilgram f
 (noise/blur/JPEG) outside the pasted foreground. --perturb colour-transfer (iHarmony4
 style): one object gets the colours of an object of the same category in another photo
 (Reinhard in CIELAB or histogram matching, blended at a random strength; near-identical
-pairs are redrawn). --perturb mix: half and half. Every sample's recipe is written to
-DIR/manifest.jsonl.
+pairs are redrawn). --perturb lut --luts DIR: the same object graded by a 3D LUT (.cube)
+drawn from DIR, blended with the original at a strength uniform in [0.5, 1] (near-identical
+pairs are redrawn; the manifest records the LUT's file name and content hash). --perturb
+mix: half Sg-MMH, half colour transfer; with --luts DIR a third each of Sg-MMH, colour
+transfer and lut. Every sample's recipe is written to DIR/manifest.jsonl.
 
 Layouts of SOURCE (--format auto detects them):
   ade20k   ADEChallengeData2016: images/{training,validation}/*.jpg + annotations/.../*.png
@@ -43,6 +46,7 @@ examples:
   harmonykit build-benchmark photos/ --regions slic --out bench --size 256 --workers 4
   harmonykit build-benchmark LIP --split val --out hlip_test --layout triptych --shard 0/2
   harmonykit build-benchmark onlineDb --split val --perturb colour-transfer --layout iharmony4 --out ih_val
+  harmonykit build-benchmark onlineDb --split val --perturb lut --luts luts/ --layout iharmony4 --out lut_val
 """
 
 
@@ -55,8 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ADE20K/LIP/lalonde split (default: val; train/val = training/validation for ADE20K)")
     parser.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
                         help="lalonde: share of source photos in the val split (default 0.1)")
-    parser.add_argument("--perturb", default="sgmmh", choices=["sgmmh", "colour-transfer", "mix"],
+    parser.add_argument("--perturb", default="sgmmh", choices=["sgmmh", "colour-transfer", "lut", "mix"],
                         help="perturbation family (default sgmmh)")
+    parser.add_argument("--luts", metavar="DIR", default=None,
+                        help="folder of .cube 3D LUTs for --perturb lut (and mix)")
     parser.add_argument("--labels", metavar="DIR", default=None,
                         help="label-map folder (same stems as the images); overrides the layout's own")
     parser.add_argument("--regions", default="labels", choices=["labels", "slic", "felzenszwalb", "sam"],
@@ -82,7 +88,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from harmonykit.cli.console import show_messages
-    from harmonykit.data.builder import PERTURB_CHOICES, BuildSettings, build_benchmark, parse_shard
+    from harmonykit.data.builder import (
+        MIX_WITH_LUTS,
+        PERTURB_CHOICES,
+        BuildSettings,
+        build_benchmark,
+        parse_shard,
+    )
     from harmonykit.data.perturb import PerturbConfig
     from harmonykit.errors import batch_exit_code
     from harmonykit.utils.cpus import cap_workers
@@ -101,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
         layout=args.layout,
         perturb=perturb,
         samples_per_image=args.samples_per_image,
-        mix=PERTURB_CHOICES[args.perturb],
+        mix=MIX_WITH_LUTS if args.perturb == "mix" and args.luts else PERTURB_CHOICES[args.perturb],
         val_fraction=args.val_fraction,
+        luts=args.luts,
     )
 
     # the builder logs each skipped item; tqdm.write keeps the progress bar intact

@@ -3,7 +3,8 @@
 :func:`build_benchmark` turns every image of a source (:mod:`harmonykit.data.sources`)
 into a ``(composite, real, mask)`` triple with :func:`harmonykit.data.perturb.make_pair`
 (a perturbation family drawn from ``settings.mix``: the Sg-MMH multi-region recipe,
-iHarmony4-style colour transfer from a reference object of another photo, or nothing) and
+iHarmony4-style colour transfer from a reference object of another photo, a 3D-LUT grade
+from ``settings.luts``, or nothing) and
 writes it to an output folder, in three stages: :func:`plan_build` (list the source,
 prepare the folder, sort the items into finished / known unusable / to build: a
 :class:`BuildPlan`), :func:`run_build` (make the samples) and :func:`finalise_build`
@@ -97,6 +98,7 @@ from harmonykit import __version__
 from harmonykit.data.lalonde import read_object_mask
 from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig
 from harmonykit.data.perturb.families import FamilyMix, PairContext, make_pair
+from harmonykit.data.perturb.luts import LutConfig, lut_library
 from harmonykit.data.perturb.transfer import TransferConfig
 from harmonykit.data.regions import OBJECT_LABEL, object_label_map
 from harmonykit.data.sources import SourceItem, scan_source
@@ -116,6 +118,7 @@ from harmonykit.utils.seeding import rng_for
 __all__ = [
     "LAYOUTS",
     "PERTURB_CHOICES",
+    "MIX_WITH_LUTS",
     "REGION_KINDS",
     "STAGES",
     "BuildError",
@@ -136,8 +139,11 @@ LAYOUTS = ("harmonykit", "triptych", "iharmony4")
 PERTURB_CHOICES = {
     "sgmmh": FamilyMix.only("sgmmh"),
     "colour-transfer": FamilyMix.only("colour_transfer"),
+    "lut": FamilyMix.only("lut"),
     "mix": FamilyMix(sgmmh=0.5, colour_transfer=0.5),
 }
+#: ``--perturb mix`` when a LUT folder is given: the three families in equal parts
+MIX_WITH_LUTS = FamilyMix(sgmmh=1.0, colour_transfer=1.0, lut=1.0)
 _IH4_SUBSETS = {"lalonde": "HLalonde", "ade20k": "HADE20K", "lip": "HLIP"}
 REGION_KINDS = ("labels", "slic", "felzenszwalb", "sam")
 #: timing stages reported by :class:`BuildReport`
@@ -172,6 +178,9 @@ class BuildSettings:
         mix: the perturbation families' weights (default: Sg-MMH only).
         transfer: the colour-transfer settings.
         val_fraction: share of source photos in the ``val`` split (Lalonde-Efros).
+        luts: folder of ``.cube`` LUTs for the ``lut`` family (required when it has a
+            weight; its name list and content hashes are part of the stored settings).
+        lut: the ``lut`` family's settings.
         samples_per_image: composites made from each source image (``> 1``: sample ids
             ``<stem>_<k>``, ``k = 0..K-1``, each with its own seed and recipe), so that a
             handful of held-out photos gives a benchmark of useful size.
@@ -192,6 +201,8 @@ class BuildSettings:
     mix: FamilyMix = field(default_factory=FamilyMix)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     val_fraction: float = 0.1
+    luts: str | None = None
+    lut: LutConfig = field(default_factory=LutConfig)
 
     def validate(self) -> None:
         """Raise :class:`BuildError` for invalid values."""
@@ -211,6 +222,10 @@ class BuildSettings:
             raise BuildError(f"--val-fraction must be in [0, 1], got {self.val_fraction}")
         if self.regions != "sam" and self.sam_checkpoint:
             raise BuildError(f"--sam-checkpoint is only used with --regions sam, not {self.regions}")
+        if self.mix.lut > 0 and not self.luts:
+            raise BuildError("the lut family needs --luts DIR (a folder of .cube files)")
+        if self.luts and self.mix.lut == 0:
+            raise BuildError("--luts is only used by the lut family (--perturb lut or mix)")
 
 
 @dataclass(frozen=True)
@@ -344,6 +359,8 @@ def _settings_dict(s: BuildSettings, listing_format: str, listing_split: str | N
         "samples_per_image": s.samples_per_image,
         "mix": s.mix.to_dict(),
         "transfer": s.transfer.to_dict() if s.mix.colour_transfer > 0 else None,
+        "luts": lut_library(s.luts).to_dict() if s.mix.lut > 0 and s.luts else None,
+        "lut": s.lut.to_dict() if s.mix.lut > 0 else None,
         "val_fraction": s.val_fraction if listing_format == "lalonde" else None,
         "subset": _IH4_SUBSETS.get(listing_format, "HPhotos") if s.layout == "iharmony4" else None,
     }
@@ -463,6 +480,7 @@ class _Worker:
             from harmonykit.data.references import ReferencePool
 
             self.references = ReferencePool(references)
+        self.luts = lut_library(settings.luts) if settings.mix.lut > 0 and settings.luts else None
         self.labeler: Callable[[np.ndarray], np.ndarray] | None = None
         if settings.regions != "labels":
             from harmonykit.regionmaps import make_labeler
@@ -525,9 +543,10 @@ class _Worker:
             context = PairContext(
                 object_label=OBJECT_LABEL if item.object_mask is not None else None,
                 category=item.category, group=item.group or item.image_path.stem, references=self.references,
+                luts=self.luts,
             )
             return make_pair(image, label, rng_for(s.seed, item.id), mix=s.mix, perturb=s.perturb,
-                             transfer=s.transfer, context=context)
+                             transfer=s.transfer, context=context, lut=s.lut)
         except NoUsableRegionError as exc:
             file = str(item.object_mask or (item.label_path if s.regions == "labels" else item.image_path))
             reason = str(exc) + (f" (after resizing to {s.size}x{s.size})" if had_labels else "")

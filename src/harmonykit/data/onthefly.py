@@ -11,8 +11,8 @@ Pipeline per sample: source ``items[index % len(items)]`` -> decode -> resize so
 shorter side is ``load_size`` (bilinear, antialiased; label maps nearest) -> region labels
 (the item's label map, or slic / felzenszwalb / SAM computed on the resized image) ->
 random ``size x size`` crop and horizontal flip -> :func:`harmonykit.data.perturb.families.make_pair`
-(the family drawn from ``mix``: Sg-MMH regions, colour transfer of the annotated object, or
-nothing). Items with an annotated object (Lalonde-Efros) have it as region 1 of their label
+(the family drawn from ``mix``: Sg-MMH regions, colour transfer of the annotated object, a
+3D-LUT grade of it, or nothing). Items with an annotated object (Lalonde-Efros) have it as region 1 of their label
 map, the rest split by the labeller (or never perturbed with ``regions="labels"``).
 
 Failures do not stop training: if the source cannot be read (``ImageReadError``) or the
@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ from harmonykit.data.datasets import to_tensor_image, to_tensor_mask
 from harmonykit.data.lalonde import read_object_mask
 from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig
 from harmonykit.data.perturb.families import FamilyMix, PairContext, ReferenceSource, make_pair
+from harmonykit.data.perturb.luts import LutConfig, LutLibrary, lut_library
 from harmonykit.data.perturb.transfer import TransferConfig
 from harmonykit.data.regions import OBJECT_LABEL, object_label_map
 from harmonykit.data.sources import SourceItem
@@ -120,6 +122,10 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         transfer: colour-transfer settings.
         references: colour-transfer references (default: a
             :class:`~harmonykit.data.references.ReferencePool` over ``items``).
+        luts: folder of ``.cube`` LUTs (or a
+            :class:`~harmonykit.data.perturb.luts.LutLibrary`); required when ``mix`` gives
+            ``lut`` a weight. Read once per process.
+        lut: the ``lut`` family's settings.
     """
 
     def __init__(
@@ -141,6 +147,8 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         mix: FamilyMix | None = None,
         transfer: TransferConfig | None = None,
         references: ReferenceSource | None = None,
+        luts: str | Path | LutLibrary | None = None,
+        lut: LutConfig | None = None,
     ) -> None:
         self.items = list(items)
         _check_region_source(self.items, regions, labeler)
@@ -170,6 +178,10 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
 
             references = ReferencePool(self.items)
         self.references = references
+        if self.mix.lut > 0 and luts is None:
+            raise ConfigError("the lut family needs a LUT folder (luts=DIR)")
+        self.luts = lut_library(luts) if self.mix.lut > 0 and luts is not None else None
+        self.lut = lut or LutConfig()
         self.failures: Counter[str] = Counter()
         self.failed_items: dict[str, str] = {}
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -247,10 +259,10 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
         item = self.items[j]
         context = PairContext(
             object_label=OBJECT_LABEL if item.object_mask is not None else None,
-            category=item.category, group=item.group or item.id, references=self.references,
+            category=item.category, group=item.group or item.id, references=self.references, luts=self.luts,
         )
         res = make_pair(np.ascontiguousarray(img), np.ascontiguousarray(lab), rng, mix=self.mix,
-                        perturb=self.perturb, transfer=self.transfer, context=context)
+                        perturb=self.perturb, transfer=self.transfer, context=context, lut=self.lut)
         return PairItem(
             composite=to_tensor_image(res.composite),
             real=to_tensor_image(res.real),

@@ -16,6 +16,8 @@ Submodules (every public name is re-exported here; import from ``harmonykit.oper
 * :mod:`~harmonykit.operators.tiling`: row tiles for any full-resolution pass:
   :func:`for_each_tile`, :data:`DEFAULT_TILE_PIXELS`, :class:`RowResampler` (tile-exact
   bilinear upsampling of small maps), :func:`rows_per_tile`, :func:`tensor_view`.
+* :mod:`~harmonykit.operators.lut`: differentiable 3D-LUT grading (``.cube`` tables of
+  :mod:`harmonykit.lut`): :func:`apply_lut_tensor` and the module :class:`ApplyLut`.
 * :mod:`~harmonykit.operators.heatmaps`: the diverging colour map centred on the identity,
   :class:`Heatmaps` and :data:`MIN_HEATMAP_SCALES`.
 """
@@ -31,6 +33,7 @@ from harmonykit.operators.channels import (
 )
 from harmonykit.operators.fast_apply import lab_apply_uint8
 from harmonykit.operators.heatmaps import MIN_HEATMAP_SCALES, Heatmaps, diverging_colormap
+from harmonykit.operators.lut import ApplyLut, apply_lut_tensor
 from harmonykit.operators.masks import MASKS_FILE_FORMAT, MASKS_FILE_VERSION, OperatorMasks
 from harmonykit.operators.tiling import (
     DEFAULT_TILE_PIXELS,
@@ -49,6 +52,8 @@ __all__ = [
     "MASKS_FILE_VERSION",
     "DEFAULT_TILE_PIXELS",
     "OperatorMasks",
+    "ApplyLut",
+    "apply_lut_tensor",
     "Heatmaps",
     "apply_operator_values",
     "identity_value",

@@ -18,8 +18,9 @@ from typing import Any, Literal
 from harmonykit.config import load_config, to_dict
 from harmonykit.data.perturb import PerturbConfig
 from harmonykit.data.perturb.families import FamilyMix
+from harmonykit.data.perturb.luts import LutConfig, lut_library
 from harmonykit.data.perturb.transfer import TransferConfig
-from harmonykit.errors import ConfigError
+from harmonykit.errors import ConfigError, HarmonykitError
 from harmonykit.training.losses import LossWeights
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,10 @@ class DataConfig:
     ``mix`` (``onthefly`` only): weights of the perturbation families, e.g.
     ``{sgmmh: 0.5, colour_transfer: 0.4, none: 0.1}`` (:class:`~harmonykit.data.perturb.families.FamilyMix`):
     Sg-MMH multi-region pairs, iHarmony4-style colour transfer of one object (settings in
-    ``transfer``), and untouched pairs. ``val_fraction``: Lalonde-Efros sources
+    ``transfer``), and untouched pairs; with ``lut`` (e.g. ``{sgmmh: 0.5, colour_transfer: 0.2,
+    lut: 0.2, none: 0.1}``) the object is graded by a 3D LUT drawn from the folder ``luts``
+    (``.cube`` files, read and checked when the config is read; settings in ``lut``).
+    ``val_fraction``: Lalonde-Efros sources
     (``format: lalonde``) are split by source photo with this share in ``val``.
     """
 
@@ -151,6 +155,8 @@ class DataConfig:
     mix: FamilyMix = field(default_factory=FamilyMix)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     val_fraction: float = 0.1
+    luts: Path | None = None
+    lut: LutConfig = field(default_factory=LutConfig)
 
     def __post_init__(self) -> None:
         if self.kind == "onthefly":
@@ -173,10 +179,24 @@ class DataConfig:
             raise ConfigError(f"data.mix applies to on-the-fly pairs only, not to data.kind {self.kind!r}")
         if not 0.0 <= self.val_fraction <= 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1], got {self.val_fraction}")
+        self._check_luts()
         if not 0.0 <= self.mask_dropout <= 1.0:
             raise ConfigError(f"data.mask_dropout must be in [0, 1], got {self.mask_dropout}")
         if self.mask_dropout_end is not None and not 0.0 <= self.mask_dropout_end <= 1.0:
             raise ConfigError(f"data.mask_dropout_end must be in [0, 1], got {self.mask_dropout_end}")
+
+    def _check_luts(self) -> None:
+        """``data.luts`` is set exactly when ``data.mix`` gives ``lut`` a weight, and reads."""
+        if self.mix.lut == 0:
+            if self.luts is not None:
+                raise ConfigError("data.luts is set but data.mix gives the lut family no weight")
+            return
+        if self.luts is None:
+            raise ConfigError("data.mix gives the lut family a weight: set data.luts to a folder of .cube files")
+        try:
+            lut_library(self.luts)  # read once per process: the dataset reuses it
+        except HarmonykitError as exc:
+            raise ConfigError(f"data.luts: {exc}") from None
 
 
 @dataclass

@@ -252,6 +252,8 @@ def _onthefly_dataset(cfg: DataConfig, seed: int, regions: Any) -> torch.utils.d
         region_maps=regions,
         mix=cfg.mix,
         transfer=cfg.transfer,
+        luts=cfg.luts,
+        lut=cfg.lut,
     )
 
 

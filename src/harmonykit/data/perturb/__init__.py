@@ -7,8 +7,10 @@
   code are listed in that module's docstring).
 * :mod:`~harmonykit.data.perturb.transfer` - iHarmony4-style colour transfer ops
   (:class:`ReinhardTransfer`, :class:`HistogramTransfer`) and :class:`TransferConfig`.
+* :mod:`~harmonykit.data.perturb.luts` - the ``lut`` family's op (:class:`LutGrade`), LUT
+  folders (:func:`lut_library`) and :class:`LutConfig`.
 * :mod:`~harmonykit.data.perturb.families` - :class:`FamilyMix` and :func:`make_pair`, the
-  one entry point that draws a family (Sg-MMH, colour transfer, none) and makes a pair.
+  one entry point that draws a family (Sg-MMH, colour transfer, none, lut) and makes a pair.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from harmonykit.data.perturb.families import (
     ReferenceSource,
     make_pair,
 )
+from harmonykit.data.perturb.luts import LutConfig, LutGrade, LutLibrary, lut_library
 from harmonykit.data.perturb.ops import (
     ADJUST_OPS,
     ALL_PILGRAM_FILTERS,
@@ -98,6 +101,10 @@ __all__ = [
     "PairContext",
     "ReferenceSource",
     "make_pair",
+    "LutConfig",
+    "LutGrade",
+    "LutLibrary",
+    "lut_library",
     "TRANSFER_METHODS",
     "TRANSFER_OPS",
     "TransferConfig",

@@ -52,10 +52,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from harmonykit.data.perturb.luts import LutGrade, LutLibrary
 from harmonykit.data.perturb.ops import (
     ADJUST_OPS,
     DEGRADE_OPS,
@@ -367,16 +369,22 @@ def _apply_region_ops(image: np.ndarray, region: np.ndarray, ops: list[Op]) -> n
     return pix[0]
 
 
-def replay(image: np.ndarray, label_map: np.ndarray, recipe: dict[str, Any]) -> PerturbResult:
+def replay(
+    image: np.ndarray, label_map: np.ndarray, recipe: dict[str, Any], *, luts: str | Path | LutLibrary | None = None
+) -> PerturbResult:
     """Apply a recipe to an image; byte-identical to the call that sampled the recipe.
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB, the clean real image.
         label_map: ``(H, W)`` integer labels (the map the recipe was drawn from).
         recipe: dict from :func:`sample_recipe` (or a manifest record's ``recipe``).
+        luts: the LUT folder (or :class:`~harmonykit.data.perturb.luts.LutLibrary`) of a
+            ``lut`` recipe: its LUTs are loaded by file name and checked against the
+            recorded content hash.
 
     Raises:
-        ConfigError: malformed recipe, unknown op, or a recipe that does not fit the image.
+        ConfigError: malformed recipe, unknown op, a recipe that does not fit the image, or
+            a LUT that is missing or whose content hash differs.
 
     >>> img = np.full((4, 4, 3), 128, np.uint8)
     >>> lm = np.zeros((4, 4), np.int32); lm[:2] = 1
@@ -404,6 +412,7 @@ def replay(image: np.ndarray, label_map: np.ndarray, recipe: dict[str, Any]) -> 
         if not m.any():
             raise ConfigError(f"recipe region label {label} does not occur in the label map")
         ops = [op_from_dict(d) for d in region.get("ops", [])]
+        ops = [op.bind(luts) if isinstance(op, LutGrade) else op for op in ops]
         if ops:
             composite[m] = _apply_region_ops(image, m, ops)
         union |= m
