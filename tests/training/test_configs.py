@@ -22,7 +22,7 @@ SHIPPED = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 def test_all_expected_configs_are_shipped():
     assert set(SHIPPED) == {
         "om_hscene.yaml", "omgan_hscene.yaml", "rgb_hscene.yaml", "om_hlip.yaml", "omgan_hlip.yaml",
-        "rgb_hlip.yaml", "default_photos.yaml", "srin_iharmony4.yaml", "srin_in_iharmony4.yaml",
+        "rgb_hlip.yaml", "default_photos.yaml", "default.yaml", "srin_iharmony4.yaml", "srin_in_iharmony4.yaml",
         "srin_rain_iharmony4.yaml", "srin_bain_iharmony4.yaml",
     }
 
@@ -42,6 +42,10 @@ def test_config_loads_and_validates(name):
         assert (cfg.loss.l1, cfg.loss.charbonnier, cfg.loss.lpips, cfg.loss.gan) == (1.0, 0.0, 0.0, 0.0)
         assert model.mask_use == "required"
         assert model.uses_regions == (cfg.model.kwargs["norm"] == "srin")
+    elif name == "default.yaml":
+        assert cfg.data.kind == "onthefly" and cfg.model.name == "om_effunet"
+        assert model.mask_use == "optional" and model.localiser is not None and cfg.model.kwargs["pretrained"]
+        assert cfg.data.exclude == []
     elif name == "default_photos.yaml":
         assert cfg.data.kind == "onthefly" and cfg.model.name == "om_unet_small"
         assert model.mask_use == "optional" and cfg.data.mask_dropout == 0.2
