@@ -15,7 +15,14 @@
 
 from harmonykit.video.edit import edit_video
 from harmonykit.video.harmonizer import FrameResult, VideoHarmonizer, VideoSummary, harmonize_video
-from harmonykit.video.io import VIDEO_EXTENSIONS, VideoInfo, VideoReadError, is_video_path, probe, require_av
+from harmonykit.video.io import (
+           VIDEO_EXTENSIONS,
+           VideoInfo,
+           VideoReadError,
+           is_video_path,
+           probe,
+           require_av,
+)
 
 __all__ = ["FrameResult", "VIDEO_EXTENSIONS", "VideoHarmonizer", "VideoInfo", "VideoReadError", "VideoSummary",
            "edit_video", "harmonize_video", "is_video_path", "probe", "require_av"]

@@ -33,7 +33,14 @@ def edit_video(clip: str | Path, masks: str | Path, out: str | Path, gains: Mapp
     from harmonykit.inference.editing import check_edits
     from harmonykit.io import atomic_write
     from harmonykit.utils.progress import progress
-    from harmonykit.video.io import AudioPacket, VideoWriter, iter_frames, open_source_audio, prefetched, probe
+    from harmonykit.video.io import (
+        AudioPacket,
+        VideoWriter,
+        iter_frames,
+        open_source_audio,
+        prefetched,
+        probe,
+    )
     from harmonykit.video.masks_file import iter_video_masks, read_video_masks_info
 
     gains, offsets = dict(gains or {}), dict(offsets or {})
@@ -78,5 +85,5 @@ def edit_video(clip: str | Path, masks: str | Path, out: str | Path, gains: Mapp
     finally:
         bar.close()
         src.close()
-    log.info("%s: %d frames edited in %.1f s", out, n, time.perf_counter() - t0)
+    log.debug("%s: %d frames edited in %.1f s", out, n, time.perf_counter() - t0)
     return out

@@ -197,7 +197,13 @@ class VideoHarmonizer:
         from harmonykit.io import atomic_write
         from harmonykit.mask_metadata import mask_metadata
         from harmonykit.utils.progress import progress
-        from harmonykit.video.io import VideoWriter, iter_frames, open_source_audio, prefetched, probe
+        from harmonykit.video.io import (
+            VideoWriter,
+            iter_frames,
+            open_source_audio,
+            prefetched,
+            probe,
+        )
         from harmonykit.video.masks_file import VideoMasksWriter
         from harmonykit.video.sources import mask_source
 
@@ -263,7 +269,7 @@ class VideoHarmonizer:
             if masks_writer is not None:
                 masks_writer.discard()
         summary.seconds = time.perf_counter() - t0
-        log.info("%s: %d frames in %.1f s (%.1f frames/s)", out, summary.frames, summary.seconds,
+        log.debug("%s: %d frames in %.1f s (%.1f frames/s)", out, summary.frames, summary.seconds,
                  summary.frames_per_second)
         return summary
 

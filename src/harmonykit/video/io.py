@@ -239,8 +239,6 @@ class VideoWriter:
                 packet.pts -= self._audio_shift
             if packet.dts is not None:
                 packet.dts -= self._audio_shift
-        if packet.dts is not None and packet.dts < 0:
-            return  # before the first frame
         packet.stream = self._a
         self._out.mux(packet)
 
