@@ -19,7 +19,7 @@ __all__ = ["add_video_arguments", "run_clips", "run_edit_clip"]
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     """The clip options of ``harmonize``."""
-    from harmonykit.video.smoothing import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTHING
+    from harmonykit.video.settings import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTHING
 
     group = parser.add_argument_group("clips (INPUT is a .mp4, .mov, .mkv, .webm or .avi file)")
     group.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING, metavar="A",

@@ -13,16 +13,22 @@
 >>> harmonize_video("clip.mp4", "out/clip.mp4", mask="clip_mask.mp4")   # doctest: +SKIP
 """
 
-from harmonykit.video.edit import edit_video
-from harmonykit.video.harmonizer import FrameResult, VideoHarmonizer, VideoSummary, harmonize_video
-from harmonykit.video.io import (
-           VIDEO_EXTENSIONS,
-           VideoInfo,
-           VideoReadError,
-           is_video_path,
-           probe,
-           require_av,
-)
+from __future__ import annotations
 
-__all__ = ["FrameResult", "VIDEO_EXTENSIONS", "VideoHarmonizer", "VideoInfo", "VideoReadError", "VideoSummary",
-           "edit_video", "harmonize_video", "is_video_path", "probe", "require_av"]
+import importlib
+from typing import Any
+
+# name -> submodule; imported on first use, so that ``harmonykit.video.io`` (and the command
+# line's --help) does not import PyTorch
+_EXPORTS = {
+    "edit_video": "edit", "FrameResult": "harmonizer", "VideoHarmonizer": "harmonizer", "VideoSummary": "harmonizer",
+    "harmonize_video": "harmonizer", "VIDEO_EXTENSIONS": "io", "VideoInfo": "io", "VideoReadError": "io",
+    "is_video_path": "io", "probe": "io", "require_av": "io",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"harmonykit.video.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'harmonykit.video' has no attribute {name!r}")

@@ -29,13 +29,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from harmonykit.video.settings import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTHING
+
 __all__ = ["DEFAULT_CUT_THRESHOLD", "DEFAULT_SMOOTHING", "MaskSmoother", "ProbabilityEMA", "SceneCutDetector",
            "histogram_distance"]
 
-#: decay of the EMAs (0.8: a time constant of about 5 frames)
-DEFAULT_SMOOTHING = 0.8
-#: histogram distance above which consecutive frames are a scene cut
-DEFAULT_CUT_THRESHOLD = 0.3
 _BINS = 16
 _EPS = 1e-3
 
