@@ -47,6 +47,7 @@ examples:
   harmonykit build-benchmark LIP --split val --out hlip_test --layout triptych --shard 0/2
   harmonykit build-benchmark onlineDb --split val --perturb colour-transfer --layout iharmony4 --out ih_val
   harmonykit build-benchmark onlineDb --split val --perturb lut --luts luts/ --layout iharmony4 --out lut_val
+  harmonykit build-benchmark onlineDb --video --split val --limit 20 --frames 24 --size 192 --out video_bench
 """
 
 
@@ -82,9 +83,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", default="harmonykit", choices=["harmonykit", "triptych", "iharmony4"],
                         help="output layout (default harmonykit)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    video = parser.add_argument_group("video benchmark (--video)")
+    video.add_argument("--video", action="store_true",
+                       help="build clips instead: a slow pan/zoom of each photo (lalonde onlineDb, or a folder of "
+                            "X.jpg + X_mask.png), the object graded by one fixed colour transform; writes "
+                            "DIR/<id>/{composite,real,mask}/NNNN.png, composite.mp4, mask.mp4 and manifest.json")
+    video.add_argument("--frames", type=int, default=24, metavar="N", help="--video: frames per clip (default 24)")
+    video.add_argument("--fps", type=int, default=12, metavar="R", help="--video: frame rate (default 12)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.video:
+        return _run_video(args)
     from tqdm.auto import tqdm
 
     from harmonykit.cli.console import show_messages
@@ -146,3 +156,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"harmonykit build-benchmark: {len(report.skipped)} source item(s) skipped (see above); "
               "the others are built", file=sys.stderr)
     return batch_exit_code(len(report.skipped), 0)
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    """``--video``: :func:`harmonykit.video.benchmark.build_video_benchmark`."""
+    from harmonykit.video.benchmark import VideoBenchSettings, build_video_benchmark
+
+    size = (max(16, round(args.size * 3 / 4) // 2 * 2), args.size // 2 * 2)  # 4:3, even sides for H.264
+    settings = VideoBenchSettings(frames=args.frames, fps=args.fps, size=size, seed=args.seed)
+    manifest = build_video_benchmark(args.source, args.out, settings, limit=args.limit, split=args.split or "val",
+                                     show_progress=False if args.quiet else None)
+    for skip in manifest["skipped"]:
+        print(f"note: {skip['id']} skipped: {skip['reason']}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{args.out}: {len(manifest['clips'])} clip(s) of {args.frames} frames at {size[1]}x{size[0]}",
+              file=sys.stderr)
+    return 0 if manifest["clips"] else 2

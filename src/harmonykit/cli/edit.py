@@ -33,7 +33,11 @@ l_mul l_add s_mul s_add):
 --region REGION.png limits the edits to a region: a mask image of any size (white = edit,
 black = keep; grey blends), resized to the masks.
 
+IMAGE may be a clip (.mp4, .mov, .mkv...) with the masks of 'harmonize CLIP --save-masks':
+the same edit is applied to every frame and OUT is a clip (.mp4, .mkv or .mov).
+
 examples:
+  harmonykit edit clip.mp4 --masks results/clip.masks.npz --gain a_add=0 b_add=0 --out clip_no_colour.mp4
   harmonykit edit photo.jpg --masks results/photo.masks.npz --gain l_add=1.5 --out brighter.png
   harmonykit edit photo.jpg --masks results/photo.masks.npz --offset a_add=-5 b_add=3 --out cooler.png
   harmonykit edit photo.jpg --masks results/photo.masks.npz --gain a_add=0 b_add=0 \\
@@ -65,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
     for given in (args.image, args.region):
         if given and not Path(given).exists():
             raise ImageReadError(given, "file does not exist")
+    from harmonykit.video.io import is_video_path
+
+    if is_video_path(args.image):  # one edit for the whole clip
+        from harmonykit.cli.harmonize_video import run_edit_clip
+
+        return run_edit_clip(args)
     from harmonykit.inference.editing import check_edits, parse_assignments
     from harmonykit.io import read_image_with_mode, read_mask, write_image
     from harmonykit.operators import OperatorMasks

@@ -46,8 +46,18 @@ an image of the same stem are masks, never inputs.
 OUT/<stem>.masks.png (heatmaps: white = no change, red = positive, blue = negative; the
 scale of each map is printed on it).
 
+Clips (INPUT ending in .mp4, .mov, .mkv, .webm, .avi; PyAV needed: pip install
+"harmonykit[video]"): every frame is harmonized at --work-size, the operator masks (and,
+mask-free, the localisation) are smoothed over time (an EMA, --smoothing, reset at scene
+cuts, --cut-threshold) and applied at full resolution; OUT/<stem>.mp4 keeps the frame
+rate, size and audio. --mask: a mask clip (same size and length), one mask image for every
+frame, a folder of per-frame masks, or 'auto' (<stem>_mask.mp4 / <stem>_mask.png /
+<stem>_masks/ next to the clip). --save-masks writes OUT/<stem>.masks.npz (all frames).
+
 examples:
   harmonykit harmonize photo.jpg --out results
+  harmonykit harmonize clip.mp4 --mask clip_mask.mp4 --out results --save-masks
+  harmonykit edit clip.mp4 --masks results/clip.masks.npz --gain l_add=1.5 --out clip_brighter.mp4
   harmonykit harmonize examples/cat.png --mask auto --compare --out results
   harmonykit harmonize shots/ 'more/*.png' --out results --save-masks
   harmonykit harmonize composites/ --mask composites/ --model runs/srin --out results
@@ -75,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="png", choices=("png", "jpg", "same"),
                         help="output format: png (default: lossless, alpha kept), jpg (quality 95, alpha dropped) "
                              "or same (the input's type: JPEG in -> JPEG out)")
+    from harmonykit.cli.harmonize_video import add_video_arguments
+
+    add_video_arguments(parser)
 
 
 _GLOB_CHARS = set("*?[")
@@ -179,6 +192,17 @@ def run(args: argparse.Namespace) -> int:
     if args.work_size < 16:
         raise HarmonykitError(f"--work-size must be at least 16, got {args.work_size}")
     files, bad_items = expand_inputs(args.inputs, args.recursive)
+    from harmonykit.video.io import is_video_path
+
+    clips = [f for f in files if is_video_path(f)]
+    if clips:
+        if bad_items:
+            raise HarmonykitError("; ".join(f"{item}: {reason}" for item, reason in bad_items))
+        if len(clips) != len(files):
+            raise HarmonykitError("the inputs mix clips and photos: harmonize them in separate runs")
+        from harmonykit.cli.harmonize_video import run_clips
+
+        return run_clips(args, clips)
     if not files:  # nothing to do: one error, before the model is loaded
         if not bad_items:
             raise HarmonykitError("no inputs")

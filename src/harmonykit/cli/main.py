@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "compare": "harmonykit.cli.compare",
     "harmonize": "harmonykit.cli.harmonize",
     "edit": "harmonykit.cli.edit",
+    "composite": "harmonykit.cli.composite",
     "serve": "harmonykit.cli.serve",
 }
 

@@ -255,6 +255,31 @@ class HarmonizationModel(nn.Module):
             p = F.interpolate(p, size=tuple(size), mode="bilinear", align_corners=False)
         return p if self.two_stage_power == 1.0 else p.pow(self.two_stage_power)
 
+    def localise(self, image: Tensor, regions: Tensor | None = None) -> Tensor | None:
+        """The mask-free localisation ``p`` ``(B, 1, h, w)`` in ``[0, 1]`` that
+        :meth:`forward` uses without a mask: the separate :attr:`localiser`'s, else a
+        mask-free pass's; ``None`` for models without a gate. For callers that process
+        ``p`` before the mask-given pass (the video harmonizer smooths it over frames,
+        then calls :meth:`harmonize_with_mask` with :meth:`soft_mask` of it)."""
+        if not self.has_localisation:
+            return None
+        net = self.localiser if self.localiser is not None else self
+        logit = net._pass(image, None, regions).localisation_logit
+        return None if logit is None else torch.sigmoid(logit.float())
+
+    def soft_mask(self, p: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
+        """The soft mask a two-stage model derives from a localisation ``p``:
+        ``p ** two_stage_power``, resized (bilinear) to ``size``."""
+        if p.shape[-2:] != tuple(size):
+            p = F.interpolate(p, size=tuple(size), mode="bilinear", align_corners=False)
+        return p if self.two_stage_power == 1.0 else p.pow(self.two_stage_power)
+
+    def harmonize_with_mask(self, image: Tensor, mask: Tensor, regions: Tensor | None = None) -> ModelOutput:
+        """One mask-given pass: what :meth:`forward` computes for samples whose mask is not
+        empty, without the separate localiser's pass (its output has no localisation)."""
+        self._check(image, mask, regions)
+        return self._pass(image, mask, regions)
+
     def _pass(self, image: Tensor, mask: Tensor | None, regions: Tensor | None) -> ModelOutput:
         """One network pass (:meth:`forward` without the two-stage composition)."""
         if self.mask_use == "never":

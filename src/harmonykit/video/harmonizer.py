@@ -1,0 +1,353 @@
+"""Harmonize clips: :class:`VideoHarmonizer` (wraps a :class:`~harmonykit.inference.Harmonizer`)
+and :func:`harmonize_video`.
+
+>>> from harmonykit.video import VideoHarmonizer                     # doctest: +SKIP
+>>> vh = VideoHarmonizer.from_pretrained("default")                   # doctest: +SKIP
+>>> vh.harmonize_video("clip.mp4", "out/clip.mp4", mask="clip_mask.mp4")  # doctest: +SKIP
+
+Per frame: the frame is resized to the work size, the network gives operator masks there,
+they are smoothed over time (:mod:`harmonykit.video.smoothing`: a gate-normalised EMA with
+a scene-cut reset; mask-free two-stage models also smooth their localisation before it
+becomes the soft mask), and applied to the full-resolution frame in row tiles. RGB models
+and baselines run frame by frame through the harmonizer, unsmoothed (a note says so).
+
+Frames are streamed: decoding runs a few frames ahead on a thread, each frame is encoded
+as soon as it is done, so memory does not grow with the clip's length. The output is
+written to a temporary file next to it and renamed at the end: an error (a corrupt frame,
+a mask clip of another length) or a kill leaves no output, and a rerun writes it whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from harmonykit.errors import HarmonykitError
+from harmonykit.operators import OperatorMasks
+from harmonykit.video.smoothing import (
+    DEFAULT_CUT_THRESHOLD,
+    DEFAULT_SMOOTHING,
+    MaskSmoother,
+    ProbabilityEMA,
+    SceneCutDetector,
+)
+
+if TYPE_CHECKING:
+    from harmonykit.inference import Harmonizer
+
+__all__ = ["FrameResult", "VideoHarmonizer", "VideoSummary", "harmonize_video"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameResult:
+    """One harmonized frame.
+
+    Attributes:
+        index: 0-based frame number.
+        rgb: ``(H, W, 3)`` uint8 harmonized frame.
+        operator_masks: the smoothed masks applied (work size, batch of 1), or ``None``
+            (RGB models, baselines, frames with an empty mask).
+        cut: this frame started a new shot (the smoothing was reset).
+        localisation: the smoothed localisation ``(1, 1, h, w)`` of a mask-free two-stage
+            model, else ``None``.
+    """
+
+    index: int
+    rgb: np.ndarray
+    operator_masks: OperatorMasks | None = None
+    cut: bool = False
+    localisation: Tensor | None = None
+
+
+@dataclass
+class VideoSummary:
+    """What :meth:`VideoHarmonizer.harmonize_video` did."""
+
+    output: Path
+    frames: int
+    fps: float
+    size: tuple[int, int]
+    seconds: float
+    cuts: list[int] = field(default_factory=list)
+    masks_file: Path | None = None
+    audio: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def frames_per_second(self) -> float:
+        """Processing speed (frames / wall second, decode and encode included)."""
+        return self.frames / self.seconds if self.seconds > 0 else float("inf")
+
+
+class VideoHarmonizer:
+    """Harmonize clips frame by frame with temporally smoothed operator masks.
+
+    Args:
+        harmonizer: the :class:`~harmonykit.inference.Harmonizer` (model, device, work
+            size, tiles).
+        smoothing: EMA decay in ``[0, 1)`` for the operator masks and the localisation
+            (0: frames independent).
+        cut_threshold: histogram distance that counts as a scene cut (resets smoothing).
+    """
+
+    def __init__(self, harmonizer: Harmonizer, smoothing: float = DEFAULT_SMOOTHING,
+                 cut_threshold: float = DEFAULT_CUT_THRESHOLD) -> None:
+        from harmonykit.models.heads import OperatorMaskHead
+
+        self.harmonizer = harmonizer
+        self.smoothing = float(smoothing)
+        self.cut_threshold = float(cut_threshold)
+        SceneCutDetector(cut_threshold)  # validate both now
+        ProbabilityEMA(smoothing)
+        model = harmonizer.model
+        self._model = model if model is not None and isinstance(model.head, OperatorMaskHead) else None
+        self.notes: list[str] = []
+        if self._model is None:
+            self.notes.append(f"{harmonizer.name} has no operator masks: frames are harmonized one by one, "
+                              "without temporal smoothing")
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path = "default", *, smoothing: float = DEFAULT_SMOOTHING,
+                        cut_threshold: float = DEFAULT_CUT_THRESHOLD, **kwargs: Any) -> VideoHarmonizer:
+        """:meth:`Harmonizer.from_pretrained` (``device``, ``work_size``... in ``kwargs``), wrapped."""
+        from harmonykit.inference import Harmonizer
+
+        return cls(Harmonizer.from_pretrained(name_or_path, **kwargs), smoothing=smoothing,
+                   cut_threshold=cut_threshold)
+
+    @property
+    def smooths(self) -> bool:
+        """Operator-mask model and ``smoothing > 0``."""
+        return self._model is not None and self.smoothing > 0
+
+    def __repr__(self) -> str:
+        return (f"VideoHarmonizer({self.harmonizer.name!r}, smoothing={self.smoothing}, "
+                f"cut_threshold={self.cut_threshold}, work_size={self.harmonizer.work_size})")
+
+    # ------------------------------------------------------------------ frames
+    def frames(self, frames: Iterable[np.ndarray], masks: Iterable[np.ndarray | None] | None = None,
+               mask: np.ndarray | None = None) -> Iterator[FrameResult]:
+        """Harmonize a sequence of ``(H, W, 3)`` uint8 frames, lazily, in order.
+
+        Args:
+            frames: the frames (all the same size).
+            masks: one mask per frame (uint8 0..255, float 0..1 or bool, ``(H, W)``), or
+            mask: one mask for every frame; neither: mask-free (models that need a mask fail).
+
+        Raises:
+            HarmonykitError: frames of different sizes, a mask of another size, or fewer /
+                more masks than frames.
+        """
+        from harmonykit.inference.harmonizer import _mask_array
+
+        state = _State(self)
+        mask_iter = iter(masks) if masks is not None else None
+        size: tuple[int, int] | None = None
+        i = -1
+        for i, rgb in enumerate(frames):
+            if size is None:
+                size = rgb.shape[:2]
+            elif rgb.shape[:2] != size:
+                raise HarmonykitError(f"frame {i + 1} is {rgb.shape[1]}x{rgb.shape[0]}, the first was {size[1]}x{size[0]}")
+            m = mask
+            if mask_iter is not None:
+                m = next(mask_iter, _MISSING)
+                if m is _MISSING:
+                    raise HarmonykitError(f"the masks end after {i} frames, the clip goes on")
+            try:
+                m_arr = _mask_array(m, size)
+            except HarmonykitError as exc:
+                raise HarmonykitError(f"frame {i + 1}: {exc}") from None
+            yield state.step(i, rgb, m_arr)
+        if mask_iter is not None and next(mask_iter, _MISSING) is not _MISSING:
+            raise HarmonykitError(f"there are more masks than the clip's {i + 1} frames")
+
+    # -------------------------------------------------------------------- file
+    def harmonize_video(self, clip: str | Path, out: str | Path, mask: Any = None,
+                        save_masks: str | Path | None = None, crf: int = 18, preset: str = "veryfast",
+                        show_progress: bool = True) -> VideoSummary:
+        """Harmonize ``clip`` into ``out`` (``.mp4``, ``.mkv`` or ``.mov``).
+
+        Args:
+            clip: the source clip (any FFmpeg-readable video).
+            out: the output file: written to a temporary file next to it, renamed at the end.
+            mask: a mask clip (same size and frame count), a mask image (every frame), a
+                folder of per-frame mask images (sorted by name, one per frame), an array,
+                or ``None`` (mask-free).
+            save_masks: also write the per-frame smoothed operator masks there (``.npz``,
+                :mod:`harmonykit.video.masks_file`).
+            crf, preset: x264 quality and speed.
+            show_progress: a tqdm bar with frames/s on stderr.
+
+        Raises:
+            HarmonykitError: unreadable clip, corrupt frame, mask of another size or length
+                (one error; nothing is written).
+        """
+        from harmonykit.io import atomic_write
+        from harmonykit.mask_metadata import mask_metadata
+        from harmonykit.utils.progress import progress
+        from harmonykit.video.io import (
+            VideoWriter,
+            iter_frames,
+            open_source_audio,
+            prefetched,
+            probe,
+        )
+        from harmonykit.video.masks_file import VideoMasksWriter
+        from harmonykit.video.sources import mask_source
+
+        info = probe(clip)
+        out = Path(out)
+        masks_iter, static = mask_source(mask, info)
+        t0 = time.perf_counter()
+        items = prefetched(iter_frames(clip, audio=True), depth=4)
+        audio_items: list[Any] = []
+
+        def video_frames() -> Iterator[np.ndarray]:
+            from harmonykit.video.io import AudioPacket
+
+            for item in items:
+                if isinstance(item, AudioPacket):
+                    audio_items.append(item)  # muxed by the consumer as soon as possible
+                else:
+                    yield item
+
+        src, audio_stream, start = open_source_audio(clip)
+        masks_writer = None
+        if save_masks is not None and self._model is not None:
+            meta = mask_metadata(image_size=info.size, source=clip, model=self.harmonizer.name,
+                                 work_size=self.harmonizer.work_size)
+            masks_writer = VideoMasksWriter(save_masks, {**meta, "fps": float(info.fps)})
+        summary = VideoSummary(out, 0, float(info.fps), info.size, 0.0, audio=audio_stream is not None,
+                               notes=list(self.notes))
+        bar = progress(total=info.frames, desc=f"harmonize {Path(clip).name}", unit="frame",
+                       disable=None if show_progress else True)
+        try:
+            with atomic_write(out) as tmp:
+                writer = VideoWriter(tmp, info.width, info.height, info.fps, audio_from=audio_stream,
+                                     audio_offset=start, crf=crf, preset=preset)
+                try:
+                    for res in self.frames(video_frames(), masks_iter, static):
+                        for a in audio_items:
+                            writer.mux_audio(a)
+                        audio_items.clear()
+                        writer.write(res.rgb)
+                        if masks_writer is not None and res.operator_masks is not None:
+                            masks_writer.add(res.operator_masks)
+                        if res.cut and res.index > 0:
+                            summary.cuts.append(res.index)
+                        summary.frames += 1
+                        bar.update(1)
+                    if summary.frames == 0:
+                        raise HarmonykitError(f"{clip}: has no frames")
+                    for a in audio_items:
+                        writer.mux_audio(a)
+                    writer.close()
+                except BaseException:
+                    writer.abort()
+                    raise
+                if masks_writer is not None:
+                    if masks_writer.frames != summary.frames:
+                        raise HarmonykitError("some frames had no operator masks (empty mask): "
+                                              "--save-masks needs masks for every frame")
+                    summary.masks_file = masks_writer.close()
+                    masks_writer = None
+        finally:
+            bar.close()
+            src.close()
+            if masks_writer is not None:
+                masks_writer.discard()
+        summary.seconds = time.perf_counter() - t0
+        log.debug("%s: %d frames in %.1f s (%.1f frames/s)", out, summary.frames, summary.seconds,
+                 summary.frames_per_second)
+        return summary
+
+
+_MISSING: Any = object()
+
+
+class _State:
+    """The per-clip state of :meth:`VideoHarmonizer.frames`: cut detector and smoothers."""
+
+    def __init__(self, vh: VideoHarmonizer) -> None:
+        self.vh = vh
+        self.h = vh.harmonizer
+        self.cuts = SceneCutDetector(vh.cut_threshold)
+        self.loc = ProbabilityEMA(vh.smoothing)
+        self.smoother: MaskSmoother | None = None
+        model = vh._model
+        self.two_stage = model is not None and model.has_localisation and (
+            model.mask_free == "two_stage" or model.localiser is not None)
+        self.gated = model is not None and model.has_localisation
+
+    def step(self, index: int, rgb: np.ndarray, mask: np.ndarray | None) -> FrameResult:
+        from harmonykit.inference.harmonizer import _downsize, _torch_threads
+
+        h = self.h
+        if self.vh._model is None:  # RGB model or baseline: the still-image path
+            res = h(rgb, mask)
+            return FrameResult(index, res.rgb)
+        dev = h.device
+        size = h.work_size or rgb.shape[:2]
+        small = _downsize(rgb, size, h.tile_rows).to(dev)
+        cut = self.cuts(small)
+        if cut:
+            self.loc.reset()
+            if self.smoother is not None:
+                self.smoother.reset()
+        if mask is not None and not mask.any():  # the object is not in this frame
+            return FrameResult(index, rgb.copy(), None, cut)
+        model = self.vh._model
+        assert model is not None
+        small_mask = None if mask is None else _downsize(mask, size, h.tile_rows).clamp_(0, 1).to(dev)
+        p_s = None
+        with torch.inference_mode(), _torch_threads(h._network_threads() if dev.type == "cpu" else None):
+            if small_mask is not None:
+                out = model.harmonize_with_mask(small, small_mask)
+                gate = small_mask if self.gated else None
+            elif self.two_stage and self.vh.smoothing > 0:
+                p = model.localise(small)
+                assert p is not None
+                p_s = self.loc(p)
+                soft = model.soft_mask(p_s, small.shape[-2:])
+                out = model.harmonize_with_mask(small, soft)
+                gate = soft
+            else:
+                out = model(small)
+                gate = out.localisation if self.gated else None
+        masks = out.operator_masks
+        assert masks is not None
+        values = masks.values.detach().float()
+        if self.vh.smoothing > 0:
+            if self.smoother is None:
+                ident = OperatorMasks.identity(masks.channels, 1, 1, 1, masks.space).values.flatten()
+                self.smoother = MaskSmoother(ident, self.vh.smoothing)
+            if gate is not None and gate.shape[-2:] != values.shape[-2:]:
+                gate = F.interpolate(gate.float(), size=values.shape[-2:], mode="area"
+                                     if gate.shape[-1] >= values.shape[-1] else "bilinear")
+            values = self.smoother(values, gate)
+        smoothed = OperatorMasks(values, masks.channels, masks.space)
+        full = smoothed.apply_uint8(rgb, tile_rows=h.tile_rows, device=dev)
+        return FrameResult(index, full, smoothed.to("cpu"), cut, p_s)
+
+
+def harmonize_video(clip: str | Path, out: str | Path, model: str | Path = "default", mask: Any = None, *,
+                    smoothing: float = DEFAULT_SMOOTHING, cut_threshold: float = DEFAULT_CUT_THRESHOLD,
+                    save_masks: str | Path | None = None, device: str = "cpu", work_size: int = 256,
+                    show_progress: bool = True) -> VideoSummary:
+    """Harmonize ``clip`` into ``out`` with a packaged model, a model folder or a baseline
+    (see :meth:`VideoHarmonizer.harmonize_video`)."""
+    vh = VideoHarmonizer.from_pretrained(model, smoothing=smoothing, cut_threshold=cut_threshold, device=device,
+                                         work_size=work_size)
+    return vh.harmonize_video(clip, out, mask=mask, save_masks=save_masks, show_progress=show_progress)
