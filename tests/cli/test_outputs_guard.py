@@ -214,3 +214,12 @@ def test_train_to_a_read_only_place_and_over_its_config(tmp_path, tmpfs, capsys)
     assert main(["train", str(cfg), "--out", str(tmp_path)]) == 2
     _one_error_line(capsys.readouterr().err, "refusing to write over an input")
     assert cfg.read_text() == "model: {name: om_unet_tiny}\n"
+
+
+@pytest.mark.parametrize("command", ["regions", "build-benchmark"])
+def test_regions_and_build_benchmark_to_a_read_only_place(pngs, tmpfs, capsys, command):
+    ro = tmpfs("ro", ro=True)
+    argv = [command, str(pngs), "--out", str(ro / "out")]
+    argv += ["--layout", "images"] if command == "regions" else ["--size", "32"]
+    assert main(argv) == 2
+    _one_error_line(capsys.readouterr().err, f"--out {ro / 'out'}", "Read-only file system")
