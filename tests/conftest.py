@@ -295,3 +295,33 @@ def lalonde_spec():
     from types import SimpleNamespace
 
     return SimpleNamespace(photos=LALONDE_PHOTOS, composites=LALONDE_COMPOSITES)
+
+
+# --- small tmpfs mounts: read-only folders and full disks (root ignores chmod) ---
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(name, size="1m", ro=False) -> Path``: a fresh tmpfs mounted at
+    ``tmp_path/name`` (read-only with ``ro``), unmounted after the test. Skips with the
+    reason where mounting is impossible (not root, no ``mount``, a container without
+    CAP_SYS_ADMIN): ``chmod`` would not stop root, so a real read-only mount is needed."""
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str = "1m", ro: bool = False) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        opts = f"size={size},mode=0755" + (",ro" if ro else "")
+        try:
+            proc = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            pytest.skip(f"cannot mount a tmpfs for this test ({exc})")
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs for this test: {proc.stderr.strip() or proc.returncode}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, timeout=30)

@@ -198,6 +198,7 @@ def test_before_after_split_and_show_original(page, photo):
     base = _upload(page, photo)
     page.fill("#offset-l_add", "40")  # make the result clearly brighter than the original
     _wait_change(page, "result", base)
+    page.fill("#split", "0")  # (the split starts in the middle) all result
     page.wait_for_timeout(100)
     full = _shot(page)
     page.fill("#split", "50")
@@ -318,3 +319,87 @@ def test_no_broken_image_placeholders_before_the_first_result(page):
         "() => [...document.images].filter((i) => i.checkVisibility() && !i.getAttribute('src')).map((i) => i.id)")
     assert broken == []
     assert page.is_visible("#drop") and page.is_visible("#run")
+
+
+# ------------------------------------------------------------------ issue 30: editor fixes
+def test_a_new_composite_clears_the_chosen_mask(page, photo, tmp_path, astronaut):
+    mask = np.zeros((120, 160), np.uint8)
+    mask[:, :80] = 255
+    mp = tmp_path / "photo_mask.png"
+    Image.fromarray(mask).save(mp)
+    _upload(page, photo, mp)
+    assert "inside the mask" in page.text_content("#status") and page.is_visible("#clear-mask")
+    other = tmp_path / "other.png"  # another size: the old mask would not fit it
+    Image.fromarray(astronaut).resize((100, 80)).save(other)
+    page.set_input_files("#image", str(other))
+    assert page.evaluate("() => document.getElementById('mask').files.length") == 0
+    assert not page.is_visible("#mask-preview") and not page.is_visible("#clear-mask")
+    page.click("#run")
+    page.wait_for_function("() => /^(Done|Error)/.test(document.getElementById('status').textContent)",
+                           timeout=30000)
+    status = page.text_content("#status")
+    assert status.startswith("Done") and "100x80" in status and "inside the mask" not in status
+    # the "No mask" button removes a chosen mask
+    page.set_input_files("#mask", str(mp))
+    assert page.is_visible("#clear-mask")
+    page.click("#clear-mask")
+    assert page.evaluate("() => document.getElementById('mask').files.length") == 0
+    assert "mask-free" in page.text_content("#status")
+
+
+def test_out_of_range_gain_is_a_422_and_the_session_keeps_working(page, photo):
+    base = _upload(page, photo)
+    status = page.evaluate("""async () => {
+        const r = await fetch(`/api/sessions/${session.id}/render`, {method: "POST",
+            headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({edits: {l_add: {gain: 1e308, offset: 0}}})});
+        return [r.status, (await r.json()).detail];
+    }""")
+    assert status[0] == 422 and "gains must be within -10..10" in status[1]
+    page.fill("#offset-l_add", "20")  # the session was not broken by the refused request
+    after = _wait_change(page, "result", base)
+    assert _decode(after).mean() > _decode(base).mean() + 5 and page.get_attribute("#status", "class") != "error"
+
+
+def test_before_after_split_starts_in_the_middle(page, photo):
+    _upload(page, photo)
+    assert page.input_value("#split") == "50"
+    assert page.evaluate("() => document.getElementById('result').style.clipPath") == "inset(0px 0px 0px 50%)"
+    assert page.is_visible("#split-line")
+    page.fill("#split", "10")
+    _upload(page, photo)  # a new result starts in the middle again
+    assert page.input_value("#split") == "50"
+
+
+def test_status_line_stays_in_view_while_the_sliders_are_used(page, photo):
+    page.set_viewport_size({"width": 900, "height": 480})
+    _upload(page, photo)
+    slider = page.locator("#offset-b_add")
+    slider.scroll_into_view_if_needed()
+    old = page.get_attribute("#result", "src")
+    slider.fill("-30")
+    _wait_change(page, "result", old)
+    top, bottom, height, scrolled = page.evaluate("""() => {
+        const r = document.getElementById('status').getBoundingClientRect();
+        return [r.top, r.bottom, window.innerHeight, window.scrollY]; }""")
+    assert scrolled > 100  # the page did scroll to reach the slider
+    assert 0 <= top and bottom <= height and page.is_visible("#status")
+
+
+def test_favicon_and_no_failed_request_on_load(browser, server):
+    url, _ = server
+    context = browser.new_context()
+    pg = context.new_page()
+    failed: list[tuple[str, int]] = []
+    pg.on("response", lambda r: failed.append((r.url, r.status)) if r.status >= 400 else None)
+    pg.goto(url + "/")
+    pg.wait_for_function("() => document.getElementById('model').textContent.includes('om_unet_tiny')")
+    href = pg.get_attribute("link[rel=icon]", "href")
+    assert href == "/favicon.svg"
+    for path in (href, "/favicon.ico"):
+        status, kind = pg.evaluate("async (p) => { const r = await fetch(p); "
+                                   "return [r.status, r.headers.get('content-type')]; }", path)
+        assert status == 200 and kind.startswith("image/svg+xml")
+    pg.wait_for_timeout(300)
+    assert failed == []
+    context.close()

@@ -94,9 +94,9 @@ def test_valid_bodies_still_reach_the_session(client, sid):
     assert client.post(f"/api/sessions/{sid}/render").status_code == 200  # no body: no edits
     r = client.post(f"/api/sessions/{sid}/region", json={"x": 0.5, "y": 0.5, "mode": "replace"})
     assert r.status_code == 200 and len(r.json()["region"]) == 1
-    # a well-formed body the session refuses is a 400 with the reason (not a validation error)
+    # a number outside its documented range: 422 with the range (the shared validator, harmonykit.limits)
     r = client.post(f"/api/sessions/{sid}/region", json={"x": 1.5, "y": 0.5})
-    assert r.status_code == 400 and "must be inside the image" in r.json()["detail"]
+    assert r.status_code == 422 and "x 1.5 is out of range: must be within 0..1" in r.json()["detail"]
 
 
 def test_validation_detail_is_one_line():

@@ -7,8 +7,10 @@ What the page does (element ids in brackets, used by the browser tests):
   the run, *Harmonize* [``#run``] does for chosen files. While the request runs a progress
   bar shows the upload percentage, then the elapsed time [``#progress``, ``#elapsed``].
 * examples gallery [``#gallery``]: the packaged examples, one click opens one with its mask.
-* result [``#stack``]: the original under the result; the split slider [``#split``] shows
-  the original left of the split, *show original* [``#show-before``] all of it.
+* result [``#stack``]: the original under the result; the split slider [``#split``], in
+  the middle at first, shows the original left of the split, *show original*
+  [``#show-before``] all of it. Choosing a new composite clears the chosen mask, and *No
+  mask* [``#clear-mask``] removes it. The status line [``#upload-row``] stays in view.
 * editor: per operator channel a plain-language name with the technical one, the heatmap,
   a legend with numbers [``#legend-<ch>``] and two sliders, strength (gain) and shift
   (offset) [``#gain-<ch>``, ``#offset-<ch>``]; region-limited edits [``#region-mode``];
@@ -29,6 +31,7 @@ INDEX_HTML = r"""<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>harmonykit editor</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>
   :root { font-family: system-ui, sans-serif; font-size: 14px; color: #222; }
   [hidden] { display: none !important; }
@@ -44,7 +47,8 @@ INDEX_HTML = r"""<!doctype html>
   #drop.over { background: #e3f2fd; border-color: #1e88e5; }
   #drop .hint { color: #555; }
   #drop img { max-height: 72px; max-width: 120px; border: 1px solid #ccc; }
-  #upload-row { display: flex; gap: 12px; align-items: center; margin-top: 8px; flex-wrap: wrap; }
+  #upload-row { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; position: sticky; top: 0; z-index: 5;
+                background: #fff; border-radius: 6px; padding: 8px 12px; margin-bottom: 12px; box-shadow: 0 1px 3px #0003; }
   #status { color: #555; }
   #status.error { color: #b00020; font-weight: 600; }
   #progress { display: flex; gap: 8px; align-items: center; }
@@ -94,16 +98,17 @@ INDEX_HTML = r"""<!doctype html>
     <span class="hint">Drop a composite here (and its <code>*_mask.*</code> file, optional), or choose:</span>
     <label>Composite <input type="file" id="image" accept="image/*"></label>
     <label>Mask (optional) <input type="file" id="mask" accept="image/*"></label>
+    <button id="clear-mask" type="button" title="harmonize without a mask" hidden>No mask</button>
     <img id="preview" alt="chosen composite" hidden>
     <img id="mask-preview" alt="chosen mask" hidden>
   </div>
-  <div id="upload-row">
+</section>
+<div id="upload-row">
     <button id="run">Harmonize</button>
     <span id="progress" hidden><span class="track"><span class="fill" id="progress-fill"></span></span>
       <span id="elapsed"></span></span>
     <span id="status">Choose a composite image, drop one, or open an example.</span>
-  </div>
-</section>
+</div>
 <section id="gallery" hidden>
   <h2>Examples (one click: harmonized with their masks)</h2>
   <div class="items" id="gallery-items"></div>
@@ -114,7 +119,7 @@ INDEX_HTML = r"""<!doctype html>
       class="split-line" id="split-line" hidden></span><img id="overlay" alt=""></div></figure>
   <div id="compare">
     <label for="split">Before / after: original left of the split</label>
-    <input type="range" id="split" min="0" max="100" step="1" value="0">
+    <input type="range" id="split" min="0" max="100" step="1" value="50">
     <label><input type="checkbox" id="show-before"> show original</label>
   </div>
 </section>
@@ -361,7 +366,7 @@ function clearResult() {
   $("render-info").textContent = "";
   $("region-mode").checked = false;
   $("stack").classList.remove("picking");
-  $("split").value = 0; $("show-before").checked = false;
+  $("split").value = 50; $("show-before").checked = false;
   applySplit();
 }
 
@@ -448,8 +453,11 @@ function openExample(name) {
 }
 
 $("run").addEventListener("click", harmonizeChosen);
-$("image").addEventListener("change", () => showPreview($("image").files[0], "preview"));
-$("mask").addEventListener("change", () => showPreview($("mask").files[0], "mask-preview"));
+function clearMask() { $("mask").value = ""; showPreview(null, "mask-preview"); $("clear-mask").hidden = true; }
+// a new composite starts without the previous one's mask (it would not fit)
+$("image").addEventListener("change", () => { showPreview($("image").files[0], "preview"); clearMask(); });
+$("mask").addEventListener("change", () => { showPreview($("mask").files[0], "mask-preview"); $("clear-mask").hidden = !$("mask").files.length; });
+$("clear-mask").addEventListener("click", () => { clearMask(); setStatus("Mask removed: the next run is mask-free."); });
 
 const drop = $("drop");
 drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
@@ -469,6 +477,7 @@ drop.addEventListener("drop", (ev) => {
   }
   showPreview(image, "preview");
   showPreview(mask, "mask-preview");
+  $("clear-mask").hidden = !mask;
   harmonizeChosen();
 });
 

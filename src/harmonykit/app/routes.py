@@ -53,6 +53,18 @@ def index() -> str:
     return INDEX_HTML
 
 
+#: the page's icon (no 404 in the browser's console): two overlapping discs, warm and cool
+FAVICON_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" '
+               'fill="#263238"/><circle cx="12" cy="16" r="8" fill="#f4a582"/><circle cx="20" cy="16" r="8" '
+               'fill="#4393c3" fill-opacity="0.8"/></svg>')
+
+
+@router.get("/favicon.svg")
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    return Response(FAVICON_SVG, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+
 @router.get("/api/info")
 def info(service: Editor) -> dict[str, Any]:
     return service.info()

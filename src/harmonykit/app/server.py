@@ -20,6 +20,7 @@ Routes (JSON unless said otherwise; images travel as data URLs):
 * ``GET /api/sessions/{id}/image.png`` - the edited result at full resolution (alpha kept);
   ``GET /api/sessions/{id}/masks.npz`` / ``masks.png`` - edited masks / heatmap grid.
 * ``DELETE /api/sessions/{id}``.
+* ``GET /favicon.svg`` (and ``/favicon.ico``) - the page's icon.
 
 Previews are rendered on a copy of the image downscaled to ``preview_side`` pixels; the
 downloads are rendered at full resolution. With an uploaded mask, edits stay inside it
@@ -33,7 +34,9 @@ Layout: :func:`create_app` builds the parts and wires them; the routes live in
 work in :class:`~harmonykit.app.service.EditorService` (given the harmonizer and the
 :class:`~harmonykit.app.sessions.SessionStore`). User errors answer 400 (404 for unknown
 sessions and examples, 413 for large uploads) and bodies that do not fit the route 422,
-each with a one-line ``detail``.
+each with a one-line ``detail``; so do numbers outside their documented range
+(:mod:`harmonykit.limits`: gains, offsets, region points, ``preview``), checked by the same
+validator as the command line and the Python API.
 """
 
 from __future__ import annotations

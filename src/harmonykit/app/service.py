@@ -85,10 +85,12 @@ class EditorService:
 
     def __init__(self, harmonizer: Any, sessions: SessionStore, preview_side: int = 1024,
                  max_upload_mb: float = 100.0) -> None:
+        from harmonykit.limits import check
+
         self.harmonizer = harmonizer
         self.sessions = sessions
-        self.preview_side = int(preview_side)
-        self.max_upload_mb = float(max_upload_mb)
+        self.preview_side = int(check("preview_side", preview_side))
+        self.max_upload_mb = float(check("max_upload_mb", max_upload_mb))
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self._run_lock = threading.Lock()  # one network run at a time (memory)
 
@@ -128,20 +130,27 @@ class EditorService:
         state with sizes, previews, channels, timings. Errors name the uploaded files."""
         from harmonykit.inference import EditSession
         from harmonykit.inference.harmonizer import load_mask_input
+        from harmonykit.limits import check
+        from harmonykit.runners.base import mask_coverage
+
+        side = self.preview_side if preview is None else check("preview_side", preview, "preview")
+
+        def named(text: str) -> str:  # the uploaded files' names, not the temporary paths
+            text = text.replace(str(image_path), image_name)
+            return text if mask_path is None else text.replace(str(mask_path), mask_name)
 
         try:
             with self._run_lock:
                 result = self.harmonizer(image_path, mask_path)
             mask = load_mask_input(mask_path, result.size) if mask_path is not None else None
         except HarmonykitError as exc:
-            msg = str(exc).replace(str(image_path), image_name)
-            if mask_path is not None:
-                msg = msg.replace(str(mask_path), mask_name)
-            raise EditorError(msg, 400) from None
-        side = int(preview) if preview else self.preview_side
+            raise EditorError(named(str(exc)), getattr(exc, "status_code", 400)) from None
+        if mask is not None and mask_coverage(mask) is not None:
+            mask = None  # an empty / full mask was not used (a note says so): edits are not limited by it
+        notes = [named(n) for n in result.notes]
         edit = EditSession(result.input_rgb, result.operator_masks, result=result.rgb, alpha=result.alpha,
-                           preview_side=max(64, min(side, 4096)), mask=mask)
-        session = self.sessions.add(edit, Path(image_name).name, result.timings, result.notes)
+                           preview_side=side, mask=mask)
+        session = self.sessions.add(edit, Path(image_name).name, result.timings, notes)
         if edit.editable:
             edit.superpixels()  # ready for the first click
         payload = self.state(session)
@@ -150,7 +159,7 @@ class EditorService:
         payload.update(
             width=w, height=h, preview_width=pw, preview_height=ph, filename=session.filename,
             composite=data_url(edit.preview_image, "jpeg"), channels=edit.channel_info(), editable=edit.editable,
-            timings={k: round(v, 4) for k, v in result.timings.items()}, notes=result.notes,
+            timings={k: round(v, 4) for k, v in result.timings.items()}, notes=notes,
             model=self.harmonizer.describe(),
         )
         return payload

@@ -107,8 +107,10 @@ def run(args: argparse.Namespace) -> int:
     )
     from harmonykit.data.perturb import PerturbConfig
     from harmonykit.errors import batch_exit_code
+    from harmonykit.outputs import check_writable
     from harmonykit.utils.cpus import cap_workers
 
+    check_writable(args.out, "--out")  # before any source item is read
     perturb = PerturbConfig() if args.degrade_prob is None else PerturbConfig(degrade_prob=args.degrade_prob)
     settings = BuildSettings(
         source=args.source,

@@ -30,6 +30,10 @@ l_mul l_add s_mul s_add):
   range (l_add 100, a_add/b_add 128, h_add 360, hls l_add/s_add 1, *_mul 10).
   A grayscale IMAGE gives a grayscale OUT.
 
+OUT (and --save-masks) must not be one of the inputs (IMAGE, --masks, --region): that is
+refused before any work (exit 2) unless --overwrite is given; their folders are checked
+for writing first.
+
 --region REGION.png limits the edits to a region: a mask image of any size (white = edit,
 black = keep; grey blends), resized to the masks.
 
@@ -58,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="limit the edits to this mask (any size; white = edit)")
     parser.add_argument("--save-masks", default=None, metavar="FILE.npz",
                         help="also write the edited masks (and FILE.png heatmaps)")
+    parser.add_argument("--overwrite", action="store_true", help="let OUT replace an input file (refused by default)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     for given in (args.image, args.region):
         if given and not Path(given).exists():
             raise ImageReadError(given, "file does not exist")
+    _check_outputs(args)
     from harmonykit.video.io import is_video_path
 
     if is_video_path(args.image):  # one edit for the whole clip
@@ -76,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_edit_clip(args)
     from harmonykit.inference.editing import check_edits, parse_assignments
-    from harmonykit.io import read_image_with_mode, read_mask, write_image
+    from harmonykit.io import read_image_with_mode, read_mask
     from harmonykit.operators import OperatorMasks
 
     gains = parse_assignments(args.gain, "gain")
@@ -103,15 +109,42 @@ def run(args: argparse.Namespace) -> int:
         from PIL import Image
 
         result = np.asarray(Image.fromarray(result, mode="RGB").convert("L"))
-    write_image(out, result, alpha)
+    from harmonykit.outputs import ItemWrites
+
+    item = ItemWrites()  # OUT and the edited masks: written whole or not at all
+    try:
+        _write(item, out, result, alpha, edited, gains, offsets, meta, rgb, args)
+    except Exception:
+        item.discard()
+        raise
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before any work: the output folders are writable, no output replaces an input."""
+    from harmonykit.outputs import check_writable, refuse_overwrite
+
+    outputs = [Path(args.out)]
+    if args.save_masks:
+        outputs += [Path(args.save_masks), Path(args.save_masks).with_suffix(".png")]
+    for label, p in (("--out", outputs[0]), ("--save-masks", outputs[-1])):
+        check_writable(p.parent, label)
+    inputs = [Path(p) for p in (args.image, args.masks, args.region) if p]
+    refuse_overwrite(outputs, inputs, allow=args.overwrite, hint="choose another --out (or pass --overwrite)")
+
+
+def _write(item, out, result, alpha, edited, gains, offsets, meta, rgb, args) -> None:
+    from harmonykit.io import write_image
+
+    item.write(out, lambda p: write_image(p, result, alpha))
     if args.save_masks:
         from harmonykit.inference.editing import ChannelEdit
         from harmonykit.mask_metadata import mask_metadata
 
         edits = {ch: ChannelEdit(gains.get(ch, 1.0), offsets.get(ch, 0.0)) for ch in sorted({*gains, *offsets})}
-        p = edited.save(args.save_masks, metadata=mask_metadata(base=meta, edits=edits, region=args.region))
+        npz = Path(args.save_masks)
+        item.write(npz, lambda p: edited.save(p, metadata=mask_metadata(base=meta, edits=edits, region=args.region)))
         s = 256 / max(rgb.shape[:2])
         hm = edited.heatmaps(size=(max(1, round(rgb.shape[0] * s)), max(1, round(rgb.shape[1] * s))))
-        write_image(p.with_suffix(".png"), hm.grid)
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+        item.write(npz.with_suffix(".png"), lambda p: write_image(p, hm.grid))

@@ -1,8 +1,9 @@
 """``harmonykit evaluate``: score a model or a baseline on a benchmark and write a report.
 
 Exit status (the rule of every command, see :mod:`harmonykit.errors`): 0 when every image
-was scored; 2 for a user mistake: a bad option, an unknown model or an unreadable
-benchmark folder (nothing is written), or images that could not be read (the report is
+was scored; 2 for a user mistake: a bad option, an unknown or damaged model, a missing or
+unreadable benchmark folder, an unwritable report folder (all found before the model loads
+or any scoring starts; nothing is written), or images that could not be read (the report is
 still written and lists them); 1 when an image failed later (model error, non-finite
 output) or nothing at all could be scored for such a reason.
 """
@@ -34,6 +35,13 @@ Masks (the papers' settings by default): mask-free on harmonykit/triptych benchm
 (Sg-MMH); the foreground mask on iHarmony4 (SRIN). Models and baselines that require a
 mask get the ground-truth union mask on multi-mask benchmarks ("oracle mask" in the
 report); models with an optional mask input get it only with --with-mask.
+
+The report folder (--out) is checked for writing before the model loads; it may not be
+the benchmark folder or inside it.
+
+OM IoU with --with-mask: for localisation-gated models the OM IoU scores the model's own
+localisation map (what it finds without being told), not where the mask-given output
+changed, so it equals the mask-free run's; the report says so.
 
 Resizing (--size S > 0): images bilinear + antialias to SxS and rounded to uint8, masks
 nearest neighbour; everything is scored at SxS. --size 0 scores at the original
@@ -140,7 +148,31 @@ def _run_reference_free(args: argparse.Namespace) -> int:
     return 2 if result.failures else 0
 
 
+def _check_before_work(args: argparse.Namespace) -> None:
+    """What can be checked without PyTorch (seconds to import): the benchmark exists, the
+    numbers are in range, the report folder is writable and not inside the benchmark."""
+    from harmonykit.errors import HarmonykitError
+    from harmonykit.limits import check
+    from harmonykit.outputs import check_writable, refuse_inside
+
+    bench = Path(args.benchmark).expanduser()
+    if not bench.exists():
+        raise HarmonykitError(f"{args.benchmark}: benchmark folder does not exist")
+    check("eval_size", args.size, "--size")
+    check("batch_size", args.batch_size, "--batch-size")
+    check("workers", args.workers, "--workers")
+    if args.limit is not None:
+        check("limit", args.limit, "--limit")
+    if args.om_threshold is not None:
+        check("om_threshold", args.om_threshold, "--om-threshold")
+    out = Path(args.out) if args.out else Path("reports")  # the default's own name is known later
+    check_writable(out, "--out")
+    if bench.is_dir():
+        refuse_inside(out, bench, "the benchmark")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_before_work(args)
     from harmonykit.data.composites import is_composite_set
     from harmonykit.errors import HarmonykitError
 

@@ -2,9 +2,14 @@
 
 Exit status (the rule of every command, see :mod:`harmonykit.errors`): 0 when every input
 was harmonized; 2 for a user mistake: found before any work (no usable input, unknown
-model, bad option; the model is not loaded), or bad inputs in a batch (each reported as
-``FILE: reason`` and skipped, the others still written); 1 when an input failed for an
-internal reason (out of memory, a bug).
+model, damaged model, bad option, an unwritable --out, an output that would replace an
+input; the model is not loaded), or bad inputs / failed writes in a batch (each reported
+as ``FILE: reason`` and skipped, the others still written); 1 when an input failed for an
+internal reason (out of memory, a non-finite model output, a bug).
+
+An item's files (the image, its masks, its figure) are on disk whole or not at all: when
+one of its writes fails (disk full), those already written are removed, so the summary's
+count is what is on disk.
 """
 
 from __future__ import annotations
@@ -38,6 +43,15 @@ the mask of 'photo.jpg' is 'photo_mask.*' or 'photo.*' (any image type; 3-channe
 masks are fine). Models that require a mask (SRIN) and the reinhard/histogram baselines
 fail for inputs without one; mask-free models ignore masks. Files named '*_mask.*' next to
 an image of the same stem are masks, never inputs.
+
+Results never replace inputs: an output path that is one of the inputs (images or masks,
+e.g. '--out' the inputs' own folder with PNG inputs) is refused before any work (exit 2);
+--overwrite allows it. The output folder is checked for writing before the model loads.
+
+A mask that covers nothing (every value <= 1%) or everything (every value >= 99%) is
+reported with a warning naming the file; the input is then harmonized mask-free, or, for
+models that need a mask, fails (docs/inference.md, "Masks that cover nothing or
+everything").
 
 --compare writes OUT/<stem>.compare.jpg: the input and the result side by side, labelled
 'before' and 'after' (the paths are printed).
@@ -79,7 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-masks", action="store_true",
                         help="also write <stem>.masks.npz and <stem>.masks.png (operator-mask models)")
     parser.add_argument("--work-size", type=int, default=256, metavar="N",
-                        help="network input size in pixels (square, default 256)")
+                        help="network input size in pixels (square, 16..2048, default 256)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="let results replace input files of the same name (refused by default)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--recursive", action="store_true", help="search input folders recursively")
     parser.add_argument("--format", default="png", choices=("png", "jpg", "same"),
@@ -188,9 +204,9 @@ def sibling_mask(image: Path) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     from harmonykit.errors import HarmonykitError
+    from harmonykit.limits import check
 
-    if args.work_size < 16:
-        raise HarmonykitError(f"--work-size must be at least 16, got {args.work_size}")
+    check("work_size", args.work_size, "--work-size")
     files, bad_items = expand_inputs(args.inputs, args.recursive)
     from harmonykit.video.io import is_video_path
 
@@ -222,23 +238,53 @@ def run(args: argparse.Namespace) -> int:
             raise HarmonykitError(f"--mask {args.mask}: no such file or folder (or 'auto' for <stem>_mask.* "
                                   "next to each input)")
     out_dir = Path(args.out).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HarmonykitError(f"--out {out_dir} exists and is not a folder")
-
+    _check_outputs(files, out_dir, mask_file, mask_dir, args)  # before the model loads
     _check_model_spec(args.model)  # a mistyped --model fails here, before PyTorch is imported
     # decode the first input(s) on another thread while PyTorch is imported and the model loaded
     args.prefetch = _Prefetcher(files)
     from harmonykit.inference import Harmonizer
 
     harmonizer = Harmonizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
-    out_dir.mkdir(parents=True, exist_ok=True)
     from harmonykit.io import remove_stale_temp_files
+    from harmonykit.outputs import remove_if_created_empty
 
+    existed = out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
     removed = remove_stale_temp_files(out_dir)  # what a killed run left (SIGKILL, power loss)
     if removed:
         print(f"note: removed {len(removed)} temporary file(s) an interrupted run left in {out_dir}", file=sys.stderr)
-    with _clean_exit_on_sigterm(out_dir):
-        return _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args)
+    try:
+        with _clean_exit_on_sigterm(out_dir):
+            return _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args)
+    finally:  # every input failed: no empty folder is left behind
+        remove_if_created_empty(out_dir, existed)
+
+
+def _check_outputs(files: list[Path], out_dir: Path, mask_file: Path | None, mask_dir: Path | None,
+                   args: argparse.Namespace) -> None:
+    """Before any work: ``out_dir`` is writable, and no output would replace an input image
+    or mask (unless ``--overwrite``)."""
+    from harmonykit.io import IMAGE_EXTENSIONS
+    from harmonykit.outputs import check_writable, refuse_overwrite
+
+    check_writable(out_dir, "--out")
+    inputs: list[Path] = list(files)
+    if mask_file is not None:
+        inputs.append(mask_file)
+    if mask_dir is not None:
+        inputs.extend(p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if args.mask_auto:
+        inputs.extend(m for f in files if (m := sibling_mask(f)) is not None)
+    outputs = []
+    for f in files:
+        stem = f.stem
+        outputs.append(out_dir / (stem + _output_suffix(f, args.format)))
+        if args.save_masks:
+            outputs += [out_dir / f"{stem}.masks.npz", out_dir / f"{stem}.masks.png"]
+        if args.compare:
+            outputs.append(out_dir / f"{stem}.compare.jpg")
+    refuse_overwrite(outputs, inputs, allow=args.overwrite,
+                     hint="choose another --out (or pass --overwrite to replace the inputs)")
 
 
 @contextlib.contextmanager
@@ -267,6 +313,7 @@ def _clean_exit_on_sigterm(out_dir: Path) -> Iterator[None]:
 
 def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -> int:
     from harmonykit.errors import HarmonykitError, batch_exit_code
+    from harmonykit.outputs import ItemWrites
     from harmonykit.utils.progress import progress
 
     failures: list[tuple[str, str]] = list(bad_items)
@@ -281,14 +328,16 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
     t_all = time.perf_counter()
     bar = progress(files, desc="harmonize", unit="img")
     for path in bar:
+        item = ItemWrites()
         try:
-            result = _harmonize_one(harmonizer, path, out_dir, mask_file, mask_dir, args, owners, compares)
+            result = _harmonize_one(harmonizer, path, out_dir, mask_file, mask_dir, args, owners, compares, item)
             for k in totals:
                 totals[k] += result.timings.get(k, 0.0)
             done += 1
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one bad file must not stop the batch
+            item.discard()  # an item is on disk whole or not at all: the count below is what is there
             reason = str(exc) if isinstance(exc, _ItemError) else _describe(exc, path)
             if not isinstance(exc, (_ItemError, HarmonykitError)):
                 internal += 1
@@ -347,8 +396,9 @@ def _mask_of(harmonizer, path: Path, mask_file, mask_dir, args) -> Any:
 
 
 def _harmonize_one(harmonizer, path: Path, out_dir: Path, mask_file, mask_dir, args,
-                   owners: dict[str, Path], compares: list[Path]) -> Any:
-    """Harmonize one input and write its outputs; returns the :class:`Result`."""
+                   owners: dict[str, Path], compares: list[Path], item: Any) -> Any:
+    """Harmonize one input and write its outputs (through ``item``, an
+    :class:`~harmonykit.outputs.ItemWrites`); returns the :class:`Result`."""
     from harmonykit.io import write_image
 
     stem = path.stem
@@ -358,19 +408,19 @@ def _harmonize_one(harmonizer, path: Path, out_dir: Path, mask_file, mask_dir, a
     owners[stem] = path
     mask = _mask_of(harmonizer, path, mask_file, mask_dir, args)
     result = harmonizer(args.prefetch.take(path), mask)
-    _write_output(target, result.output, result.alpha)  # the input's mode: RGB(A), or L(A) for gray
+    item.write(target, lambda p: _write_output(p, result.output, result.alpha))  # RGB(A), or L(A) for gray
     if args.save_masks and result.operator_masks is not None:
         h, w = result.size
         from harmonykit.mask_metadata import mask_metadata
 
         meta = mask_metadata(image_size=(h, w), source=path, model=harmonizer.name, work_size=harmonizer.work_size)
-        result.operator_masks.save(out_dir / f"{stem}.masks.npz", metadata=meta)
+        item.write(out_dir / f"{stem}.masks.npz", lambda p: result.operator_masks.save(p, metadata=meta))
         hm = result.operator_masks.heatmaps(size=_display_size(h, w))
-        write_image(out_dir / f"{stem}.masks.png", hm.grid)
+        item.write(out_dir / f"{stem}.masks.png", lambda p: write_image(p, hm.grid))
     if args.compare:
         cmp_path = out_dir / f"{stem}.compare.jpg"
-        write_image(cmp_path, before_after(result.input_rgb, result.rgb,
-                                           "after" + (" (with mask)" if result.mask_used else "")))
+        figure = before_after(result.input_rgb, result.rgb, "after" + (" (with mask)" if result.mask_used else ""))
+        item.write(cmp_path, lambda p: write_image(p, figure))
         compares.append(cmp_path)
     return result
 

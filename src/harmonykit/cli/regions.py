@@ -136,13 +136,15 @@ def _provider(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from harmonykit.errors import HarmonykitError, ImageReadError, batch_exit_code
+    from harmonykit.limits import check
+    from harmonykit.outputs import check_writable
     from harmonykit.regionmaps import CachedRegionMaps
     from harmonykit.utils.progress import progress
 
-    if args.limit is not None and args.limit < 1:
-        from harmonykit.errors import ConfigError
-
-        raise ConfigError(f"--limit must be positive, got {args.limit}")
+    if args.limit is not None:
+        check("limit", args.limit, "--limit")
+    check("max_side", args.max_side, "--max-side")
+    check_writable(args.out, "--out")  # before any item is read or a labeller is loaded
     names, reader, layout = _open_items(args)
     provider = _provider(args)
     cache = CachedRegionMaps(provider, args.out)

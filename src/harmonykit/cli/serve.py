@@ -29,11 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default", metavar="MODEL",
                         help="packaged name, model folder, run folder or baseline (default: default)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--work-size", type=int, default=256, metavar="N", help="network input size (default 256)")
+    parser.add_argument("--work-size", type=int, default=256, metavar="N", help="network input size (16..2048, default 256)")
     parser.add_argument("--max-sessions", type=int, default=8, metavar="N",
                         help="images kept for editing at once (default 8)")
     parser.add_argument("--preview-side", type=int, default=1024, metavar="PX",
-                        help="longer side of the live preview (default 1024)")
+                        help="longer side of the live preview (64..4096, default 1024)")
     parser.add_argument("--max-upload-mb", type=float, default=100.0, metavar="MB",
                         help="largest accepted upload per file (default 100); larger ones are refused "
                              "before they are read")
@@ -41,15 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harmonykit.errors import HarmonykitError, MissingDependencyError
+    from harmonykit.limits import check
 
-    if not 0 < args.port < 65536:
-        raise HarmonykitError(f"--port must be 1..65535, got {args.port}")
-    if args.max_sessions < 1:
-        raise HarmonykitError(f"--max-sessions must be >= 1, got {args.max_sessions}")
-    if args.work_size < 16:
-        raise HarmonykitError(f"--work-size must be at least 16, got {args.work_size}")
-    if not args.max_upload_mb > 0:
-        raise HarmonykitError(f"--max-upload-mb must be > 0, got {args.max_upload_mb}")
+    for name, label in (("port", "--port"), ("max_sessions", "--max-sessions"), ("work_size", "--work-size"),
+                        ("preview_side", "--preview-side"), ("max_upload_mb", "--max-upload-mb")):
+        check(name, getattr(args, name), label)
     try:
         import uvicorn
     except ImportError:

@@ -20,6 +20,9 @@ DESCRIPTION = """Train a harmonization model.
   harmonykit train --resume --out runs/om_hscene             (reuse the run's config.yaml)
   torchrun --nproc_per_node 4 -m harmonykit train configs/om_hscene.yaml --out runs/om_hscene
 
+A start that fails (e.g. a missing data folder) leaves no config.yaml behind; the run
+folder is checked for writing before anything is loaded.
+
 The run directory gets config.yaml, log.csv, samples/, weights/ (the EMA model, loadable
 with harmonykit.models.load_model) and checkpoints/last/. See docs/training.md.
 """
@@ -48,9 +51,14 @@ def run(args: argparse.Namespace) -> int:
         what = "the run's config.yaml" if args.config is None else "config file"
         raise ConfigError(f"{config}: {what} does not exist")
 
+    out = args.out if args.out is not None else Path("runs") / config.stem
+    from harmonykit.outputs import check_writable, refuse_overwrite
+
+    check_writable(out, "--out")  # before PyTorch is imported and any data is read
+    if not args.resume:  # a fresh run writes OUT/config.yaml: never over the CONFIG it reads
+        refuse_overwrite([out / CONFIG_FILE], [config], hint="choose another --out, or --resume the run")
     from harmonykit.cli.console import show_messages
     from harmonykit.training import load_train_config, train
-    out = args.out if args.out is not None else Path("runs") / config.stem
     # a run's own config.yaml already holds its final milestones: extending it with
     # --set optim.iterations=N keeps them; a CONFIG file gets them scaled (docs/training.md)
     cfg = load_train_config(config, args.overrides, scale_milestones=args.config is not None)

@@ -162,7 +162,12 @@ def evaluate(
                          "images_per_second": round(len(tally.results) / elapsed, 3) if elapsed > 0 else None}
     result = EvalResult(summary, tally.results, tally.failures, seconds=elapsed)
     if out_dir is not None:
-        result.paths = write_report(out_dir, summary, tally.results, tally.extremes.rows())
+        try:
+            result.paths = write_report(out_dir, summary, tally.results, tally.extremes.rows())
+        except OSError as exc:  # disk full, folder removed meanwhile: one line, no traceback
+            from harmonykit.outputs import OutputError
+
+            raise OutputError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
     return result
 
 
@@ -253,6 +258,10 @@ def _notes(plan: _Plan, tally: Tally, no_lpips: bool, lpips_reason: str | None,
     elif iou_source == "localisation":
         notes.append("OM IoU: of the model's localisation map p > 0.5 (localisation-gated model; "
                      "om_iou_from=add scores the add masks instead).")
+        if plan.decision.give:
+            notes.append("OM IoU with the mask given: it scores the model's own localisation (what it finds "
+                         "without being told), not where the mask-given output changed, so it equals the "
+                         "mask-free run's OM IoU.")
     elif results and all(r.model.get("om_iou") is None for r in results):
         notes.append("OM IoU: not computed (the model returns no 'add' operator masks).")
     return notes

@@ -25,9 +25,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from harmonykit.errors import HarmonykitError
+from harmonykit.limits import (
+    GAIN_LIMIT,
+    MUL_OFFSET_LIMIT,
+    OFFSET_LIMITS,
+    check_channels,
+    check_edits,
+)
 from harmonykit.operators import CHANNEL_UNITS, SPACES, Heatmaps, OperatorMasks
 
-__all__ = ["ChannelEdit", "OFFSET_RANGES", "GAIN_RANGE", "GAIN_LIMIT", "OFFSET_LIMITS", "check_edits",
+__all__ = ["ChannelEdit", "OFFSET_RANGES", "GAIN_RANGE", "GAIN_LIMIT", "OFFSET_LIMITS", "MUL_OFFSET_LIMIT", "check_edits",
            "CHANNEL_LABELS", "parse_assignments", "offset_range",
            "EditSession", "downscale"]
 
@@ -106,48 +113,6 @@ def parse_assignments(items: Iterable[str] | None, what: str = "value") -> dict[
                 raise HarmonykitError(f"invalid {what} {part!r}: must be finite")
             out[name] = v
     return out
-
-
-#: hard bounds of a gain (factor on the change from identity); the sliders use GAIN_RANGE
-GAIN_LIMIT = 10.0
-#: hard bounds of an offset, by channel: the whole natural range (L 0..100, CIELAB a/b
-#: about +-128, hue 360 degrees, HLS lightness / saturation 0..1, factors up to 10)
-OFFSET_LIMITS: dict[str, float] = {"l_add@lab": 100.0, "a_add@lab": 128.0, "b_add@lab": 128.0,
-                                   "h_add@hls": 360.0, "l_add@hls": 1.0, "s_add@hls": 1.0}
-MUL_OFFSET_LIMIT = 10.0
-
-
-def check_edits(gains: Mapping[str, float], offsets: Mapping[str, float], space: str) -> None:
-    """Raise :class:`HarmonykitError` for unknown channels or gains / offsets outside sane
-    bounds (``|gain| <= GAIN_LIMIT``; offsets within the channel's natural range, see
-    :data:`OFFSET_LIMITS`): an absurd value (``l_add=1e308``) would render a black or
-    white image that looks like a result.
-
-    >>> check_edits({"l_add": 1.5}, {"a_add": -5.0}, "lab")
-    >>> check_edits({"l_add": 1e308}, {}, "lab")
-    Traceback (most recent call last):
-    ...
-    harmonykit.errors.HarmonykitError: --gain l_add=1e+308 is out of range: gains must be within -10..10 (a factor on the model's change; 1 keeps it)
-    """
-    check_channels([*gains, *offsets], space)
-    for name, g in gains.items():
-        if not math.isfinite(g) or abs(g) > GAIN_LIMIT:
-            raise HarmonykitError(f"--gain {name}={g:g} is out of range: gains must be within "
-                                  f"{-GAIN_LIMIT:g}..{GAIN_LIMIT:g} (a factor on the model's change; 1 keeps it)")
-    for name, v in offsets.items():
-        limit = MUL_OFFSET_LIMIT if name.endswith("_mul") else OFFSET_LIMITS[f"{name}@{space}"]
-        if not math.isfinite(v) or abs(v) > limit:
-            unit = CHANNEL_UNITS.get((space, name), "")
-            raise HarmonykitError(f"--offset {name}={v:g} is out of range: offsets of {name} must be within "
-                                  f"{-limit:g}..{limit:g} ({unit})")
-
-
-def check_channels(names: Iterable[str], space: str) -> None:
-    """Raise :class:`HarmonykitError` for channel names the colour space does not have."""
-    valid = [f"{c}_{o}" for c in SPACES[space] for o in ("mul", "add")]
-    bad = [n for n in names if n not in valid]
-    if bad:
-        raise HarmonykitError(f"unknown operator channel(s) {', '.join(bad)} for {space} masks; valid: {', '.join(valid)}")
 
 
 def downscale(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -271,7 +236,6 @@ class EditSession:
             if edits:
                 raise HarmonykitError("this result has no operator masks to edit")
             return
-        check_channels(edits, self.base_masks.space)
         parsed: dict[str, ChannelEdit] = {}
         for name, e in edits.items():
             if isinstance(e, ChannelEdit):
@@ -280,10 +244,11 @@ class EditSession:
                 ce = ChannelEdit(float(e.get("gain", 1.0)), float(e.get("offset", 0.0)))
             else:
                 ce = ChannelEdit(float(e[0]), float(e[1]))
-            if not (math.isfinite(ce.gain) and math.isfinite(ce.offset)):
-                raise HarmonykitError(f"edit of {name!r} must be finite, got gain={ce.gain} offset={ce.offset}")
             if not ce.is_identity:
                 parsed[name] = ce
+        check_channels(edits, self.base_masks.space)  # the one validator of the CLI, the API and the editor
+        check_edits({n: e.gain for n, e in parsed.items()}, {n: e.offset for n, e in parsed.items()},
+                    self.base_masks.space, prefix="")
         with self._lock:
             self.edits = parsed
 
@@ -327,8 +292,9 @@ class EditSession:
 
     def label_at(self, x: float, y: float) -> int:
         """Superpixel under the point ``(x, y)`` given as fractions of the width / height."""
-        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 and math.isfinite(x) and math.isfinite(y)):
-            raise HarmonykitError(f"region point ({x}, {y}) must be inside the image (fractions 0..1)")
+        from harmonykit.limits import check
+
+        x, y = check("point", x, "region point x"), check("point", y, "region point y")
         labels = self.superpixels()
         h, w = labels.shape
         return int(labels[min(h - 1, int(y * h)), min(w - 1, int(x * w))])

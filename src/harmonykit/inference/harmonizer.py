@@ -32,6 +32,7 @@ PyTorch and the model (``benchmarks/harmonize_speed.py``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,8 +45,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
+from harmonykit.limits import check
 from harmonykit.operators import OperatorMasks
 from harmonykit.operators.tiling import RowResampler, for_each_tile, rows_per_tile, tensor_view
+from harmonykit.runners import base as rules
 from harmonykit.runners.base import Runner, RunOutput, apply_mask_use
 
 if TYPE_CHECKING:
@@ -192,15 +195,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def _work_size(work_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     if work_size is None:
         return None
-    if isinstance(work_size, (int, np.integer)):
-        size = (int(work_size), int(work_size))
-    else:
-        size = tuple(int(v) for v in work_size)
-        if len(size) != 2:
-            raise ConfigError(f"work_size must be an int or (height, width), got {work_size!r}")
-    if min(size) < 16:
-        raise ConfigError(f"work_size must be at least 16 pixels, got {work_size!r}")
-    return size  # type: ignore[return-value]
+    size = (work_size, work_size) if isinstance(work_size, (int, float, np.number)) else tuple(work_size)
+    if len(size) != 2:
+        raise ConfigError(f"work_size must be an int or (height, width), got {work_size!r}")
+    return tuple(check("work_size", v, "work_size") for v in size)  # type: ignore[return-value]
 
 
 @contextlib.contextmanager
@@ -453,10 +451,8 @@ class Harmonizer:
             raise ValueError("give exactly one of model, baseline or runner")
         self.device = resolve_device(device)
         self.work_size = _work_size(work_size)
-        self.tile_rows = tile_rows
-        if network_threads is not None and int(network_threads) < 1:
-            raise ConfigError(f"network_threads must be >= 1, got {network_threads}")
-        self.network_threads = None if network_threads is None else int(network_threads)
+        self.network_threads = None if network_threads is None else check("network_threads", network_threads)
+        self.tile_rows = None if tile_rows is None else check("tile_rows", tile_rows)
         self._region_provider = region_provider
         self._region_settings = dict(region_settings or {})
         from harmonykit.runners.resolver import resolve
@@ -583,8 +579,12 @@ class Harmonizer:
         notes: list[str] = []
         if m is not None and self.mask_use == "never":
             notes.append(f"{self.name} does not use a mask; the mask was ignored")
-        m = apply_mask_use(self.runner.mask_use, m, f"{self.runner.kind} {self.name!r}",
-                           hint=" (pass mask=..., or --mask on the command line)")
+        who = f"{self.runner.kind} {self.name!r}"
+        m = apply_mask_use(self.runner.mask_use, m, who, hint=" (pass mask=..., or --mask on the command line)")
+        m, warning = rules.apply_mask_coverage(self.runner.mask_use, m, who, str(mask) if isinstance(mask, (str, Path)) else "mask")
+        if warning:  # an empty or full mask: harmonized mask-free (docs/inference.md)
+            notes.append(warning)
+            logging.getLogger(__name__).warning(warning)
         timings: dict[str, float] = {}
         masks_out: OperatorMasks | None = None
         loc: np.ndarray | None = None
@@ -605,7 +605,7 @@ class Harmonizer:
         x = tensor_view(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
         m = _float_mask(mask)
         m_t = None if m is None else torch.from_numpy(np.ascontiguousarray(m))[None, None]
-        out = self.runner.run(x, m_t).to_uint8()[0]
+        out = rules.check_finite_output(self.runner.run(x, m_t), self.name).to_uint8()[0]
         timings.update(prepare=0.0, regions=0.0, network=time.perf_counter() - t0, apply=0.0)
         return out
 
@@ -629,7 +629,7 @@ class Harmonizer:
         timings["regions"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with torch.inference_mode(), _torch_threads(self._network_threads() if dev.type == "cpu" else None):
-            out = self.runner.run(small, small_mask, regions)
+            out = rules.check_finite_output(self.runner.run(small, small_mask, regions), self.name)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         timings["network"] = time.perf_counter() - t0

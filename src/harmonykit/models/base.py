@@ -42,7 +42,7 @@ from harmonykit.errors import HarmonykitError
 from harmonykit.models.registry import create_model
 from harmonykit.operators import OperatorMasks
 
-__all__ = ["ModelOutput", "HarmonizationModel", "load_model", "WEIGHTS_NAME", "CONFIG_NAME", "MASK_FREE_MODES",
+__all__ = ["ModelOutput", "HarmonizationModel", "load_model", "check_weights", "WEIGHTS_NAME", "CONFIG_NAME", "MASK_FREE_MODES",
            "WEIGHT_NEUTRAL_KWARGS", "architecture_kwargs"]
 
 WEIGHTS_NAME = "model.safetensors"
@@ -380,7 +380,13 @@ class HarmonizationModel(nn.Module):
 
 
 def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> HarmonizationModel:
-    """Load a model directory (``config.json`` + ``model.safetensors``)."""
+    """Load a model directory (``config.json`` + ``model.safetensors``), validated: the
+    config is readable and names a known model, the weights file is readable, every tensor
+    has the shape the config's model expects, and every value is finite.
+
+    Raises:
+        HarmonykitError: one line naming the file and the problem (the CLI exits with 2).
+    """
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -389,20 +395,47 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
         if not p.is_file():
             raise HarmonykitError(f"{directory}: not a model directory ({p.name} is missing)")
     try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
+        cfg = json.loads(cfg_path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HarmonykitError(f"{cfg_path}: invalid JSON ({exc})") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("name"), str) or not isinstance(cfg.get("kwargs", {}), dict):
+        raise HarmonykitError(f"{cfg_path}: not a model config (expected {{\"name\": ..., \"kwargs\": {{...}}}})")
     kwargs = dict(cfg.get("kwargs", {}))
     if kwargs.get("pretrained"):  # the weights file replaces the encoder's starting weights
         kwargs["pretrained"] = False
-    model = create_model(cfg["name"], **kwargs)
-    state = load_file(str(w_path), device=str(map_location))
+    try:
+        model = create_model(cfg["name"], **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise HarmonykitError(f"{cfg_path}: cannot build model {cfg['name']!r} ({_first_line(exc)})") from None
+    try:
+        state = load_file(str(w_path), device=str(map_location))
+    except Exception as exc:  # SafetensorError, OSError...: truncated, empty or not a safetensors file
+        raise HarmonykitError(f"{w_path}: damaged or not a safetensors weights file ({_first_line(exc)})") from None
+    check_weights(state, model, w_path, cfg["name"])
     ref = model.state_dict()
     state = {k: v.to(ref[k].dtype) if k in ref and v.is_floating_point() else v for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise HarmonykitError(
-            f"{w_path}: weights do not match model {cfg['name']!r} (missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})"
-        )
+    model.load_state_dict(state, strict=True)
     model.eval()
     return model.to(map_location)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_weights(state: Mapping[str, Tensor], model: nn.Module, path: str | Path, name: str) -> None:
+    """Raise :class:`HarmonykitError` (naming ``path``) unless ``state`` has exactly the
+    model's tensors, with its shapes, and only finite values."""
+    ref = model.state_dict()
+    missing = [k for k in ref if k not in state]
+    unexpected = [k for k in state if k not in ref]
+    if missing or unexpected:
+        raise HarmonykitError(f"{path}: weights do not match model {name!r} (missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]})")
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(ref[k].shape):
+            raise HarmonykitError(f"{path}: weights do not match model {name!r} ({k} has shape {tuple(v.shape)}, "
+                                  f"the config's model needs {tuple(ref[k].shape)})")
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise HarmonykitError(f"{path}: damaged weights: {k} holds non-finite values (NaN or inf)")

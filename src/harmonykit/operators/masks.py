@@ -442,8 +442,10 @@ class OperatorMasks:
         try:
             with np.load(path, allow_pickle=False) as z:
                 data = {k: z[k] for k in z.files}
-        except Exception as exc:  # zipfile / format errors of any kind
-            raise HarmonykitError(f"{path}: not a readable .npz operator-mask file ({exc})") from None
+        except Exception as exc:  # zipfile / format errors of any kind (never a hint to unpickle)
+            why = "" if "pickle" in str(exc) else f" ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            raise HarmonykitError(f"{path}: not an operator-mask file{why}; expected the .masks.npz written by "
+                                  "'harmonykit harmonize --save-masks'") from None
         if str(data.get("format", "")) != MASKS_FILE_FORMAT:
             raise HarmonykitError(f"{path}: not a harmonykit operator-mask file (no format={MASKS_FILE_FORMAT!r})")
         version = int(data.get("version", -1))
@@ -460,6 +462,8 @@ class OperatorMasks:
         data = cls._read_npz(path)
         try:
             values = torch.from_numpy(data["values"].astype(np.float32))
+            if not bool(torch.isfinite(values).all()):
+                raise ValueError("it holds non-finite values (NaN or inf)")
             return cls(values, tuple(str(c) for c in data["channels"].tolist()), str(data["space"]))
         except (KeyError, ValueError) as exc:
             raise HarmonykitError(f"{path}: invalid operator-mask file ({exc})") from None

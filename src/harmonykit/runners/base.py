@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
     from harmonykit.operators import OperatorMasks
 
-__all__ = ["MaskUse", "MASK_USES", "RunnerKind", "RunOutput", "Runner", "apply_mask_use"]
+__all__ = ["MaskUse", "MASK_USES", "RunnerKind", "RunOutput", "Runner", "apply_mask_use", "MASK_COVERAGE_TOLERANCE",
+           "mask_coverage", "apply_mask_coverage", "NonFiniteOutputError", "check_finite_output"]
 
 #: how a runner uses a foreground mask (``HarmonizationModel.mask_use``)
 MaskUse = Literal["never", "optional", "required"]
@@ -153,3 +154,69 @@ def apply_mask_use(mask_use: MaskUse, mask: M | None, who: str, hint: str = "") 
     if mask is None and mask_use == "required":
         raise HarmonykitError(f"{who} needs a foreground mask{hint}")
     return mask
+
+
+#: a mask covers nothing when every value is at most this (of full scale), everything when
+#: every value is at least ``1 -`` this (a JPEG-saved black or white mask has a little noise)
+MASK_COVERAGE_TOLERANCE = 0.01
+
+
+def mask_coverage(mask: Any) -> str | None:
+    """``"empty"`` (every value <= 1 %), ``"full"`` (every value >= 99 %) or ``None`` for a
+    mask array (uint8 0..255, bool, or float 0..1).
+
+    >>> import numpy as np
+    >>> mask_coverage(np.zeros((2, 2), np.uint8)), mask_coverage(np.full((2, 2), 255, np.uint8))
+    ('empty', 'full')
+    >>> mask_coverage(np.array([[0.0, 1.0]])) is None
+    True
+    """
+    import numpy as np
+
+    m = np.asarray(mask)
+    scale = 255.0 if m.dtype == np.uint8 else 1.0
+    if m.size == 0 or float(m.max()) <= MASK_COVERAGE_TOLERANCE * scale:
+        return "empty"
+    if float(m.min()) >= (1.0 - MASK_COVERAGE_TOLERANCE) * scale:
+        return "full"
+    return None
+
+
+def apply_mask_coverage(mask_use: MaskUse, mask: M | None, who: str, source: str = "mask") -> tuple[M | None, str | None]:
+    """The rule for a mask that covers nothing or everything (:func:`mask_coverage`), shared
+    by the API, the command line and the web editor: ``(mask to use, warning or None)``.
+
+    * ``never`` runners ignore masks: unchanged, no warning;
+    * ``optional`` runners: the mask is dropped (``None``: harmonized mask-free, as without
+      a mask) and the warning, naming ``source``, says so. An empty mask is what "no mask"
+      means to these models anyway; a full one would make the whole image foreground, with
+      no background to match it to (it greyed and desaturated the whole photo);
+    * ``required`` runners (SRIN, the reinhard / histogram baselines): refused with a
+      :class:`~harmonykit.errors.HarmonykitError` naming ``source``: they need the region
+      that was pasted.
+    """
+    if mask is None or mask_use == "never":
+        return mask, None
+    cover = mask_coverage(mask)
+    if cover is None:
+        return mask, None
+    what = ("is empty (it covers nothing: every value <= 1%)" if cover == "empty" else
+            "covers the whole image (every value >= 99%), so there is no background to match")
+    if mask_use == "required":
+        raise HarmonykitError(f"{source}: the mask {what}; {who} needs the mask of the pasted region")
+    return None, f"{source}: the mask {what}; harmonized mask-free instead"
+
+
+class NonFiniteOutputError(RuntimeError):
+    """A model produced NaN or infinite values: the result is not written (an internal
+    failure, exit status 1; damaged weights are refused earlier, when the model loads)."""
+
+
+def check_finite_output(out: RunOutput, who: str) -> RunOutput:
+    """``out`` when its image and operator masks are finite; else :class:`NonFiniteOutputError`."""
+    import torch
+
+    masks = out.operator_masks
+    if not (bool(torch.isfinite(out.image).all()) and (masks is None or bool(torch.isfinite(masks.values).all()))):
+        raise NonFiniteOutputError(f"{who} produced non-finite values (NaN or inf); the result is not written")
+    return out

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from harmonykit.errors import ConfigError, HarmonykitError
-from harmonykit.models.base import HarmonizationModel, load_model
+from harmonykit.models.base import HarmonizationModel, check_weights, load_model
 from harmonykit.models.heads import OperatorMaskHead
 from harmonykit.runners.base import MaskUse, RunnerKind, RunOutput, apply_mask_use
 
@@ -147,10 +147,8 @@ def load_raw_weights(model: HarmonizationModel, directory: Path, device: str | t
     ckpt = load_checkpoint(run, map_location=device)
     if ckpt is None:
         raise HarmonykitError(f"{run}: no readable checkpoint in checkpoints/last")
-    missing, unexpected = model.load_state_dict(ckpt.model, strict=False)
-    if missing or unexpected:
-        raise HarmonykitError(f"{ckpt.path}: checkpoint does not match {directory} (missing {list(missing)[:3]}, "
-                              f"unexpected {list(unexpected)[:3]})")
+    check_weights(ckpt.model, model, ckpt.path, str(model.config.get("name", "model")))  # shapes, finite values
+    model.load_state_dict(ckpt.model, strict=True)
     model.eval()
     return ckpt.step
 

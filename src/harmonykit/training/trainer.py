@@ -338,7 +338,14 @@ class Trainer:
                 shutdown_distributed(self.ctx)
 
     def _run(self) -> TrainResult:
-        self._setup()
+        fresh = not (self.run_dir / CONFIG_FILE).exists()
+        created = not self.run_dir.exists()
+        try:
+            self._setup()
+        except HarmonykitError:  # a failed start (e.g. a missing data folder) leaves nothing behind
+            if fresh and self.ctx is not None and self.ctx.is_main:
+                _undo_fresh_run_dir(self.run_dir, created)
+            raise
         cfg, st = self.cfg, self.state
         ctx, iters = st.ctx, cfg.optim.iterations
         budget_s = 60.0 * cfg.max_minutes if cfg.max_minutes is not None else None
@@ -405,6 +412,19 @@ def budget_total(done: int, iterations: int, n_done: int, elapsed_s: float, budg
     rate = n_done / elapsed_s
     expected = done + int(rate * max(0.0, budget_s - elapsed_s))
     return max(done, min(iterations, expected))
+
+
+def _undo_fresh_run_dir(run_dir: Path, created: bool) -> None:
+    """Remove the ``config.yaml`` a fresh run wrote before its start failed, and the run
+    folder itself when the run created it and it is empty now."""
+    from harmonykit.training.checkpoint import has_checkpoint
+
+    if has_checkpoint(run_dir):
+        return
+    (run_dir / CONFIG_FILE).unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:
