@@ -102,16 +102,23 @@ def paste_cutout(cutout: Any, background: Any, at: tuple[int, int] = (0, 0), sca
 
     Raises:
         HarmonykitError: the cut-out has no transparency at all (then it is no cut-out),
-            a scale <= 0, or it lands wholly outside the background.
+            or it lands wholly outside the background.
+        OutOfRangeError: ``scale``, ``at`` or the scaled cut-out's size outside their
+            ranges (:data:`harmonykit.limits.RANGES`: ``cutout_scale``, ``position``,
+            ``cutout_side``).
     """
-    if not scale > 0:
-        raise HarmonykitError(f"scale must be > 0, got {scale}")
+    from harmonykit.limits import check
+
+    scale = float(check("cutout_scale", scale, "scale"))
+    at = (check("position", at[0], "at x"), check("position", at[1], "at y"))
     fg = _rgba(cutout, "cut-out")
     if fg[..., 3].min() == 255:
         raise HarmonykitError("the cut-out has no transparent pixels: save it as a PNG with an alpha channel "
                               "(or use 'harmonykit harmonize IMAGE --mask MASK' when the composite is made)")
+    h0, w0 = fg.shape[:2]
+    check("cutout_side", max(1, round(max(h0, w0) * scale)), f"the cut-out scaled by {scale:g}: its longer side")
     bg = _rgba(background, "background")[..., :3]
-    fg = _scaled(fg, float(scale))
+    fg = _scaled(fg, scale)
     bh, bw = bg.shape[:2]
     fh, fw = fg.shape[:2]
     x, y = int(at[0]), int(at[1])

@@ -76,6 +76,11 @@ RANGES: dict[str, Range] = {
     "max_upload_mb": Range(0.001, 10240, "MB per file", integer=False),
     "gain": Range(-10, 10, "a factor on the model's change; 1 keeps it", integer=False),
     "point": Range(0, 1, "a fraction of the image's width / height: inside the image", integer=False),
+    # composites from a cut-out (``harmonykit composite``, ``paste_cutout``, the editor's
+    # ``POST /api/composites``): the top-left corner may lie left of / above the background
+    "position": Range(-16384, 16384, "pixels: the cut-out's top-left corner on the background"),
+    "cutout_scale": Range(0.01, 20, "a factor on the cut-out's size", integer=False),
+    "cutout_side": Range(1, 16384, "pixels per side of the scaled cut-out"),
 }
 
 #: hard bounds of a gain (factor on the change from identity); the editor's sliders use a

@@ -66,3 +66,26 @@ def test_api_scale_and_errors(files):
         paste_cutout(np.zeros((4, 4, 3), np.uint8), bg)
     with pytest.raises(HarmonykitError, match="scale"):
         paste_cutout(files / "cat.png", bg, scale=0)
+
+
+def test_position_and_scale_are_checked_by_the_shared_validator(files, tmp_path, capsys, monkeypatch):
+    from harmonykit.limits import RANGES, OutOfRangeError, Range
+
+    bg = np.full((40, 40, 3), 7, np.uint8)
+    with pytest.raises(OutOfRangeError, match=r"scale 0 is out of range: must be within 0\.01\.\.20"):
+        paste_cutout(files / "cat.png", bg, scale=0)
+    with pytest.raises(OutOfRangeError, match="at x 100000 is out of range"):
+        paste_cutout(files / "cat.png", bg, at=(100000, 0))
+    with pytest.raises(OutOfRangeError, match="whole number"):
+        paste_cutout(files / "cat.png", bg, at=(1.5, 0))
+    # the scaled cut-out's size has a bound too (memory): 30 px x 20 = 600 px
+    monkeypatch.setitem(RANGES, "cutout_side", Range(1, 500, "pixels per side of the scaled cut-out"))
+    with pytest.raises(OutOfRangeError, match="scaled by 20: its longer side 600 is out of range"):
+        paste_cutout(files / "cat.png", bg, scale=20.0)
+    for argv, what in ((["--scale", "nan"], "--scale nan"), (["--scale", "25"], "--scale 25"),
+                       (["--at=-20000,0"], "--at X -20000")):
+        assert main(["composite", str(files / "cat.png"), str(files / "bg.jpg"), *argv,
+                     "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert what in err and "out of range" in err
+    assert not (tmp_path / "o").exists()

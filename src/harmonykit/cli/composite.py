@@ -51,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
     for p in (args.fg, args.bg):
         if not Path(p).is_file():
             raise ImageReadError(p, "file does not exist")
-    if args.scale <= 0:
-        raise HarmonykitError(f"--scale must be > 0, got {args.scale}")
+    from harmonykit.limits import check
+
+    check("cutout_scale", args.scale, "--scale")
+    check("position", at[0], "--at X")
+    check("position", at[1], "--at Y")
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise HarmonykitError(f"--out {out} exists and is not a folder")
