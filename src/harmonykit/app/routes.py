@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from harmonykit.app.schemas import RegionRequest, RenderRequest
+from harmonykit.app.schemas import CompositeForm, RegionRequest, RenderRequest
 from harmonykit.app.server import content_disposition
 from harmonykit.app.service import EditorService
 from harmonykit.app.sessions import Session
@@ -83,6 +83,24 @@ async def create_session(service: Editor, image: UploadFile = File(...), mask: U
                                        mask_name, preview)
 
 
+@router.post("/api/composites")
+async def create_composite(service: Editor, form: Annotated[CompositeForm, Form()], cutout: UploadFile = File(...),
+                           background: UploadFile = File(...)) -> Any:
+    """Paste ``cutout`` (with alpha) onto ``background`` at ``x, y`` scaled by ``scale``,
+    harmonize with its alpha as the mask, open the session (:mod:`harmonykit.app.cutout`)."""
+    from harmonykit.limits import check
+
+    check("position", form.x, "x")  # numbers first: no upload is read for a bad one
+    check("position", form.y, "y")
+    check("cutout_scale", form.scale, "scale")
+    with tempfile.TemporaryDirectory(prefix="harmonykit-upload-") as tmp:
+        fg = service.save_upload(await cutout.read(), cutout.filename, Path(tmp), "cutout")
+        bg = service.save_upload(await background.read(), background.filename, Path(tmp), "background")
+        return await run_in_threadpool(service.open_composite, fg, bg, Path(cutout.filename or "cutout.png").name,
+                                       Path(background.filename or "background").name, form.x, form.y,
+                                       form.scale, form.preview)
+
+
 @router.get("/api/examples")
 def examples(service: Editor) -> list[dict[str, Any]]:
     return service.examples()
@@ -133,6 +151,20 @@ def download_masks(session: OpenSession, service: Editor) -> Response:
 @router.get("/api/sessions/{session_id}/masks.png")
 def download_heatmaps(session: OpenSession, service: Editor) -> Response:
     return _download(*service.heatmaps_png(session), "image/png")
+
+
+@router.get("/api/sessions/{session_id}/composite.png")
+def download_composite(session: OpenSession) -> Response:
+    from harmonykit.app.cutout import composite_png
+
+    return _download(*composite_png(session), "image/png")
+
+
+@router.get("/api/sessions/{session_id}/composite_mask.png")
+def download_composite_mask(session: OpenSession) -> Response:
+    from harmonykit.app.cutout import composite_mask_png
+
+    return _download(*composite_mask_png(session), "image/png")
 
 
 @router.delete("/api/sessions/{session_id}")

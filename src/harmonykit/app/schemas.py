@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-__all__ = ["ChannelEditRequest", "RenderRequest", "RegionRequest", "validation_detail"]
+__all__ = ["ChannelEditRequest", "CompositeForm", "RenderRequest", "RegionRequest", "validation_detail"]
 
 
 class ChannelEditRequest(BaseModel):
@@ -50,6 +50,23 @@ class RegionRequest(BaseModel):
         if not self.clear and (self.x is None or self.y is None):
             raise ValueError("region needs numbers x and y (fractions of the image), or clear: true")
         return self
+
+
+class CompositeForm(BaseModel):
+    """``POST /api/composites`` (multipart, with the files ``cutout`` and ``background``):
+    the cut-out's top-left corner ``x``, ``y`` in background pixels (whole numbers, may be
+    negative) and its ``scale``; ``preview``: the longer side of the previews. Their ranges
+    are checked by :func:`harmonykit.limits.check` (``position``, ``cutout_scale``), so an
+    out-of-range number reads as on the command line.
+
+    >>> CompositeForm.model_validate({"x": "12", "y": "-4", "scale": "0.5"})
+    CompositeForm(x=12.0, y=-4.0, scale=0.5, preview=None)
+    """
+
+    x: float = 0.0
+    y: float = 0.0
+    scale: float = 1.0
+    preview: int | None = None
 
 
 _LOCATIONS = ("body", "query", "path", "form", "header")

@@ -15,6 +15,12 @@ Routes (JSON unless said otherwise; images travel as data URLs):
 * ``POST /api/sessions/{id}/commit`` - bake the current edits into the masks (start a new
   edit, e.g. for another region); ``POST /api/sessions/{id}/reset`` - forget them;
   ``POST /api/sessions/{id}/restore`` - back to the model's output (committed edits too).
+* ``POST /api/composites`` - multipart ``cutout`` (an image with alpha) and ``background``,
+  form fields ``x``, ``y`` (the cut-out's top-left corner in background pixels) and
+  ``scale``: pastes it (:mod:`harmonykit.composite`; the alpha is the soft mask),
+  harmonizes, opens a session like ``POST /api/sessions`` (plus ``cutout``: box and
+  download names); ``GET /api/sessions/{id}/composite.png`` / ``composite_mask.png`` - the
+  composite and its mask (:mod:`harmonykit.app.cutout`).
 * ``GET /api/examples`` - the packaged examples (name, title, thumbnail, has_mask);
   ``POST /api/examples/{name}`` - open one (with its mask) like an upload.
 * ``GET /api/sessions/{id}/image.png`` - the edited result at full resolution (alpha kept);
@@ -147,8 +153,12 @@ async def _invalid_request(request: Any, exc: Exception) -> Any:
     return JSONResponse(status_code=422, content={"detail": validation_detail(exc.errors())})  # type: ignore[attr-defined]
 
 
+#: the routes that take uploads (two files at most each)
+UPLOAD_PATHS = ("/api/sessions", "/api/composites")
+
+
 class _UploadLimit:
-    """ASGI middleware: refuse ``POST /api/sessions`` bodies over ``limit`` bytes with 413,
+    """ASGI middleware: refuse ``POST`` bodies of :data:`UPLOAD_PATHS` over ``limit`` bytes with 413,
     from ``Content-Length`` before reading anything, or as soon as the bytes read exceed it."""
 
     def __init__(self, app: Any, limit: int, mb: float) -> None:
@@ -158,7 +168,7 @@ class _UploadLimit:
         return f"the upload is larger than {self.mb:g} MB per file (harmonykit serve --max-upload-mb)"
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/api/sessions":
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in UPLOAD_PATHS:
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")

@@ -150,7 +150,12 @@ class EditorService:
         notes = [named(n) for n in result.notes]
         edit = EditSession(result.input_rgb, result.operator_masks, result=result.rgb, alpha=result.alpha,
                            preview_side=side, mask=mask)
-        session = self.sessions.add(edit, Path(image_name).name, result.timings, notes)
+        return self.opened(edit, Path(image_name).name, result.timings, notes)
+
+    def opened(self, edit: Any, filename: str, timings: Mapping[str, float], notes: list[str]) -> dict[str, Any]:
+        """Keep ``edit`` (an :class:`~harmonykit.inference.EditSession`) as a new session;
+        the page's payload: state, sizes, previews, channels, timings, notes."""
+        session = self.sessions.add(edit, filename, dict(timings), notes)
         if edit.editable:
             edit.superpixels()  # ready for the first click
         payload = self.state(session)
@@ -159,10 +164,18 @@ class EditorService:
         payload.update(
             width=w, height=h, preview_width=pw, preview_height=ph, filename=session.filename,
             composite=data_url(edit.preview_image, "jpeg"), channels=edit.channel_info(), editable=edit.editable,
-            timings={k: round(v, 4) for k, v in result.timings.items()}, notes=notes,
+            timings={k: round(v, 4) for k, v in timings.items()}, notes=notes,
             model=self.harmonizer.describe(),
         )
         return payload
+
+    def open_composite(self, cutout_path: Path, background_path: Path, cutout_name: str, background_name: str,
+                       x: float, y: float, scale: float = 1.0, preview: int | None = None) -> dict[str, Any]:
+        """Paste a cut-out onto a background, harmonize with its alpha as the mask and open
+        the session (:func:`harmonykit.app.cutout.open_composite`)."""
+        from harmonykit.app.cutout import open_composite
+
+        return open_composite(self, cutout_path, background_path, cutout_name, background_name, x, y, scale, preview)
 
     # ----------------------------------------------------------------- examples
     def examples(self) -> list[dict[str, Any]]:
