@@ -19,6 +19,8 @@ What the page does (element ids in brackets, used by the browser tests):
   [``#download-image``, ``#download-masks``, ``#download-heatmaps``] fetched by the page, so
   a failure (e.g. a session the server dropped) shows in the status line [``#status``].
 * a failed upload clears the previous result (no stale image, sliders or links).
+* the composite maker (a cut-out dragged onto a background) is added to this page by
+  :mod:`harmonykit.app.cutout_page`, which serves the whole page (:func:`page_html`).
 """
 
 from __future__ import annotations

@@ -48,9 +48,9 @@ def _download(data: bytes, filename: str, media_type: str) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def index() -> str:
-    from harmonykit.app.page import INDEX_HTML
+    from harmonykit.app.cutout_page import page_html
 
-    return INDEX_HTML
+    return page_html()
 
 
 #: the page's icon (no 404 in the browser's console): two overlapping discs, warm and cool
