@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
+from harmonykit.io import JPEG_FORMATS, binarize_jpeg_mask
 from harmonykit.operators import OperatorMasks
 from harmonykit.operators.tiling import RowResampler, for_each_tile, rows_per_tile, tensor_view
 from harmonykit.runners.base import Runner, RunOutput, apply_mask_use
@@ -149,8 +150,6 @@ def _mask_array(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None:
         if arr.ndim == 3:
             arr = arr[..., :3].max(axis=2)
         m = np.asarray(arr, dtype=np.uint8)
-        from harmonykit.io import JPEG_FORMATS, binarize_jpeg_mask
-
         if mask.format in JPEG_FORMATS:
             m = binarize_jpeg_mask(m)
     elif isinstance(mask, np.ndarray):
