@@ -263,7 +263,9 @@ def evaluate_real_composites(
         heat_scale: ``ΔE`` shown as the brightest heatmap colour.
         show_progress: progress bar on stderr (``None``: unless ``HARMONYKIT_NO_PROGRESS``).
 
-    Items that cannot be read or run are failures (listed, never silently dropped).
+    Items that cannot be read or run are failures (listed, never silently dropped). Items
+    with a real photo (``item.real_path``) also get the paired ``mse`` / ``fmse`` / ``psnr``
+    of the result against it, at full resolution; a real photo of another size fails the item.
     """
     items = composites.items[:limit] if limit is not None else list(composites.items)
     result = ReferenceFreeResult()
@@ -282,7 +284,6 @@ def evaluate_real_composites(
             score, de = score_change(it.id, image, out, mask)
             if real is not None:
                 score = replace(score, **score_paired(out, real, mask))
-                del real
         except (HarmonykitError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or str(exc)
             result.failures.append(CompositeFailure(it.id, str(getattr(exc, "path", it.image_path)), reason))
