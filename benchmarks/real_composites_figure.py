@@ -20,12 +20,21 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _thumb(img: np.ndarray, height: int) -> np.ndarray:
-    """Fit ``img`` into a white ``height x 1.5 height`` box (aspect ratio kept)."""
+def fit_size(shape: tuple[int, ...], height: int) -> tuple[int, int]:
+    """``(h, w)`` of an image of ``shape`` scaled to fit a ``height x 1.5 height`` box."""
+    h, w = shape[:2]
+    scale = min(height / h, round(1.5 * height) / w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def fit_box(img: np.ndarray, height: int, pad: bool = True) -> np.ndarray:
+    """Fit ``img`` into a white ``height x 1.5 height`` box (aspect ratio kept, bilinear);
+    ``pad=False``: the scaled image alone."""
     box_w = round(1.5 * height)
-    h, w = img.shape[:2]
-    scale = min(height / h, box_w / w)
-    small = np.asarray(Image.fromarray(img).resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR))
+    sh, sw = fit_size(img.shape, height)
+    small = img if (sh, sw) == img.shape[:2] else np.asarray(Image.fromarray(img).resize((sw, sh), Image.BILINEAR))
+    if not pad:
+        return small
     out = np.full((height, box_w, 3), 255, np.uint8)
     y, x = (height - small.shape[0]) // 2, (box_w - small.shape[1]) // 2
     out[y : y + small.shape[0], x : x + small.shape[1]] = small
@@ -68,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         mp = comp.shape[0] * comp.shape[1] / 1e6
         print(f"| {comp_path.name} | {comp.shape[1]}x{comp.shape[0]} | {mp:.1f} | {tm.get('network', float('nan')):.2f} | "
               f"{tm.get('apply', float('nan')):.2f} | {wall:.2f} |")
-        row = np.concatenate([_thumb(c, args.height) for c in cells], axis=1)
+        row = np.concatenate([fit_box(c, args.height) for c in cells], axis=1)
         rows.append(row)
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

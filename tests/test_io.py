@@ -198,3 +198,45 @@ def test_stale_temporaries_of_dead_processes_are_removed_live_ones_kept(tmp_path
     assert remove_stale_temp_files(tmp_path) == [] and legacy.exists()
     os.utime(legacy, (0, 0))
     assert remove_stale_temp_files(tmp_path) == [legacy]
+
+
+def _noisy_jpeg_mask(path: Path, quality: int = 70) -> np.ndarray:
+    """A 3-channel JPEG mask like the public composites': a blurred rectangle with noise and
+    a colour cast, saved lossy. Returns the intended bool mask."""
+    from scipy.ndimage import gaussian_filter
+
+    truth = np.zeros((48, 64), bool)
+    truth[12:36, 16:48] = True
+    rng = np.random.default_rng(3)
+    soft = gaussian_filter(truth.astype(np.float64) * 255.0, 1.5) + rng.normal(0, 12, truth.shape)
+    rgb = np.stack([soft, soft * 0.9, soft * 0.95], axis=2)
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(path, format="JPEG", quality=quality)
+    return truth
+
+
+def test_jpeg_mask_is_binarised_at_128_after_max_over_channels(tmp_path):
+    truth = _noisy_jpeg_mask(tmp_path / "m.jpg")
+    decoded = np.asarray(Image.open(tmp_path / "m.jpg").convert("RGB")).max(axis=2)
+    assert len(np.unique(decoded)) > 20  # soft, noisy edges in the file
+    m = read_mask(tmp_path / "m.jpg")
+    assert m.dtype == np.float32 and set(np.unique(m).tolist()) <= {0.0, 1.0}
+    np.testing.assert_array_equal(m == 1.0, decoded >= 128)
+    assert (m.astype(bool) != truth).mean() < 0.02  # only edge pixels can differ
+    # the rule follows the decoded format, not the file name
+    (tmp_path / "disguised.png").write_bytes((tmp_path / "m.jpg").read_bytes())
+    np.testing.assert_array_equal(read_mask(tmp_path / "disguised.png"), m)
+    # lossless masks keep their soft values
+    Image.fromarray(decoded).save(tmp_path / "soft.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "soft.png"), decoded.astype(np.float32) / 255.0)
+
+
+def test_jpeg_mask_rule_in_the_harmonizer_mask_inputs(tmp_path):
+    from harmonykit.inference import load_mask_input
+
+    _noisy_jpeg_mask(tmp_path / "m.jpg")
+    ref = read_mask(tmp_path / "m.jpg")
+    np.testing.assert_array_equal(load_mask_input(tmp_path / "m.jpg", ref.shape), ref)
+    with Image.open(tmp_path / "m.jpg") as im:  # a PIL image decoded from JPEG: same rule
+        np.testing.assert_array_equal(load_mask_input(im, ref.shape), ref)
+    soft = np.asarray(Image.open(tmp_path / "m.jpg").convert("L"))
+    assert len(np.unique(load_mask_input(soft, ref.shape))) > 2  # arrays are taken as they are

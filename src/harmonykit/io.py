@@ -14,7 +14,11 @@ Reading rules (:func:`read_image`):
 
 Masks (:func:`read_mask`) may be 1-channel or 3-channel (e.g. JPEG-saved) images; they are
 converted to a single channel by taking the maximum over colour channels and returned as
-float ``[0, 1]``. Label maps (:func:`read_label_map`) keep their raw integer values (no EXIF
+float ``[0, 1]``. **JPEG masks are binarised**: JPEG compression leaves soft, noisy edges
+(ringing, chroma bleed) that are artefacts, not intended soft edges, so a mask *decoded as
+JPEG* (by its content, not its file name) is ``1.0`` where the maximum over its channels is
+``>= 128`` (:data:`JPEG_MASK_THRESHOLD`) and ``0.0`` elsewhere. Lossless masks (PNG, TIFF,
+BMP, WebP...) keep their soft values. Label maps (:func:`read_label_map`) keep their raw integer values (no EXIF
 transpose, no palette expansion: a ``P`` PNG's indices are the labels).
 
 All writers go through :func:`atomic_write` (temporary file in the same folder + rename), so
@@ -52,6 +56,9 @@ __all__ = [
     "READABLE_EXTENSIONS",
     "GRAY_MODES",
     "read_mask",
+    "JPEG_MASK_THRESHOLD",
+    "JPEG_FORMATS",
+    "binarize_jpeg_mask",
     "read_label_map",
     "write_image",
     "write_mask",
@@ -76,6 +83,10 @@ _FILE_MODE = 0o666 & ~_current_umask()
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: what ``harmonize`` accepts in folders and globs: also GIF (animated: the first frame)
 READABLE_EXTENSIONS = (*IMAGE_EXTENSIONS, ".gif")
+#: a mask decoded as JPEG is foreground where its maximum over channels is at least this
+JPEG_MASK_THRESHOLD = 128
+#: Pillow's format names of JPEG files (``MPO``: multi-picture JPEG written by some cameras)
+JPEG_FORMATS = ("JPEG", "MPO")
 #: source modes read as grayscale (and written back as ``L`` by the harmonizer)
 GRAY_MODES = ("L", "LA", "La", "1", "I", "I;16", "I;16B", "I;16L", "F")
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -207,6 +218,15 @@ def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     return read_image_with_alpha(path, max_pixels)[0]
 
 
+def binarize_jpeg_mask(m: np.ndarray) -> np.ndarray:
+    """The JPEG mask rule on a single-channel uint8 mask: ``255`` where ``m >= 128``, else 0.
+
+    >>> binarize_jpeg_mask(np.array([[0, 127, 128, 255]], np.uint8)).tolist()
+    [[0, 0, 255, 255]]
+    """
+    return np.where(np.asarray(m) >= JPEG_MASK_THRESHOLD, np.uint8(255), np.uint8(0))
+
+
 def read_mask(
     path: str | Path,
     size: tuple[int, int] | None = None,
@@ -215,13 +235,16 @@ def read_mask(
     """Read a mask as float32 ``(H, W)`` in ``[0, 1]``.
 
     Colour masks (3-channel, e.g. saved as JPEG) use the maximum over channels. An alpha
-    channel, if the mask has one and its colour is constant, is used as the mask.
+    channel, if the mask has one and its colour is constant, is used as the mask. A file
+    decoded as JPEG is then binarised (:func:`binarize_jpeg_mask`: ``>= 128`` is 1.0),
+    whatever its extension; other formats keep soft values.
 
     Args:
         path: mask file.
         size: expected ``(H, W)``; a mismatch raises :class:`ImageReadError`.
     """
     im = _load(_open(path, max_pixels), path)
+    jpeg = im.format in JPEG_FORMATS
     try:
         im = ImageOps.exif_transpose(im)
     except Exception:
@@ -238,6 +261,8 @@ def read_mask(
         m = _to_uint8_gray(im)
     else:
         m = np.asarray(im.convert("RGB")).max(axis=2)
+    if jpeg:
+        m = binarize_jpeg_mask(m)
     out = m.astype(np.float32) / 255.0
     if size is not None and tuple(out.shape) != tuple(size):
         raise ImageReadError(

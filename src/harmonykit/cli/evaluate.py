@@ -26,7 +26,8 @@ BENCHMARK: a harmonykit-layout folder (harmonykit build-benchmark), a folder of
 [real | composite | mask] triptychs, or an iHarmony4 root (all four subsets, or one subset
 folder; the test split). Real composites without ground truth (a Lalonde-Efros onlineDb,
 or a folder of X.jpg + X_mask.png) get reference-free figures instead: the mean CIELAB
-change inside and outside the mask and their ratio (docs/evaluation.md).
+change inside and outside the mask and their ratio (docs/evaluation.md); a composite X with
+its real photo X_real.* beside it also gets paired full-resolution MSE / fMSE / PSNR.
 
 MODEL: a training run folder, a weights folder (config.json + model.safetensors), a
 packaged model name, or a baseline: identity, reinhard, histogram.

@@ -8,10 +8,14 @@ Two layouts (:func:`open_composites` detects them):
     :func:`harmonykit.data.lalonde.split_of`), ``None`` keeps them all.
 
 ``folder``  a folder of images, each composite ``X.<ext>`` with its mask ``X_mask.<ext>``
-    beside it (any image format; non-zero = pasted). Images without a mask are problems.
+    beside it (any image format; pasted where the mask is > 0.5 after
+    :func:`harmonykit.io.read_mask`, which binarises JPEG masks at 128). Images without a
+    mask are problems. A composite may also have its ground-truth photo ``X_real.<ext>``
+    (:attr:`CompositeItem.real_path`): a file ``X_real`` is that photo, not a composite,
+    when ``X`` is in the folder and ``X_real`` has no mask of its own.
 
 Nothing is decoded when listing; :func:`read_composite` reads one item and checks that the
-mask has the image's size.
+mask has the image's size; :func:`read_real` reads its real photo and checks its size.
 """
 
 from __future__ import annotations
@@ -31,19 +35,23 @@ from harmonykit.data.lalonde import (
 from harmonykit.errors import HarmonykitError, ImageReadError
 from harmonykit.io import IMAGE_EXTENSIONS, read_image, read_mask
 
-__all__ = ["MASK_SUFFIX", "CompositeItem", "CompositeProblem", "CompositeSet", "is_composite_set",
-           "open_composites", "read_composite"]
+__all__ = ["MASK_SUFFIX", "REAL_SUFFIX", "CompositeItem", "CompositeProblem", "CompositeSet",
+           "is_composite_set", "open_composites", "read_composite", "read_real"]
 
 MASK_SUFFIX = "_mask"
+#: ``X_real.<ext>`` beside ``X.<ext>``: the ground-truth photo of composite ``X``
+REAL_SUFFIX = "_real"
 
 
 @dataclass(frozen=True)
 class CompositeItem:
-    """One real composite: ``id``, the image file and its mask file (``.mat`` or image)."""
+    """One real composite: ``id``, the image file, its mask file (``.mat`` or image) and,
+    when the folder has one, its ground-truth photo ``real_path`` (else ``None``)."""
 
     id: str
     image_path: Path
     mask_path: Path
+    real_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -70,11 +78,16 @@ def _images(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
 
 
-def _folder_pairs(folder: Path) -> tuple[list[Path], dict[str, Path]]:
+def _folder_pairs(folder: Path) -> tuple[list[Path], dict[str, Path], dict[str, Path]]:
+    """``(composites, masks by stem, real photos by stem)`` of a folder."""
     files = _images(folder)
     masks = {p.stem[: -len(MASK_SUFFIX)]: p for p in files if p.stem.endswith(MASK_SUFFIX)}
     images = [p for p in files if not p.stem.endswith(MASK_SUFFIX)]
-    return images, masks
+    stems = {p.stem for p in images}
+    reals = {p.stem[: -len(REAL_SUFFIX)]: p for p in images
+             if p.stem.endswith(REAL_SUFFIX) and p.stem[: -len(REAL_SUFFIX)] in stems and p.stem not in masks}
+    real_files = set(reals.values())
+    return [p for p in images if p not in real_files], masks, reals
 
 
 def is_composite_set(path: str | Path) -> bool:
@@ -87,7 +100,7 @@ def is_composite_set(path: str | Path) -> bool:
         return True
     if any((path / d).is_dir() for d in ("composite", "composite_images", "real", "real_images")):
         return False
-    images, masks = _folder_pairs(path)
+    images, masks, _ = _folder_pairs(path)
     return bool(masks) and any(p.stem in masks for p in images)
 
 
@@ -112,7 +125,7 @@ def open_composites(
                 out.items.append(CompositeItem(e.id, e.image_path, e.mask_path))
         out.problems = [CompositeProblem(p.id, p.path, p.reason) for p in db.problems]
         return out
-    images, masks = _folder_pairs(path)
+    images, masks, reals = _folder_pairs(path)
     if not masks:
         raise HarmonykitError(
             f"{path}: not a set of composites: no Lalonde-Efros Images/ + Annotation/, and no "
@@ -124,7 +137,7 @@ def open_composites(
         if m is None:
             out.problems.append(CompositeProblem(img.stem, img, f"no mask {img.stem}{MASK_SUFFIX}.<ext> beside it"))
         else:
-            out.items.append(CompositeItem(img.stem, img, m))
+            out.items.append(CompositeItem(img.stem, img, m, reals.get(img.stem)))
     return out
 
 
@@ -144,3 +157,19 @@ def read_composite(item: CompositeItem) -> tuple[np.ndarray, np.ndarray]:
                                  f"{image.shape[1]}x{image.shape[0]} (WxH)")
         mask = m > 0.5
     return image, mask
+
+
+def read_real(item: CompositeItem, size: tuple[int, int]) -> np.ndarray:
+    """The ground-truth photo ``(H, W, 3)`` uint8 of ``item`` (which must have one), of
+    size ``size`` ``(H, W)``, the composite's.
+
+    Raises:
+        ImageReadError: unreadable, or of another size than the composite (names the file).
+    """
+    if item.real_path is None:
+        raise HarmonykitError(f"{item.id}: no real photo {item.id}{REAL_SUFFIX}.<ext>")
+    real = read_image(item.real_path)
+    if real.shape[:2] != tuple(size):
+        raise ImageReadError(str(item.real_path), f"real photo is {real.shape[1]}x{real.shape[0]}, composite is "
+                             f"{size[1]}x{size[0]} (WxH)")
+    return real

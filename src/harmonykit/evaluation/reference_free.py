@@ -17,6 +17,16 @@ ratio is at least 4. ``write_reference_free_report`` writes ``metrics.json``,
 ``per_image.csv``, ``table.md`` and ``figure.png`` (composite | result | ΔE heatmap, the
 mask outline drawn on the composite) for the images with the largest and smallest ratio.
 
+**Paired figures** where a composite has its ground-truth photo (``X_real.<ext>`` in a
+folder set, :attr:`~harmonykit.data.composites.CompositeItem.real_path`): the full-resolution
+result against that photo, with the definitions of :mod:`harmonykit.evaluation.metrics`:
+``mse``, ``fmse`` (the composite's mask) and ``psnr`` (data range 255, capped at 100 dB),
+per image and as means over the paired images (PSNR: the mean of the per-image values, the
+iHarmony4 convention). They are added to the per-image rows, to ``metrics.json``
+(``"paired"``) and to ``table.md``; a set without real photos gets exactly the
+reference-free report. A real photo of another size than its composite is a failure of that
+composite (naming the file); the others are evaluated.
+
 The method is injected as a callable ``run(image, mask) -> uint8 image`` (``mask`` is
 ``None`` in the mask-free setting), so this module depends on no model code.
 """
@@ -30,14 +40,15 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harmonykit.data.composites import CompositeSet, read_composite
+from harmonykit.data.composites import CompositeSet, read_composite, read_real
 from harmonykit.errors import HarmonykitError
+from harmonykit.evaluation import metrics as M
 from harmonykit.io import atomic_write_bytes, atomic_write_text
 from harmonykit.utils.progress import progress
 
@@ -49,6 +60,9 @@ __all__ = [
     "ReferenceFreeResult",
     "delta_e",
     "score_change",
+    "score_paired",
+    "heatmap_rgb",
+    "mask_outline",
     "evaluate_real_composites",
     "write_reference_free_report",
 ]
@@ -79,7 +93,8 @@ def delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class CompositeScore:
     """Figures of one composite: ``id``, mask share ``fg_ratio``, ``de_in``, ``de_out``,
-    ``ratio`` (see the module docstring) and the size ``width`` x ``height``."""
+    ``ratio`` (see the module docstring), the size ``width`` x ``height`` and, for a
+    composite with its real photo, the paired ``mse``, ``fmse``, ``psnr`` (else ``None``)."""
 
     id: str
     fg_ratio: float
@@ -88,6 +103,14 @@ class CompositeScore:
     ratio: float
     width: int
     height: int
+    mse: float | None = None
+    fmse: float | None = None
+    psnr: float | None = None
+
+    @property
+    def paired(self) -> bool:
+        """Whether the paired figures were computed (the composite has a real photo)."""
+        return self.mse is not None
 
 
 @dataclass(frozen=True)
@@ -117,6 +140,19 @@ def score_change(id: str, composite: np.ndarray, result: np.ndarray, mask: np.nd
     return CompositeScore(id, float(m.mean()), de_in, de_out, ratio, w, h), de
 
 
+def score_paired(result: np.ndarray, real: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Paired figures of a full-resolution ``result`` against the ``real`` photo: ``mse``,
+    ``fmse`` (``mask`` binarised at 0.5) and ``psnr`` (data range 255), as in
+    :mod:`harmonykit.evaluation.metrics`.
+
+    >>> a = np.zeros((2, 2, 3), np.uint8); b = a.copy(); b[0, 0, 0] = 6
+    >>> score_paired(a, b, np.array([[True, True], [False, False]]))["fmse"]
+    6.0
+    """
+    mse = M.mse(result, real)
+    return {"mse": mse, "fmse": M.fmse(result, real, mask), "psnr": M.psnr_from_mse(mse)}
+
+
 @dataclass
 class ReferenceFreeResult:
     """What :func:`evaluate_real_composites` returns: per-image scores, failures, the
@@ -133,7 +169,7 @@ def _summary(scores: Sequence[CompositeScore], label: str, with_mask: bool, seco
     de_in = float(np.mean([s.de_in for s in scores])) if scores else math.nan
     de_out = float(np.mean([s.de_out for s in scores])) if scores else math.nan
     ratios = np.array([s.ratio for s in scores], dtype=np.float64)
-    return {
+    out = {
         "kind": "reference_free",
         "method": label,
         "mask": "given" if with_mask else "mask-free",
@@ -149,15 +185,27 @@ def _summary(scores: Sequence[CompositeScore], label: str, with_mask: bool, seco
         "failures": [asdict(f) for f in failures],
         "timing": {"seconds": seconds, "images_per_second": len(scores) / seconds if seconds > 0 else math.nan},
     }
+    paired = [s for s in scores if s.paired]
+    if paired:
+        out["paired"] = {
+            "n": len(paired),
+            "resolution": "full",
+            "mean": {k: float(np.nanmean([getattr(s, k) for s in paired])) for k in ("mse", "fmse", "psnr")},
+            "per_image": [{"id": s.id, "mse": s.mse, "fmse": s.fmse, "psnr": s.psnr} for s in paired],
+        }
+    return out
 
 
-def _heat(de: np.ndarray, scale: float) -> np.ndarray:
+def heatmap_rgb(values: np.ndarray, scale: float) -> np.ndarray:
+    """``(H, W)`` values as an ``inferno`` heatmap ``(H, W, 3)`` uint8, ``scale`` the brightest."""
     from matplotlib import colormaps
 
-    return (colormaps["inferno"](np.clip(de / scale, 0.0, 1.0))[..., :3] * 255.0).astype(np.uint8)
+    return (colormaps["inferno"](np.clip(values / scale, 0.0, 1.0))[..., :3] * 255.0).astype(np.uint8)
 
 
-def _outline(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def mask_outline(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` with the edge of the bool ``mask`` drawn in green (about 1/128 of
+    the shorter side thick)."""
     from scipy.ndimage import binary_erosion
 
     edge = mask & ~binary_erosion(mask, iterations=max(1, min(mask.shape) // 128))
@@ -215,7 +263,9 @@ def evaluate_real_composites(
         heat_scale: ``ΔE`` shown as the brightest heatmap colour.
         show_progress: progress bar on stderr (``None``: unless ``HARMONYKIT_NO_PROGRESS``).
 
-    Items that cannot be read or run are failures (listed, never silently dropped).
+    Items that cannot be read or run are failures (listed, never silently dropped). Items
+    with a real photo (``item.real_path``) also get the paired ``mse`` / ``fmse`` / ``psnr``
+    of the result against it, at full resolution; a real photo of another size fails the item.
     """
     items = composites.items[:limit] if limit is not None else list(composites.items)
     result = ReferenceFreeResult()
@@ -227,10 +277,13 @@ def evaluate_real_composites(
     for it in bar:
         try:
             image, mask = read_composite(it)
+            real = read_real(it, image.shape[:2]) if it.real_path is not None else None
             out = np.asarray(run(image, mask if with_mask else None))
             if out.shape != image.shape or out.dtype != np.uint8:
                 raise HarmonykitError(f"the method returned {out.dtype} {out.shape} for a {image.shape} image")
             score, de = score_change(it.id, image, out, mask)
+            if real is not None:
+                score = replace(score, **score_paired(out, real, mask))
         except (HarmonykitError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or str(exc)
             result.failures.append(CompositeFailure(it.id, str(getattr(exc, "path", it.image_path)), reason))
@@ -255,7 +308,7 @@ def _ratio_figure(keep: list[tuple[CompositeScore, np.ndarray, np.ndarray, np.nd
     picked = keep[-figure_rows:][::-1] + [k for k in keep[:figure_rows] if k not in keep[-figure_rows:]]
     rows = [
         (f"{s.id}\nratio {s.ratio:.2f}\ndE in {s.de_in:.2f}\ndE out {s.de_out:.2f}",
-         _outline(img, m), out, _heat(de, heat_scale))
+         mask_outline(img, m), out, heatmap_rgb(de, heat_scale))
         for s, img, out, m, de in picked
     ]
     o = summary["overall"]
@@ -270,7 +323,7 @@ def _table(summary: dict[str, Any]) -> str:
     def f(v: float, nd: int = 2) -> str:
         return "inf" if v == math.inf else ("n/a" if v != v else f"{v:.{nd}f}")
 
-    return (
+    text = (
         f"Real composites, reference-free ({summary['source']}; {summary['counts']['scored']} scored, "
         f"{summary['counts']['failed']} failed)\n\n"
         "| method | mask | ΔE inside | ΔE outside | ratio (of means) | median ratio | ratio ≥ 4 |\n"
@@ -278,6 +331,16 @@ def _table(summary: dict[str, Any]) -> str:
         f"| {summary['method']} | {summary['mask']} | {f(o['de_in'])} | {f(o['de_out'], 3)} | "
         f"{f(o['ratio_of_means'])} | {f(o['median_ratio'])} | {f(100 * o['share_ratio_at_least_4'], 1)} % |\n"
     )
+    paired = summary.get("paired")
+    if paired:
+        rows = [(f"{p['id']}", p) for p in paired["per_image"]]
+        rows.append((f"**mean ({paired['n']} paired)**", paired["mean"]))
+        text += (
+            f"\nPaired with the real photos (X_real; full resolution, {summary['method']}, "
+            f"{summary['mask']})\n\n| image | MSE | fMSE | PSNR |\n|---|---:|---:|---:|\n"
+            + "".join(f"| {name} | {f(v['mse'])} | {f(v['fmse'])} | {f(v['psnr'])} |\n" for name, v in rows)
+        )
+    return text
 
 
 def write_reference_free_report(out_dir: str | Path, result: ReferenceFreeResult) -> dict[str, Path]:
@@ -286,10 +349,13 @@ def write_reference_free_report(out_dir: str | Path, result: ReferenceFreeResult
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "width", "height", "fg_ratio", "de_in", "de_out", "ratio"])
+    paired = any(s.paired for s in result.scores)
+    w.writerow(["id", "width", "height", "fg_ratio", "de_in", "de_out", "ratio"]
+               + (["mse", "fmse", "psnr"] if paired else []))
     for s in result.scores:
+        extra = [("" if v is None else f"{v:.6f}") for v in (s.mse, s.fmse, s.psnr)] if paired else []
         w.writerow([s.id, s.width, s.height, f"{s.fg_ratio:.6f}", f"{s.de_in:.6f}", f"{s.de_out:.6f}",
-                    "inf" if s.ratio == math.inf else ("nan" if math.isnan(s.ratio) else f"{s.ratio:.6f}")])
+                    "inf" if s.ratio == math.inf else ("nan" if math.isnan(s.ratio) else f"{s.ratio:.6f}")] + extra)
 
     def clean(v: Any) -> Any:
         if isinstance(v, float) and not math.isfinite(v):

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
+from harmonykit.io import JPEG_FORMATS, binarize_jpeg_mask
 from harmonykit.limits import check
 from harmonykit.operators import OperatorMasks
 from harmonykit.operators.tiling import RowResampler, for_each_tile, rows_per_tile, tensor_view
@@ -120,7 +121,8 @@ def load_mask_input(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None
 
     Accepts a path (1- or 3-channel image, e.g. a JPEG mask: maximum over channels), a PIL
     image, or an array: bool, uint8 (0..255) or float (0..1), ``(H, W)``, ``(H, W, 1)`` or
-    ``(H, W, 3)``.
+    ``(H, W, 3)``. Masks decoded from JPEG (a path, or a PIL image opened from a JPEG file)
+    are binarised at 128 (:func:`harmonykit.io.binarize_jpeg_mask`); arrays are taken as they are.
     """
     return _float_mask(_mask_array(mask, size))
 
@@ -151,6 +153,8 @@ def _mask_array(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None:
         if arr.ndim == 3:
             arr = arr[..., :3].max(axis=2)
         m = np.asarray(arr, dtype=np.uint8)
+        if mask.format in JPEG_FORMATS:
+            m = binarize_jpeg_mask(m)
     elif isinstance(mask, np.ndarray):
         arr = mask
         if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
