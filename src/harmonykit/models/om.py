@@ -49,7 +49,7 @@ Configurations are JSON-able (strings, numbers, lists, dicts), which is what
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from harmonykit.models.base import HarmonizationModel
@@ -60,6 +60,8 @@ from harmonykit.models.unet import AttentionUNet
 
 __all__ = [
     "build_unet_model",
+    "check_wiring",
+    "assemble",
     "LOCALISERS",
     "PAPER",
     "SMALL",
@@ -116,14 +118,7 @@ def build_unet_model(
     >>> build_unet_model(depth=3, ngf=4, gate="learned").has_localisation
     True
     """
-    if mask_use not in _MASK_USES:
-        raise ValueError(f"mask_use must be one of {_MASK_USES}, got {mask_use!r}")
-    if localiser not in LOCALISERS:
-        raise ValueError(f"localiser must be one of {LOCALISERS}, got {localiser!r}")
-    if localiser == "separate" and mask_free != "two_stage":
-        raise ValueError("localiser='separate' needs mask_free='two_stage'")
-    if head not in HEADS:
-        raise HEADS.error(head)
+    check_wiring(mask_use, mask_free, localiser, head)
     head_kw: dict[str, Any] = {"kernel_size": kernel_size}
     if not head.startswith("rgb"):
         head_kw.update(bounded=bounded, scales=scales, gate=gate)
@@ -145,10 +140,35 @@ def build_unet_model(
         )
         return HarmonizationModel(backbone, create_head(head, backbone.out_channels, **head_kw), mask_use=mask_use)
 
+    return assemble(network, mask_use, mask_free, two_stage_power, localiser)
+
+
+def check_wiring(mask_use: str, mask_free: str, localiser: str, head: str) -> None:
+    """Validate the arguments every operator-mask builder shares (before anything is built).
+
+    Raises:
+        ValueError: an unknown ``mask_use``, ``localiser`` or ``head``
+            (:class:`~harmonykit.registry.UnknownNameError`), or a separate localiser
+            without ``mask_free="two_stage"``.
+    """
+    if mask_use not in _MASK_USES:
+        raise ValueError(f"mask_use must be one of {_MASK_USES}, got {mask_use!r}")
+    if localiser not in LOCALISERS:
+        raise ValueError(f"localiser must be one of {LOCALISERS}, got {localiser!r}")
+    if localiser == "separate" and mask_free != "two_stage":
+        raise ValueError("localiser='separate' needs mask_free='two_stage'")
+    if head not in HEADS:
+        raise HEADS.error(head)
+
+
+def assemble(network: Callable[[], HarmonizationModel], mask_use: str, mask_free: str, two_stage_power: float,
+             localiser: str) -> HarmonizationModel:
+    """The model of ``network()`` (a backbone + head wired into a one-pass model) with its
+    mask-free mode; with ``localiser="separate"`` a second ``network()`` (the same
+    architecture, its own weights) is the localiser: one pass, only its localisation used."""
     main = network()
-    # a separate localiser: the same architecture, one pass, only its localisation is used
     loc = network() if localiser == "separate" else None
-    return HarmonizationModel(main.backbone, main.head, mask_use=mask_use, mask_free=mask_free,
+    return HarmonizationModel(main.backbone, main.head, mask_use=mask_use, mask_free=mask_free,  # type: ignore[arg-type]
                               two_stage_power=two_stage_power, localiser=loc)
 
 
