@@ -1,8 +1,8 @@
 """Structure figures of the package, read from its syntax trees (no import, no torch).
 
-    python benchmarks/plumbing_metrics.py                 # this checkout's src/harmonykit
-    python benchmarks/plumbing_metrics.py --rev 4f4e2e9   # a commit, read with `git show`
-    python benchmarks/plumbing_metrics.py --json
+    python -m benchmarks.tools.plumbing_metrics                 # this checkout's src/harmonykit
+    python -m benchmarks.tools.plumbing_metrics --rev 4f4e2e9   # a commit, read with `git show`
+    python -m benchmarks.tools.plumbing_metrics --json
 
 Prints, for issue 15 ("one registry, one runner, typed records"):
 
@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "src/harmonykit"
 #: variable names that hold batches, evaluator items and request bodies in this code base
 RECORD_NAMES = frozenset({"batch", "b", "it", "item", "items", "sample", "body", "record"})

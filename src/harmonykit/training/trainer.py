@@ -215,7 +215,7 @@ class Trainer:
             publish_weights(self.run_dir, st.ema.module, extra=extra, neutral_kwargs=self.cfg.model.inference)
             every = self.cfg.snapshot_every
             if every is not None and step % every == 0:
-                # kept for learning curves (benchmarks/learning_curve.py); written atomically
+                # kept for learning curves (benchmarks/results/learning_curve.py); written atomically
                 replace_dir(self.run_dir / "snapshots" / f"step_{step:07d}",
                             lambda tmp: st.ema.module.save_pretrained(tmp, extra=extra,
                                                                       neutral_kwargs=self.cfg.model.inference))
