@@ -297,7 +297,7 @@ def test_worker_start_failure_is_reported(tmp_path, source, monkeypatch):
         build_benchmark(s, tmp_path / "o1")
     # a worker whose set-up fails must not raise in the pool initializer (Pool would restart
     # it forever): the error is kept and raised for the first item, in the parent process
-    import harmonykit.data.builder as builder
+    import harmonykit.data.build_worker as builder
 
     def boom(*args, **kwargs):
         raise MissingDependencyError("segment-anything is not installed")
