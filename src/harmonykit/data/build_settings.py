@@ -1,7 +1,7 @@
 """Settings and reports of a benchmark build (:mod:`harmonykit.data.builder`).
 
 :class:`BuildSettings` is everything that decides the output bytes (stored in
-``.build/settings.json``, see :func:`_settings_dict`); :class:`Skip` an item that was not
+``.build/settings.json``, see :func:`settings_record`); :class:`Skip` an item that was not
 built and why; :class:`BuildReport` the summary of one build; :data:`PERTURB_CHOICES` the
 ``--perturb`` family mixes.
 """
@@ -29,6 +29,8 @@ __all__ = [
     "Skip",
     "BuildReport",
     "parse_shard",
+    "settings_record",
+    "IH4_SUBSETS",
 ]
 
 LAYOUTS = ("harmonykit", "triptych", "iharmony4")
@@ -41,7 +43,7 @@ PERTURB_CHOICES = {
 }
 #: ``--perturb mix`` when a LUT folder is given: the three families in equal parts
 MIX_WITH_LUTS = FamilyMix(sgmmh=1.0, colour_transfer=1.0, lut=1.0)
-_IH4_SUBSETS = {"lalonde": "HLalonde", "ade20k": "HADE20K", "lip": "HLIP"}
+IH4_SUBSETS = {"lalonde": "HLalonde", "ade20k": "HADE20K", "lip": "HLIP"}
 REGION_KINDS = ("labels", "slic", "felzenszwalb", "sam")
 #: timing stages reported by :class:`BuildReport`
 STAGES = ("decode", "regions", "filters", "encode")
@@ -180,7 +182,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return i, n
 
 
-def _settings_dict(s: BuildSettings, listing_format: str, listing_split: str | None) -> dict[str, Any]:
+def settings_record(s: BuildSettings, listing_format: str, listing_split: str | None) -> dict[str, Any]:
+    """The settings as stored in ``.build/settings.json`` and ``benchmark.json`` (paths resolved,
+    the format and split the listing found)."""
     return {
         "source": str(Path(s.source).resolve()),
         "format": listing_format,
@@ -200,6 +204,6 @@ def _settings_dict(s: BuildSettings, listing_format: str, listing_split: str | N
         "luts": lut_library(s.luts).to_dict() if s.mix.lut > 0 and s.luts else None,
         "lut": s.lut.to_dict() if s.mix.lut > 0 else None,
         "val_fraction": s.val_fraction if listing_format == "lalonde" else None,
-        "subset": _IH4_SUBSETS.get(listing_format, "HPhotos") if s.layout == "iharmony4" else None,
+        "subset": IH4_SUBSETS.get(listing_format, "HPhotos") if s.layout == "iharmony4" else None,
     }
 

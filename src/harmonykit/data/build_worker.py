@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from harmonykit.data.build_folder import _dumps, _files_for, _record_path, _rel, _skip_path
+from harmonykit.data.build_folder import (
+    dumps_sorted,
+    files_for,
+    record_path,
+    relative_to_root,
+    skip_path,
+)
 from harmonykit.data.build_settings import BuildError, BuildSettings, Skip
 from harmonykit.data.lalonde import read_object_mask
 from harmonykit.data.perturb import NoUsableRegionError
@@ -35,6 +41,8 @@ from harmonykit.io import (
     read_label_map,
 )
 from harmonykit.utils.seeding import rng_for
+
+__all__ = ["fit_to_size", "ItemResult", "Worker", "init_worker", "run_item"]
 
 
 def fit_to_size(
@@ -81,14 +89,14 @@ def fit_to_size(
 
 
 @dataclass
-class _ItemResult:
+class ItemResult:
     id: str
     record: dict[str, Any] | None = None
     skip: Skip | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class _Worker:
+class Worker:
     """Per-process state: settings and the region labeler (built once per process)."""
 
     def __init__(self, settings: BuildSettings, out: str, root: str,
@@ -112,13 +120,13 @@ class _Worker:
                 kw = {"sam_checkpoint": settings.sam_checkpoint, "sam_model_type": settings.sam_model_type}
             self.labeler = make_labeler(settings.regions, **kw)
 
-    def run(self, item: SourceItem) -> _ItemResult:
+    def run(self, item: SourceItem) -> ItemResult:
         """Build one sample: its files, then its record (or the :class:`Skip` of why not)."""
         t: dict[str, float] = {}
         t0 = time.perf_counter()
         loaded = self._read(item)
         if isinstance(loaded, Skip):
-            return _ItemResult(item.id, skip=loaded)
+            return ItemResult(item.id, skip=loaded)
         image, label, src_hw, had_labels = loaded
         t1 = time.perf_counter()
         t["decode"] = t1 - t0
@@ -130,12 +138,12 @@ class _Worker:
         t["regions"] = t2 - t1
         res = self._pair(item, image, label, had_labels)
         if isinstance(res, Skip):
-            return _ItemResult(item.id, skip=res)
+            return ItemResult(item.id, skip=res)
         t3 = time.perf_counter()
         t["filters"] = t3 - t2
         record = self._write(item, res, src_hw)
         t["encode"] = time.perf_counter() - t3
-        return _ItemResult(item.id, record=record, timings=t)
+        return ItemResult(item.id, record=record, timings=t)
 
     def _read(self, item: SourceItem) -> tuple[np.ndarray, np.ndarray | None, list[int], bool] | Skip:
         """The image and label map at the output size, the source size and whether the
@@ -179,7 +187,7 @@ class _Worker:
     def _write(self, item: SourceItem, res: Any, src_hw: list[int]) -> dict[str, Any]:
         """Write the sample's files, then its record (atomically); drop an old skip record."""
         s = self.s
-        files = _files_for(item.id, s.layout, s.samples_per_image, self.subset)
+        files = files_for(item.id, s.layout, s.samples_per_image, self.subset)
         if s.layout == "triptych":
             mask3 = np.repeat(res.mask[..., None], 3, axis=2)
             blobs = {"triptych": encode_png(np.concatenate([res.real, res.composite, mask3], axis=1))}
@@ -194,8 +202,8 @@ class _Worker:
             atomic_write_bytes(self.out / files[k], b)
         record = {
             "id": item.id,
-            "source": {"image": _rel(item.image_path, self.root),
-                       "label": _rel(item.object_mask or item.label_path, self.root)
+            "source": {"image": relative_to_root(item.image_path, self.root),
+                       "label": relative_to_root(item.object_mask or item.label_path, self.root)
                        if s.regions == "labels" or item.object_mask is not None else None},
             "source_size": src_hw,
             "size": [s.size, s.size],
@@ -204,37 +212,37 @@ class _Worker:
             "files": files,
             "sha256": sha,
         }
-        atomic_write_text(_record_path(self.out, item.id), _dumps(record) + "\n")
-        skip_file = _skip_path(self.out, item.id)
+        atomic_write_text(record_path(self.out, item.id), dumps_sorted(record) + "\n")
+        skip_file = skip_path(self.out, item.id)
         if skip_file.exists():
             with contextlib.suppress(FileNotFoundError):
                 skip_file.unlink()
         return record
 
-_WORKER: _Worker | None = None
+_WORKER: Worker | None = None
 _INIT_ERROR: str | None = None
 
 
-def _init_worker(settings: BuildSettings, out: str, root: str, references: list[SourceItem] | None = None,
+def init_worker(settings: BuildSettings, out: str, root: str, references: list[SourceItem] | None = None,
                  subset: str | None = None) -> None:
     """Pool initializer (spawn-safe): one thread per process, build the labeler once.
 
     An initializer that raises makes ``multiprocessing.Pool`` restart workers forever, so a
-    failure (e.g. SAM weights missing) is stored and re-raised by :func:`_run_item`.
+    failure (e.g. SAM weights missing) is stored and re-raised by :func:`run_item`.
     """
     global _WORKER, _INIT_ERROR
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # for libraries imported from here on (torch)
     try:
-        _WORKER = _Worker(settings, out, root, references, subset)
+        _WORKER = Worker(settings, out, root, references, subset)
         if "torch" in sys.modules:  # e.g. SAM: one intra-op thread per worker process
             import torch
 
             torch.set_num_threads(1)
-    except Exception as exc:  # reported by _run_item in the parent process
+    except Exception as exc:  # reported by run_item in the parent process
         _INIT_ERROR = str(exc) if isinstance(exc, HarmonykitError) else f"{type(exc).__name__}: {exc}"
 
 
-def _run_item(item: SourceItem) -> _ItemResult:
+def run_item(item: SourceItem) -> ItemResult:
     if _INIT_ERROR is not None:
         raise BuildError(f"a worker process could not start: {_INIT_ERROR}")
     assert _WORKER is not None, "worker not initialised"

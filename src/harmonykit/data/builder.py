@@ -73,6 +73,12 @@ a resumed build is byte-identical to an uninterrupted one.
 Per-item problems (unreadable or corrupt image, label map of the wrong size, missing label
 map, no usable region) are logged (warnings of ``harmonykit.data.builder``), reported
 through ``on_skip``, recorded, listed in ``benchmark.json`` and skipped; the rest is built.
+
+Modules: this one plans and runs a build; :mod:`~harmonykit.data.build_settings` holds
+:class:`BuildSettings`, :class:`Skip`, :class:`BuildReport` and the choices;
+:mod:`~harmonykit.data.build_folder` the output folder (file names per layout, ``.build/``
+book-keeping, the manifest); :mod:`~harmonykit.data.build_worker` the per-item work
+(:func:`fit_to_size`, the pool's workers).
 """
 from __future__ import annotations
 
@@ -86,12 +92,12 @@ from pathlib import Path
 from typing import Any
 
 from harmonykit.data.build_folder import (
-    _clean_temporaries,
-    _dumps,
-    _is_finished,
-    _prepare_out,
-    _skip_path,
-    _write_manifest,
+    clean_temporaries,
+    dumps_sorted,
+    is_finished,
+    prepare_out,
+    skip_path,
+    write_manifest,
 )
 from harmonykit.data.build_settings import (
     LAYOUTS,
@@ -103,10 +109,10 @@ from harmonykit.data.build_settings import (
     BuildReport,
     BuildSettings,
     Skip,
-    _settings_dict,
     parse_shard,
+    settings_record,
 )
-from harmonykit.data.build_worker import _init_worker, _ItemResult, _run_item, _Worker, fit_to_size
+from harmonykit.data.build_worker import ItemResult, Worker, fit_to_size, init_worker, run_item
 from harmonykit.data.sources import SourceItem, scan_source
 from harmonykit.io import atomic_write_text
 from harmonykit.utils.progress import progress
@@ -220,16 +226,16 @@ def plan_build(
         settings.source, format=settings.format, split=settings.split, labels=settings.labels,
         require_labels=settings.regions == "labels", val_fraction=settings.val_fraction,
     )
-    stored = _settings_dict(settings, listing.format, listing.split)
-    _prepare_out(out, stored)
-    _clean_temporaries(out)
+    stored = settings_record(settings, listing.format, listing.split)
+    prepare_out(out, stored)
+    clean_temporaries(out)
     entries = _entries(listing, settings.samples_per_image)
     ids = sorted(entries)[:limit] if limit is not None else sorted(entries)
     plan = BuildPlan(settings, out, Path(listing.root), stored, ids,
                      references=listing.items if settings.mix.colour_transfer > 0 else None)
     for item_id in ids[shard[0]::shard[1]]:
         e = entries[item_id]
-        if _is_finished(out, item_id, settings.layout, settings.samples_per_image, plan.subset):
+        if is_finished(out, item_id, settings.layout, settings.samples_per_image, plan.subset):
             plan.already_done += 1  # a Skip too: e.g. built before its label folder changed
         elif isinstance(e, Skip):
             plan.skips.append(e)
@@ -239,21 +245,21 @@ def plan_build(
 
 
 @contextlib.contextmanager
-def _results(plan: BuildPlan, workers: int) -> Iterator[Iterator[_ItemResult]]:
+def _results(plan: BuildPlan, workers: int) -> Iterator[Iterator[ItemResult]]:
     """The results of ``plan.todo``, built here (``workers == 1``) or by a ``spawn`` pool
     (terminated if the consumer stops early)."""
     todo, root = plan.todo, str(plan.root)
     if workers == 1 or len(todo) <= 1:
-        worker = _Worker(plan.settings, str(plan.out), root, plan.references, plan.subset)
+        worker = Worker(plan.settings, str(plan.out), root, plan.references, plan.subset)
         yield (worker.run(it) for it in todo)
         return
     import multiprocessing as mp
 
     initargs = (plan.settings, str(plan.out), root, plan.references, plan.subset)
-    pool = mp.get_context("spawn").Pool(min(workers, len(todo)), initializer=_init_worker, initargs=initargs)
+    pool = mp.get_context("spawn").Pool(min(workers, len(todo)), initializer=init_worker, initargs=initargs)
     chunk = max(1, min(8, len(todo) // (workers * 8)))
     try:
-        yield pool.imap_unordered(_run_item, todo, chunksize=chunk)
+        yield pool.imap_unordered(run_item, todo, chunksize=chunk)
     except BaseException:
         pool.terminate()
         pool.join()
@@ -285,7 +291,7 @@ def run_build(
     report = BuildReport(out=plan.out, selected=plan.selected, already_done=plan.already_done)
 
     def skipped(s: Skip) -> None:
-        atomic_write_text(_skip_path(plan.out, s.id), _dumps({"id": s.id, "file": s.file, "reason": s.reason}) + "\n")
+        atomic_write_text(skip_path(plan.out, s.id), dumps_sorted({"id": s.id, "file": s.file, "reason": s.reason}) + "\n")
         report.skipped.append(s)
         log.warning("%s", s)
         if on_skip is not None:
@@ -316,7 +322,7 @@ def finalise_build(plan: BuildPlan, report: BuildReport) -> BuildReport:
     """Merge the records of every finished sample in ``plan.out`` (all shards') into
     ``manifest.jsonl`` and ``benchmark.json``; fills ``report.finished`` and
     ``report.complete`` and returns ``report``."""
-    report.finished, report.complete = _write_manifest(plan.out, plan.stored_settings, plan.ids)
+    report.finished, report.complete = write_manifest(plan.out, plan.stored_settings, plan.ids)
     return report
 
 
