@@ -14,6 +14,9 @@ from torch import Tensor
 
 __all__ = [
     "AttentionImpl",
+    "check_features",
+    "check_map",
+    "affine",
     "resize_mask",
     "masked_mean_std",
     "region_instance_norm",
@@ -28,12 +31,15 @@ AttentionImpl = Literal["sdpa", "naive"]
 _EMPTY = 1e-3
 
 
-def _check_features(x: Tensor) -> None:
+def check_features(x: Tensor) -> None:
+    """Raise ``ValueError`` unless ``x`` is a ``(B, C, H, W)`` tensor."""
     if not isinstance(x, Tensor) or x.dim() != 4:
         raise ValueError(f"expected features (B, C, H, W), got {tuple(getattr(x, 'shape', ()))}")
 
 
-def _check_map(t: Tensor, x: Tensor, channels: int, what: str) -> None:
+def check_map(t: Tensor, x: Tensor, channels: int, what: str) -> None:
+    """Raise ``ValueError`` unless ``t`` (``what``: a mask or region map) is ``(B, channels, H', W')``
+    with the batch size of ``x``."""
     if not isinstance(t, Tensor) or t.dim() != 4 or t.shape[1] != channels or t.shape[0] != x.shape[0]:
         raise ValueError(
             f"expected {what} ({x.shape[0]}, {channels}, H, W), got {tuple(getattr(t, 'shape', ()))}"
@@ -189,8 +195,8 @@ def rain_normalize(
     >>> rain_normalize(x, m, eps=0.0).flatten().tolist()   # fg gets bg mean 20 and std 10
     [10.0, 30.0, -1.0, 1.0]
     """
-    _check_features(x)
-    _check_map(mask, x, 1, "mask")
+    check_features(x)
+    check_map(mask, x, 1, "mask")
     if mask.shape[-2:] != x.shape[-2:]:
         raise ValueError(f"mask size {tuple(mask.shape[-2:])} does not match features {tuple(x.shape[-2:])}")
     mu_f, sd_f, _, mu_b, sd_b, n_b = _region_stats(x, mask, eps)
@@ -210,7 +216,8 @@ def rain_normalize(
     return _blend_affine(x, mask.to(x.dtype), a_f, c_f, a_b, c_b)
 
 
-def _affine(x: Tensor, gamma: Tensor | None, beta: Tensor | None) -> Tensor:
+def affine(x: Tensor, gamma: Tensor | None, beta: Tensor | None) -> Tensor:
+    """``x * (1 + gamma) + beta`` per channel (``None``: that term is left out)."""
     if gamma is not None:
         x = x * (1.0 + gamma.view(1, -1, 1, 1))
     if beta is not None:

@@ -89,9 +89,9 @@ from torch import Tensor, nn
 
 from harmonykit.models.norm_ops import (
     AttentionImpl,
-    _affine,
-    _check_features,
-    _check_map,
+    affine,
+    check_features,
+    check_map,
     masked_attention,
     pool_tokens,
     rain_normalize,
@@ -164,14 +164,14 @@ class RegionNorm(nn.Module):
         return f"{self.num_channels}, eps={self.eps}, mask_mode={self.mask_mode!r}"
 
     def _prepare(self, x: Tensor, mask: Tensor | None) -> Tensor | None:
-        _check_features(x)
+        check_features(x)
         if x.shape[1] != self.num_channels:
             raise ValueError(f"expected {self.num_channels} channels, got {tuple(x.shape)}")
         if mask is None:
             if self.needs_mask:
                 raise ValueError(f"{type(self).__name__} needs a foreground mask (B, 1, H, W)")
             return None
-        _check_map(mask, x, 1, "mask")
+        check_map(mask, x, 1, "mask")
         return resize_mask(mask.to(x.dtype), x.shape[-2:], self.mask_mode).clamp(0.0, 1.0)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, regions: Tensor | None = None) -> Tensor:
@@ -304,7 +304,7 @@ class _AttentionNorm(RegionNorm):
         return list(torch.split(out, widths, dim=1))
 
     def _background(self, xbar_b: Tensor) -> Tensor:
-        return _affine(xbar_b, self.bg_gamma, self.bg_beta)
+        return affine(xbar_b, self.bg_gamma, self.bg_beta)
 
 
 @REGION_NORMS.register("bain")
@@ -355,7 +355,7 @@ class BAIN(_AttentionNorm):
         mean_c, sq_c = self._attend(self.to_q(xbar), xbar, [centred, centred.square()], m, self.to_k)
         mu_i = mean_c + mu_b.detach()
         sd_i = torch.sqrt((sq_c - mean_c.square()).clamp_min(0.0) + self.eps)
-        fg = _affine((x - mu_f) / sd_f * sd_i + mu_i, self.fg_gamma, self.fg_beta)
+        fg = affine((x - mu_f) / sd_f * sd_i + mu_i, self.fg_gamma, self.fg_beta)
         bg = self._background((x - mu_b) / sd_b)
         return m * fg + (1.0 - m) * bg
 
@@ -412,7 +412,7 @@ class SRIN(_AttentionNorm):
         m = self._prepare(x, mask)
         if regions is None:
             raise ValueError(f"SRIN needs a semantic region map ({x.shape[0]}, {self.region_channels}, H, W)")
-        _check_map(regions, x, self.region_channels, "regions")
+        check_map(regions, x, self.region_channels, "regions")
         ms = resize_mask(regions.to(x.dtype), x.shape[-2:], self.mask_mode)
         xbar, (mu_f, sd_f, _, mu_b, sd_b, _) = region_instance_norm(x, m, self.eps)
         (attended,) = self._attend(self.h_q(ms), xbar, [x], m, self.h_k, self.h_v)
