@@ -16,13 +16,13 @@ nothing above it.
 """
 
 from harmonykit.regionmaps.cache import CachedRegionMaps, image_digest
+from harmonykit.regionmaps.images import check_image
 from harmonykit.regionmaps.labels import (
     LABELER_KINDS,
     PALETTE,
     SUPERPIXEL_METHODS,
     SamLabeler,
     SuperpixelLabeler,
-    check_image,
     labels_from_masks,
     make_labeler,
     relabel_by_area,

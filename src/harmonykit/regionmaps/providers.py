@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from harmonykit.errors import ConfigError
+from harmonykit.regionmaps.images import check_image
 from harmonykit.regionmaps.labels import (
     LABELER_KINDS,
-    check_image,
     make_labeler,
     relabel_by_area,
     render_labels,

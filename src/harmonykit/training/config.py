@@ -258,6 +258,18 @@ class GanConfig:
     lr: float | None = None
     betas: tuple[float, float] | None = None
 
+    def create_discriminator(self) -> Any:
+        """``create_discriminator(discriminator, **kwargs)`` (a PatchGAN by default); argument
+        errors become :class:`~harmonykit.errors.ConfigError` naming the key."""
+        from harmonykit.models.discriminator import create_discriminator
+
+        try:
+            return create_discriminator(self.discriminator, **self.kwargs)
+        except ConfigError as exc:
+            raise ConfigError(f"gan.discriminator: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"gan.kwargs: {self.discriminator} with {self.kwargs}: {exc}") from None
+
 
 @dataclass
 class TrainConfig:
@@ -369,10 +381,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
                 f"add gate: learned to model.kwargs ({cfg.model.name} has none)"
             )
     if cfg.gan is not None:
-        from harmonykit.training.build import build_discriminator
-
         with torch.device("meta"):
-            build_discriminator(cfg.gan)
+            cfg.gan.create_discriminator()
 
 
 def load_train_config(
