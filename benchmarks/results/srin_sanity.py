@@ -298,12 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     from harmonykit.io import atomic_write_text
     from harmonykit.models import create_model
     from harmonykit.training.config import load_train_config
-    from harmonykit.training.data import region_settings
 
     # the region maps of training (configs/srin_iharmony4.yaml: SLIC 16 segments); every
     # method is scored with these, never with the evaluator's defaults
-    train_regions = region_settings(load_train_config(REPO / "configs" / "srin_iharmony4.yaml",
-                                                      validate=False).data.regions)
+    train_regions = load_train_config(REPO / "configs" / "srin_iharmony4.yaml",
+                                      validate=False).data.regions.region_map_settings().to_dict()
 
     if args.lalonde is not None:
         data = build_lalonde(args.lalonde, args.out / "data", args.per_photo, args.side)

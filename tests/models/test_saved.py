@@ -38,15 +38,17 @@ def test_save_pretrained_plain_and_pretrained_flag(tmp_path):
 
 def test_region_map_settings_of_a_training_config(tmp_path, monkeypatch):
     """What a run records under ``"regions"`` for each labeller (``data.regions`` of its config)."""
-    from harmonykit.training.config import RegionsConfig
-    from harmonykit.training.data import region_settings
+    from harmonykit.regionmaps.settings import LabelerConfig
 
-    assert region_settings(RegionsConfig(kind="slic", n_segments=4)) == {
+    def region_settings(cfg):
+        return cfg.region_map_settings().to_dict()
+
+    assert region_settings(LabelerConfig(kind="slic", n_segments=4)) == {
         "kind": "slic", "max_side": 512, "n_segments": 4, "compactness": 10.0}
-    assert list(region_settings(RegionsConfig(kind="slic"))) == ["kind", "max_side", "n_segments", "compactness"]
-    assert region_settings(RegionsConfig(kind="felzenszwalb", max_side=None)) == {
+    assert list(region_settings(LabelerConfig(kind="slic"))) == ["kind", "max_side", "n_segments", "compactness"]
+    assert region_settings(LabelerConfig(kind="felzenszwalb", max_side=None)) == {
         "kind": "felzenszwalb", "max_side": None, "scale": 400.0}
     monkeypatch.chdir(tmp_path)
-    sam = region_settings(RegionsConfig(kind="sam", sam_checkpoint=Path("w/sam.pth"), cache_dir=tmp_path))
+    sam = region_settings(LabelerConfig(kind="sam", sam_checkpoint=Path("w/sam.pth"), cache_dir=tmp_path))
     assert sam == {"kind": "sam", "max_side": 512, "sam_checkpoint": str((tmp_path / "w" / "sam.pth").resolve()),
                    "sam_model_type": "vit_b"}

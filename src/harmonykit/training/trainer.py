@@ -58,12 +58,8 @@ from harmonykit.data.batch import PairBatch, collate_pairs
 from harmonykit.errors import HarmonykitError
 from harmonykit.io import write_image
 from harmonykit.models.base import HarmonizationModel
-from harmonykit.training.checkpoint import (
-    checkpoint_dir,
-    publish_weights,
-    replace_dir,
-    save_checkpoint,
-)
+from harmonykit.models.checkpoints import checkpoint_dir
+from harmonykit.training.checkpoint import publish_weights, replace_dir, save_checkpoint
 from harmonykit.training.config import TrainConfig
 from harmonykit.training.data import mask_dropout, mask_dropout_rate
 from harmonykit.training.distributed import (
