@@ -26,11 +26,11 @@ from harmonykit.data.build_folder import (
     skip_path,
 )
 from harmonykit.data.build_settings import BuildError, BuildSettings, Skip
+from harmonykit.data.candidates import OBJECT_LABEL, object_label_map
 from harmonykit.data.lalonde import read_object_mask
 from harmonykit.data.perturb import NoUsableRegionError
 from harmonykit.data.perturb.families import PairContext, make_pair
 from harmonykit.data.perturb.luts import lut_library
-from harmonykit.data.regions import OBJECT_LABEL, object_label_map
 from harmonykit.data.sources import SourceItem
 from harmonykit.errors import HarmonykitError
 from harmonykit.io import (
