@@ -160,4 +160,5 @@ def region_provider_from_settings(settings: Mapping[str, Any] | RegionMapSetting
     >>> p.settings["n_segments"], p.max_side
     (5, 64)
     """
-    return RegionMapSettings.from_mapping(settings).provider()
+    s = RegionMapSettings.from_mapping(settings)
+    return RegionMapProvider(s.kind, max_side=s.max_side, **s.labeler_options)

@@ -51,7 +51,9 @@ class RegionMapSettings:
     """The settings of a region map, as a model saves them (``"regions"`` in ``config.json``).
 
     ``values`` keeps the mapping as written (keys and order; read-only), so a saved file reads
-    back unchanged; the properties give the typed view that builds the provider.
+    back unchanged; the properties give the typed view that
+    :func:`~harmonykit.regionmaps.providers.region_provider_from_settings` builds the
+    provider from.
 
     >>> s = RegionMapSettings.from_mapping({"kind": "slic", "n_segments": 16, "max_side": 64})
     >>> s.kind, s.max_side, s.labeler_options
@@ -93,12 +95,6 @@ class RegionMapSettings:
     def to_dict(self) -> dict[str, Any]:
         """The mapping as given (JSON-able when it was read from JSON)."""
         return dict(self.values)
-
-    def provider(self) -> Any:
-        """The :class:`~harmonykit.regionmaps.providers.RegionMapProvider` of these settings."""
-        from harmonykit.regionmaps.providers import RegionMapProvider
-
-        return RegionMapProvider(self.kind, max_side=self.max_side, **self.labeler_options)
 
 
 @dataclass

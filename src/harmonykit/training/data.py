@@ -169,9 +169,9 @@ class EpochIndexed(torch.utils.data.Dataset):
 def build_region_provider(cfg: LabelerConfig) -> Any:
     """The region-map provider (SRIN's semantic map) of ``cfg``, cached on disk when
     ``cache_dir`` is set."""
-    from harmonykit.regionmaps import CachedRegionMaps
+    from harmonykit.regionmaps import CachedRegionMaps, region_provider_from_settings
 
-    provider = cfg.region_map_settings().provider()
+    provider = region_provider_from_settings(cfg.region_map_settings())
     if cfg.cache_dir is not None:
         return CachedRegionMaps(provider, cfg.cache_dir)
     return provider
