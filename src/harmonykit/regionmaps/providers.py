@@ -6,7 +6,7 @@ painted with the fixed :data:`~harmonykit.regionmaps.labels.PALETTE` (label ``k`
 ``PALETTE[k]``; label 0 is black), so the same image and settings always give the same map.
 
 Region-map settings (:class:`~harmonykit.regionmaps.settings.RegionMapSettings`, a plain
-mapping of :data:`REGION_SETTING_KEYS` too; what a trained run stores under ``"regions"`` in
+mapping of :data:`~harmonykit.regionmaps.settings.REGION_SETTING_KEYS` too; what a trained run stores under ``"regions"`` in
 its weights' ``config.json``) name a provider: :func:`region_provider_from_settings` builds
 it; :func:`~harmonykit.regionmaps.settings.merge_region_map_settings` applies command-line
 overrides to a model's saved settings.
@@ -153,7 +153,7 @@ class RegionMapProvider:
 def region_provider_from_settings(settings: Mapping[str, Any] | RegionMapSettings) -> RegionMapProvider:
     """The :class:`RegionMapProvider` of region-map settings (a
     :class:`~harmonykit.regionmaps.settings.RegionMapSettings` or a mapping of
-    :data:`REGION_SETTING_KEYS`; the training config's ``data.regions`` gives the same
+    :data:`~harmonykit.regionmaps.settings.REGION_SETTING_KEYS`; the training config's ``data.regions`` gives the same
     provider through :meth:`~harmonykit.regionmaps.settings.LabelerConfig.region_map_settings`).
 
     >>> p = region_provider_from_settings({"kind": "slic", "n_segments": 5, "max_side": 64})
