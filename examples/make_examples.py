@@ -1,7 +1,7 @@
 """Make the example composites in this folder from scikit-image photos.
 
 The photos (chelsea, coffee, rocket) are among the five held out from the default model's
-training (benchmarks/reproduce.py HELD_OUT, passed as data.exclude), so the examples show the model on
+training (benchmarks/_common.py HELD_OUT, passed as data.exclude), so the examples show the model on
 images it has never seen. Each example is a multi-region Sg-MMH composite made by the
 perturbation engine at the photo's own resolution: ``<name>.png`` (composite),
 ``<name>_mask.png`` (union of the perturbed regions) and ``<name>_real.png`` (the photo).

@@ -18,13 +18,14 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _load_benchmark_script(name: str):
-    """``benchmarks/<name>.py`` imported as a module (the scripts are not a package)."""
-    import importlib.util
+    """The script ``benchmarks/<group>/<name>.py`` imported as ``benchmarks.<group>.<name>``
+    (the repository root is on ``sys.path``: ``pythonpath`` in pyproject.toml)."""
+    import importlib
 
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    found = sorted(BENCHMARKS.glob(f"*/{name}.py"))
+    if len(found) != 1:
+        raise LookupError(f"benchmarks/*/{name}.py: {len(found)} scripts match")
+    return importlib.import_module(f"benchmarks.{found[0].parent.name}.{name}")
 
 
 def _write_pair_benchmark(root: Path, reals: list[np.ndarray], masks: list[np.ndarray], gain: float,
@@ -51,7 +52,7 @@ def write_pair_benchmark():
 
 @pytest.fixture(scope="session")
 def benchmark_script():
-    """``benchmark_script("learning_curve")``: a script of ``benchmarks/`` as a module."""
+    """``benchmark_script("learning_curve")``: a script of ``benchmarks/*/`` as a module."""
     return _load_benchmark_script
 
 

@@ -297,17 +297,17 @@ def test_worker_start_failure_is_reported(tmp_path, source, monkeypatch):
         build_benchmark(s, tmp_path / "o1")
     # a worker whose set-up fails must not raise in the pool initializer (Pool would restart
     # it forever): the error is kept and raised for the first item, in the parent process
-    import harmonykit.data.builder as builder
+    import harmonykit.data.build_worker as builder
 
     def boom(*args, **kwargs):
         raise MissingDependencyError("segment-anything is not installed")
 
-    monkeypatch.setattr(builder, "_Worker", boom)
+    monkeypatch.setattr(builder, "Worker", boom)
     monkeypatch.setattr(builder, "_WORKER", None)
     monkeypatch.setattr(builder, "_INIT_ERROR", None)
-    builder._init_worker(settings_for(source), str(tmp_path / "o2"), str(imgs))
+    builder.init_worker(settings_for(source), str(tmp_path / "o2"), str(imgs))
     with pytest.raises(BuildError, match="could not start: segment-anything is not installed"):
-        builder._run_item(builder.SourceItem("x", imgs / "x.jpg", None))
+        builder.run_item(builder.SourceItem("x", imgs / "x.jpg", None))
 
 
 def test_samples_per_image_gives_distinct_recipes(tmp_path):

@@ -1,4 +1,4 @@
-"""Region-aware normalization layers: in / rain / bain / srin (harmonykit.models.norms)."""
+"""Region-aware normalization layers: in / rain / bain / srin (harmonykit.models.norms, norm_ops)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from harmonykit.models.layers import NORMS
+from harmonykit.models.norm_ops import (
+    masked_attention,
+    masked_mean_std,
+    pool_tokens,
+    rain_normalize,
+    resize_mask,
+)
 from harmonykit.models.norms import (
     BAIN,
     RAIN,
@@ -15,12 +22,7 @@ from harmonykit.models.norms import (
     SRIN,
     InstanceNorm,
     create_region_norm,
-    masked_attention,
-    masked_mean_std,
     norm_uses_regions,
-    pool_tokens,
-    rain_normalize,
-    resize_mask,
 )
 
 NAMES = ("in", "rain", "bain", "srin")

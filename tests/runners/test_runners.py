@@ -169,3 +169,24 @@ def test_importing_runners_and_locating_specs_does_not_import_torch():
             "import harmonykit.regionmaps; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_loading_models_and_runs_does_not_import_training(srin_tiny_dir, tmp_path):
+    """Issue 28: the runners read the saved-model format, a run's checkpoint and its
+    ``config.yaml`` region settings without the training code."""
+    from harmonykit.training.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(srin_tiny_dir, run / "weights")  # weights published without "regions"
+    (run / "config.yaml").write_text("data:\n  regions:\n    kind: felzenszwalb\n    scale: 50.0\n    max_side: 64\n")
+    state = resolve(run / "weights").model.state_dict()
+    save_checkpoint(run, 3, state, state, {"world_size": 1})
+    code = (
+        "import sys, json; from harmonykit.runners import resolve\n"
+        f"ema = resolve({str(run)!r}); raw = resolve({str(run)!r}, weights='raw')\n"
+        "print(json.dumps([ema.region_settings, 'step 3' in raw.description,\n"
+        "                  sorted(m for m in sys.modules if m.startswith('harmonykit.training'))]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [{"kind": "felzenszwalb", "max_side": 64, "scale": 50.0}, True, []]

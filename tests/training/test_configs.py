@@ -49,7 +49,7 @@ def test_config_loads_and_validates(name):
     elif name == "default_photos.yaml":
         assert cfg.data.kind == "onthefly" and cfg.model.name == "om_unet_small"
         assert model.mask_use == "optional" and cfg.data.mask_dropout == 0.2
-        assert cfg.data.exclude == []  # runs on any folder (the held-out ids live in benchmarks/reproduce.py)
+        assert cfg.data.exclude == []  # runs on any folder (the held-out ids live in benchmarks/_common.py)
     else:
         hscene = "hscene" in name
         assert cfg.data.kind == "onthefly" and cfg.data.format == ("ade20k" if hscene else "lip")

@@ -98,11 +98,12 @@ def test_fixed_pair_augmentation_crops_and_flips_consistently(tmp_path):
 
     from harmonykit.data.batch import PairItem
     from harmonykit.errors import ConfigError
-    from harmonykit.training.config import DataConfig, RegionsConfig
+    from harmonykit.regionmaps.settings import LabelerConfig
+    from harmonykit.training.config import DataConfig
     from harmonykit.training.data import EpochIndexed, build_dataset
 
     root = make_iharmony4(tmp_path / "ih4", n=2)
-    regions = RegionsConfig(kind="slic", n_segments=4)
+    regions = LabelerConfig(kind="slic", n_segments=4)
     plain = build_dataset(DataConfig(kind="iharmony4", root=root, size=40, workers=0), seed=0, uses_regions=True)
     aug_cfg = DataConfig(kind="iharmony4", root=root, size=32, load_size=40, flip=True, workers=0, regions=regions)
     aug = build_dataset(aug_cfg, seed=0, uses_regions=True)

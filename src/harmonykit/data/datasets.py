@@ -45,9 +45,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from harmonykit.data.batch import PairBatch, PairError, PairItem, collate_pairs
+from harmonykit.data.tensors import (
+    resize_image_tensor,
+    resize_mask_tensor,
+    size_tuple,
+    to_tensor_image,
+    to_tensor_mask,
+)
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
 from harmonykit.io import IMAGE_EXTENSIONS, list_images, read_image, read_mask
 
@@ -519,55 +525,6 @@ def open_benchmark(
 # ----------------------------------------------------------------------------- torch
 
 
-def _writable(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
-    return a if a.flags.writeable else a.copy()
-
-
-def to_tensor_image(image: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32 in ``[0, 1]``."""
-    return torch.from_numpy(_writable(image)).permute(2, 0, 1).float().div_(255.0)
-
-
-def to_tensor_mask(mask: np.ndarray) -> torch.Tensor:
-    """``(H, W)`` float ``[0, 1]`` (or uint8 0/255) -> ``(1, H, W)`` float32 in ``[0, 1]``."""
-    m = np.asarray(mask)
-    t = torch.from_numpy(_writable(m)).float()
-    if m.dtype == np.uint8:
-        t = t.div_(255.0)
-    return t[None]
-
-
-def resize_image_tensor(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize ``(C, H, W)`` float to ``size`` ``(H, W)``: bilinear, antialiased when
-    shrinking (``F.interpolate(..., antialias=True, align_corners=False)``), clamped to
-    ``[0, 1]``; values are not re-quantised to 8 bits."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x[None], size=tuple(size), mode="bilinear", align_corners=False, antialias=True)[0].clamp_(0.0, 1.0)
-
-
-def resize_mask_tensor(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize ``(C, H, W)`` with nearest neighbour at pixel centres (``nearest-exact``):
-    mask values are kept (a binary mask stays binary)."""
-    if tuple(m.shape[-2:]) == tuple(size):
-        return m
-    return F.interpolate(m[None], size=tuple(size), mode="nearest-exact")[0]
-
-
-def _size_tuple(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, int):
-        if size < 1:
-            raise ConfigError(f"size must be positive, got {size}")
-        return (size, size)
-    h, w = size
-    if int(h) < 1 or int(w) < 1:
-        raise ConfigError(f"size must be positive, got {size}")
-    return (int(h), int(w))
-
-
 class TorchPairs(torch.utils.data.Dataset):
     """A :class:`PairDataset` as torch tensors, for a ``DataLoader`` (workers allowed).
 
@@ -598,7 +555,7 @@ class TorchPairs(torch.utils.data.Dataset):
         skip_errors: bool = False,
     ) -> None:
         self.dataset = dataset
-        self.size = _size_tuple(size)
+        self.size = size_tuple(size)
         self.regions = regions
         self.skip_errors = skip_errors
 

@@ -41,14 +41,14 @@ import numpy as np
 import torch
 
 from harmonykit.data.batch import PairItem
-from harmonykit.data.datasets import to_tensor_image, to_tensor_mask
+from harmonykit.data.candidates import OBJECT_LABEL, object_label_map
 from harmonykit.data.lalonde import read_object_mask
 from harmonykit.data.perturb import NoUsableRegionError, PerturbConfig
 from harmonykit.data.perturb.families import FamilyMix, PairContext, ReferenceSource, make_pair
 from harmonykit.data.perturb.luts import LutConfig, LutLibrary, lut_library
 from harmonykit.data.perturb.transfer import TransferConfig
-from harmonykit.data.regions import OBJECT_LABEL, object_label_map
 from harmonykit.data.sources import SourceItem
+from harmonykit.data.tensors import to_tensor_image, to_tensor_mask
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
 from harmonykit.io import read_image, read_label_map
 from harmonykit.regionmaps import LABELER_KINDS, make_labeler, resize_labels_nearest

@@ -19,9 +19,9 @@ RGB heads the low-resolution change ``out - in`` is upsampled and added.
 ``model.config`` (``{"name", "kwargs"}``) is recorded by
 :func:`~harmonykit.models.registry.create_model` only; a model built directly (from a
 backbone and a head) has an empty config and cannot be saved. ``save_pretrained(dir)``
-writes ``model.safetensors`` and ``config.json`` (``{"name", "kwargs",
-"harmonykit_version"}``); ``from_pretrained(dir)`` rebuilds it with ``create_model`` and
-loads the weights.
+writes ``model.safetensors`` and ``config.json`` (the schema:
+:class:`~harmonykit.models.saved.SavedModelConfig`); ``from_pretrained(dir)`` rebuilds it
+with ``create_model`` and loads the weights.
 """
 
 from __future__ import annotations
@@ -40,13 +40,12 @@ from torch import Tensor, nn
 
 from harmonykit.errors import HarmonykitError
 from harmonykit.models.registry import create_model
+from harmonykit.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelConfig
 from harmonykit.operators import OperatorMasks
 
 __all__ = ["ModelOutput", "HarmonizationModel", "load_model", "check_weights", "WEIGHTS_NAME", "CONFIG_NAME", "MASK_FREE_MODES",
            "WEIGHT_NEUTRAL_KWARGS", "architecture_kwargs"]
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 
 MaskUse = Literal["never", "optional", "required"]
 MaskFree = Literal["gate", "two_stage"]
@@ -367,10 +366,8 @@ class HarmonizationModel(nn.Module):
         state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
                  for k, v in self.state_dict().items()}
         atomic_write_bytes(directory / WEIGHTS_NAME, st_save(state))
-        cfg = {"name": self.config["name"], "kwargs": kwargs, "harmonykit_version": __version__}
-        if extra:
-            cfg.update(extra)
-        atomic_write_text(directory / CONFIG_NAME, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        cfg = {"name": self.config["name"], "kwargs": kwargs, "harmonykit_version": __version__, **(extra or {})}
+        atomic_write_text(directory / CONFIG_NAME, SavedModelConfig.from_dict(cfg).to_json())
         return directory
 
     @classmethod

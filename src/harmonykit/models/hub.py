@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harmonykit.errors import HarmonykitError
-from harmonykit.models.base import CONFIG_NAME, WEIGHTS_NAME
+from harmonykit.models.saved import CONFIG_NAME, WEIGHTS_NAME
 
 __all__ = ["PRETRAINED_DIR", "list_pretrained", "resolve_model_dir"]
 

@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING, Any
 from harmonykit.registry import Registry
 
 if TYPE_CHECKING:
-    from harmonykit.models.base import HarmonizationModel
+    from torch import nn
+
+# builders return a HarmonizationModel, typed here as an nn.Module: the registry sits below
+# models.base (which imports it) and names no model class
 
 __all__ = ["MODELS", "register_model", "create_model", "list_models", "is_model"]
 
 #: harmonization models: name -> ``builder(**kwargs) -> HarmonizationModel``
-MODELS: Registry[Callable[..., HarmonizationModel]] = Registry("model")
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
 #: decorator registering a model builder: ``@register_model("name")`` (``MODELS.register``)
 register_model = MODELS.register
@@ -48,7 +51,7 @@ def is_model(name: object) -> bool:
     return name in MODELS
 
 
-def create_model(name: str, **kwargs: Any) -> HarmonizationModel:
+def create_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered model and record ``model.config = {"name", "kwargs"}``.
 
     Raises:

@@ -26,7 +26,7 @@ Every region-aware layer is called as ``norm(x, mask, regions)`` and resizes the
 Any ``H, W`` works: the input, mask and region map are padded at the right/bottom to a
 multiple of ``2**D`` by edge replication and the features are cropped back, so a 256 x 256
 input is not padded. (The replicated border counts in the region statistics.) A region map
-of another size is first resized to the input's (:func:`~harmonykit.models.norms.resize_mask`).
+of another size is first resized to the input's (:func:`~harmonykit.models.norm_ops.resize_mask`).
 
 Registered models (presets of :func:`build_srin_model`, registered by
 :mod:`harmonykit.models.zoo`; the functions of the same name here are shortcuts for
@@ -51,7 +51,8 @@ from torch import Tensor, nn
 from harmonykit.models.base import HarmonizationModel
 from harmonykit.models.heads import create_head
 from harmonykit.models.layers import get_act_layer, get_norm_layer
-from harmonykit.models.norms import REGION_NORMS, create_region_norm, norm_uses_regions, resize_mask
+from harmonykit.models.norm_ops import resize_mask
+from harmonykit.models.norms import REGION_NORMS, create_region_norm, norm_uses_regions
 from harmonykit.models.registry import create_model
 
 __all__ = ["SRINUNet", "build_srin_model", "srin_unet", "srin_unet_tiny", "srin_om"]

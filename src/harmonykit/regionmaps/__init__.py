@@ -8,21 +8,25 @@ nothing above it.
   Felzenszwalb), SAM masks painted as labels (:func:`labels_from_masks`),
   :func:`make_labeler`, the fixed :data:`PALETTE`.
 * :mod:`~harmonykit.regionmaps.providers` - :class:`RegionMapProvider` ``image ->``
-  :class:`RegionMap` and the region-settings dicts a trained model saves
-  (:func:`region_provider_from_settings`, :func:`merge_region_settings`).
+  :class:`RegionMap` (:func:`region_provider_from_settings`).
+* :mod:`~harmonykit.regionmaps.settings` - the settings that define regions: the labeller
+  section ``data.regions`` of a training config (:class:`LabelerConfig`) and the region-map
+  settings a trained model saves (:class:`RegionMapSettings`,
+  :func:`merge_region_map_settings`); no NumPy, no PyTorch.
+* :mod:`~harmonykit.regionmaps.images` - :func:`check_image`.
 * :mod:`~harmonykit.regionmaps.cache` - :class:`CachedRegionMaps`, maps kept on disk.
 * :mod:`~harmonykit.regionmaps.sam` - the SAM "everything" mask generator (optional extra);
   :mod:`~harmonykit.regionmaps.tv_compat` stands in for the torchvision functions it imports.
 """
 
 from harmonykit.regionmaps.cache import CachedRegionMaps, image_digest
+from harmonykit.regionmaps.images import check_image
 from harmonykit.regionmaps.labels import (
     LABELER_KINDS,
     PALETTE,
     SUPERPIXEL_METHODS,
     SamLabeler,
     SuperpixelLabeler,
-    check_image,
     labels_from_masks,
     make_labeler,
     relabel_by_area,
@@ -31,16 +35,23 @@ from harmonykit.regionmaps.labels import (
     superpixel_labels,
 )
 from harmonykit.regionmaps.providers import (
-    DEFAULT_MAX_SIDE,
     REGION_MAP_VERSION,
     REGION_PROVIDERS,
-    REGION_SETTING_KEYS,
     RegionMap,
     RegionMapProvider,
     RegionProvider,
-    merge_region_settings,
     region_provider_from_settings,
 )
+from harmonykit.regionmaps.settings import (
+    DEFAULT_MAX_SIDE,
+    REGION_SETTING_KEYS,
+    LabelerConfig,
+    RegionMapSettings,
+    merge_region_map_settings,
+)
+
+#: the former name of :func:`merge_region_map_settings` (evaluation and inference still use it)
+merge_region_settings = merge_region_map_settings
 
 __all__ = [
     "SUPERPIXEL_METHODS",
@@ -62,6 +73,9 @@ __all__ = [
     "RegionMap",
     "RegionMapProvider",
     "RegionProvider",
+    "LabelerConfig",
+    "RegionMapSettings",
+    "merge_region_map_settings",
     "merge_region_settings",
     "region_provider_from_settings",
     "CachedRegionMaps",

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from harmonykit.errors import ImageReadError
-from harmonykit.regionmaps.labels import check_image
+from harmonykit.regionmaps.images import check_image
 from harmonykit.regionmaps.providers import RegionMap, RegionMapProvider
 
 __all__ = ["image_digest", "CachedRegionMaps"]

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from harmonykit.errors import ConfigError
+from harmonykit.regionmaps.images import check_image
 
 __all__ = [
     "SUPERPIXEL_METHODS",
     "LABELER_KINDS",
     "PALETTE",
-    "check_image",
     "superpixel_labels",
     "labels_from_masks",
     "relabel_by_area",
@@ -168,13 +168,6 @@ def render_labels(labels: np.ndarray) -> np.ndarray:
         raise ValueError("label maps cannot hold negative labels")
     idx = np.where(lab == 0, 0, 1 + (lab - 1) % 255)
     return PALETTE[idx]
-
-
-def check_image(image: np.ndarray) -> None:
-    """Raise :class:`ValueError` unless ``image`` is an ``(H, W, 3)`` uint8 RGB array."""
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {desc}")
 
 
 class SuperpixelLabeler:

@@ -5,15 +5,15 @@ regions ranked by area, largest = 1, 0 = unlabelled) and ``rgb`` (uint8), the la
 painted with the fixed :data:`~harmonykit.regionmaps.labels.PALETTE` (label ``k`` has colour
 ``PALETTE[k]``; label 0 is black), so the same image and settings always give the same map.
 
-A region-settings dict (:data:`REGION_SETTING_KEYS`; what a trained run stores under
-``"regions"`` in its weights' ``config.json``) names a provider:
-:func:`region_provider_from_settings` builds it, :func:`merge_region_settings` applies
-command-line overrides to a model's saved settings.
+Region-map settings (:class:`~harmonykit.regionmaps.settings.RegionMapSettings`, a plain
+mapping of :data:`~harmonykit.regionmaps.settings.REGION_SETTING_KEYS` too; what a trained run stores under ``"regions"`` in
+its weights' ``config.json``) name a provider: :func:`region_provider_from_settings` builds
+it; :func:`~harmonykit.regionmaps.settings.merge_region_map_settings` applies command-line
+overrides to a model's saved settings.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,31 +22,26 @@ from typing import Any
 import numpy as np
 
 from harmonykit.errors import ConfigError
+from harmonykit.regionmaps.images import check_image
 from harmonykit.regionmaps.labels import (
     LABELER_KINDS,
-    check_image,
     make_labeler,
     relabel_by_area,
     render_labels,
     resize_labels_nearest,
 )
+from harmonykit.regionmaps.settings import DEFAULT_MAX_SIDE, RegionMapSettings
 
 __all__ = [
     "RegionProvider",
     "REGION_PROVIDERS",
-    "DEFAULT_MAX_SIDE",
     "REGION_MAP_VERSION",
-    "REGION_SETTING_KEYS",
     "RegionMap",
     "RegionMapProvider",
-    "merge_region_settings",
     "region_provider_from_settings",
 ]
 
-logger = logging.getLogger(__name__)
-
 REGION_PROVIDERS = LABELER_KINDS
-DEFAULT_MAX_SIDE = 512  # region maps are computed on a copy with at most this longer side
 # part of every region-map cache key: bump it when a labeller's algorithm changes (e.g. new
 # slic options in superpixel_labels) so that stale cached maps are not reused
 REGION_MAP_VERSION = 1
@@ -155,58 +150,15 @@ class RegionMapProvider:
         return f"RegionMapProvider({self.kind!r}, max_side={self.max_side}, labeler={self.labeler!r})"
 
 
-#: keys of a region-settings dict (what a trained run stores under ``"regions"`` in its
-#: weights' ``config.json``; see :func:`region_provider_from_settings`)
-REGION_SETTING_KEYS = ("kind", "max_side", "n_segments", "compactness", "scale", "min_size",
-                       "sam_checkpoint", "sam_model_type")
-
-
-def merge_region_settings(
-    saved: Mapping[str, Any] | None,
-    kind: str | None = None,
-    sam_checkpoint: str | Path | None = None,
-    sam_model_type: str | None = None,
-) -> dict[str, Any]:
-    """A model's saved region settings with command-line overrides applied.
-
-    ``saved``: the settings the model was trained with (``None``: a model saved without
-    them, SLIC defaults). ``kind``: another region kind drops the saved labeller options
-    (the maps then differ from training; a warning is logged). ``sam_checkpoint`` /
-    ``sam_model_type``: replace the saved ones (e.g. the SAM file lives elsewhere here).
-
-    >>> merge_region_settings({"kind": "slic", "n_segments": 16, "max_side": 512})
-    {'kind': 'slic', 'n_segments': 16, 'max_side': 512}
-    >>> merge_region_settings({"kind": "slic", "n_segments": 16, "max_side": 512}, kind="felzenszwalb")
-    {'kind': 'felzenszwalb', 'max_side': 512}
-    """
-    s = {k: v for k, v in dict(saved or {}).items() if k in REGION_SETTING_KEYS}
-    s.setdefault("kind", "slic")
-    if kind is not None and kind != s["kind"]:
-        if saved:
-            logger.warning(
-                "region maps: --regions %s differs from the model's training maps (%s); scores will not "
-                "match the model's own maps", kind, s["kind"])
-        s = {"kind": kind, **({"max_side": s["max_side"]} if "max_side" in s else {})}
-    if sam_checkpoint is not None:
-        s["sam_checkpoint"] = str(sam_checkpoint)
-    if sam_model_type is not None:
-        s["sam_model_type"] = sam_model_type
-    if s["kind"] != "sam":
-        s.pop("sam_checkpoint", None)
-        s.pop("sam_model_type", None)
-    return s
-
-
-def region_provider_from_settings(settings: Mapping[str, Any]) -> RegionMapProvider:
-    """The :class:`RegionMapProvider` of a region-settings dict (see
-    :data:`REGION_SETTING_KEYS`; the training config's ``data.regions`` gives the same
-    provider through :func:`harmonykit.training.data.region_settings`).
+def region_provider_from_settings(settings: Mapping[str, Any] | RegionMapSettings) -> RegionMapProvider:
+    """The :class:`RegionMapProvider` of region-map settings (a
+    :class:`~harmonykit.regionmaps.settings.RegionMapSettings` or a mapping of
+    :data:`~harmonykit.regionmaps.settings.REGION_SETTING_KEYS`; the training config's ``data.regions`` gives the same
+    provider through :meth:`~harmonykit.regionmaps.settings.LabelerConfig.region_map_settings`).
 
     >>> p = region_provider_from_settings({"kind": "slic", "n_segments": 5, "max_side": 64})
     >>> p.settings["n_segments"], p.max_side
     (5, 64)
     """
-    s = {k: v for k, v in settings.items() if k in REGION_SETTING_KEYS}
-    kind = str(s.pop("kind", "slic"))
-    max_side = s.pop("max_side", DEFAULT_MAX_SIDE)
-    return RegionMapProvider(kind, max_side=max_side, **s)
+    s = RegionMapSettings.from_mapping(settings)
+    return RegionMapProvider(s.kind, max_side=s.max_side, **s.labeler_options)

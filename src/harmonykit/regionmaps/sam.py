@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from harmonykit.errors import ConfigError, HarmonykitError, MissingDependencyError
-from harmonykit.regionmaps.labels import check_image
+from harmonykit.regionmaps.images import check_image
 
 __all__ = [
     "SAM_MODEL_TYPES",

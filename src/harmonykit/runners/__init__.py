@@ -17,8 +17,10 @@
   checks ``--model`` with it before importing PyTorch).
 * :mod:`~harmonykit.runners.resolver` - :func:`resolve`.
 
-This room sits above ``training`` (raw weights come from training checkpoints) and below
-``evaluation`` and ``inference``, which both run what :func:`resolve` returns. Importing
+This room sits on ``models`` (the saved-model format :mod:`harmonykit.models.saved`, the
+checkpoint reader :mod:`harmonykit.models.checkpoints` for raw weights) and below
+``evaluation`` and ``inference``, which both run what :func:`resolve` returns; it imports
+nothing from ``training``. Importing
 the package does not import PyTorch; the runners' modules are loaded on first use.
 """
 

@@ -3,7 +3,6 @@ model or run directory (EMA or raw weights, the region settings it was trained w
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from torch import Tensor
 from harmonykit.errors import ConfigError, HarmonykitError
 from harmonykit.models.base import HarmonizationModel, check_weights, load_model
 from harmonykit.models.heads import OperatorMaskHead
+from harmonykit.models.saved import SavedModelConfig, run_region_settings
 from harmonykit.runners.base import MaskUse, RunnerKind, RunOutput, apply_mask_use
 
 __all__ = ["WEIGHT_CHOICES", "Weights", "ModelRunner", "load_model_runner", "load_raw_weights",
@@ -136,7 +136,7 @@ def load_raw_weights(model: HarmonizationModel, directory: Path, device: str | t
         HarmonykitError: ``directory`` is not a run's ``weights/`` with
             ``checkpoints/last``, or the checkpoint does not match the model.
     """
-    from harmonykit.training.checkpoint import has_checkpoint, load_checkpoint
+    from harmonykit.models.checkpoints import has_checkpoint, load_checkpoint
 
     run = directory.parent
     if directory.name != "weights" or not has_checkpoint(run):
@@ -154,26 +154,23 @@ def load_raw_weights(model: HarmonizationModel, directory: Path, device: str | t
 
 
 def saved_region_settings(model_dir: str | Path) -> dict[str, Any] | None:
-    """The region settings a model was trained with: ``"regions"`` in its ``config.json``
-    (written by the trainer), else, for a run's ``weights/`` published before the trainer
-    saved them, ``data.regions`` of the run's ``config.yaml`` beside it; ``None`` when
-    neither says (a model saved by hand).
+    """The region-map settings a model was trained with: ``"regions"`` in its ``config.json``
+    (written by the trainer, :class:`~harmonykit.models.saved.SavedModelConfig`), else, for a
+    run's ``weights/`` published before the trainer saved them, ``data.regions`` of the run's
+    ``config.yaml`` beside it (:func:`~harmonykit.models.saved.run_region_settings`); ``None``
+    when neither says (a model saved by hand).
     """
     directory = Path(model_dir)
     try:
-        cfg = json.loads((directory / "config.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        cfg = {}
-    if isinstance(cfg, dict) and isinstance(cfg.get("regions"), Mapping):
-        return dict(cfg["regions"])
+        saved = SavedModelConfig.read(directory)
+    except HarmonykitError:
+        saved = None
+    if saved is not None and saved.regions is not None:
+        return saved.regions.to_dict()
     run_cfg = directory.parent / "config.yaml"
     if directory.name == "weights" and run_cfg.is_file():
-        from harmonykit.config import load_config
-        from harmonykit.training.config import TrainConfig
-        from harmonykit.training.data import region_settings
-
         try:
-            return region_settings(load_config(run_cfg, TrainConfig).data.regions)
+            return run_region_settings(run_cfg).to_dict()
         except HarmonykitError as exc:
             logger.warning("%s: cannot read the run's region settings (%s)", run_cfg, exc)
     return None

@@ -9,13 +9,24 @@ Usage::
 Modules: :mod:`~harmonykit.training.config` (:class:`TrainConfig`),
 :mod:`~harmonykit.training.losses`, :mod:`~harmonykit.training.data` (data order),
 :mod:`~harmonykit.training.build`, :mod:`~harmonykit.training.state` (the run's parts,
-:class:`~harmonykit.training.state.RunState`), :mod:`~harmonykit.training.checkpoint`,
+:class:`~harmonykit.training.state.RunState`), :mod:`~harmonykit.training.checkpoint`
+(writing; the reading side is :mod:`harmonykit.models.checkpoints`),
 :mod:`~harmonykit.training.ema`, :mod:`~harmonykit.training.distributed`,
 :mod:`~harmonykit.training.samples`, :mod:`~harmonykit.training.trainer`.
+
+Importing the package loads nothing else: the names below are loaded from their modules
+on first use (as in :mod:`harmonykit.runners`), so that importing one training module (e.g.
+``harmonykit.training.config``) does not import the trainer and PyTorch's training stack.
 """
 
-from harmonykit.training.config import TrainConfig, load_train_config, validate_train_config
-from harmonykit.training.trainer import Trainer, TrainingDivergedError, TrainResult, train
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harmonykit.training.config import TrainConfig, load_train_config, validate_train_config
+    from harmonykit.training.trainer import Trainer, TrainingDivergedError, TrainResult, train
 
 __all__ = [
     "TrainConfig",
@@ -26,3 +37,18 @@ __all__ = [
     "TrainingDivergedError",
     "train",
 ]
+
+_LAZY = {
+    "TrainConfig": "config", "load_train_config": "config", "validate_train_config": "config",
+    "Trainer": "trainer", "TrainResult": "trainer", "TrainingDivergedError": "trainer", "train": "trainer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the module of a training name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

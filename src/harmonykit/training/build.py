@@ -39,15 +39,9 @@ def build_generator(cfg: TrainConfig) -> HarmonizationModel:
 
 
 def build_discriminator(gan: GanConfig) -> nn.Module:
-    """``create_discriminator(gan.discriminator, **gan.kwargs)`` (a PatchGAN by default)."""
-    from harmonykit.models.discriminator import create_discriminator
-
-    try:
-        return create_discriminator(gan.discriminator, **gan.kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"gan.discriminator: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"gan.kwargs: {gan.discriminator} with {gan.kwargs}: {exc}") from None
+    """``create_discriminator(gan.discriminator, **gan.kwargs)`` (a PatchGAN by default;
+    :meth:`GanConfig.create_discriminator`)."""
+    return gan.create_discriminator()
 
 
 def init_generator_from(

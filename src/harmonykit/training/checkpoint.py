@@ -13,7 +13,8 @@
 
 A checkpoint is written into a temporary sibling folder and swapped in with two renames
 (``last`` -> ``.last.old``, temporary -> ``last``), so a kill at any moment leaves either
-the previous or the new checkpoint complete; :func:`load_checkpoint` falls back to
+the previous or the new checkpoint complete; :func:`load_checkpoint` (the reading side lives in
+:mod:`harmonykit.models.checkpoints`, below the runners, and is re-exported here) falls back to
 ``.last.old`` if the kill fell between the two renames. ``.last.old`` is deleted only
 while ``last`` exists, so it survives any number of kills until a new ``last`` is in
 place.
@@ -36,15 +37,23 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+import torch  # noqa: F401  (the doctest of encode_state uses it)
 from torch import Tensor
 
-from harmonykit.errors import HarmonykitError
 from harmonykit.io import atomic_write_bytes, atomic_write_text
+from harmonykit.models.checkpoints import (  # the reading side, re-exported: this module's API
+    CHECKPOINT_FORMAT,
+    Checkpoint,
+    checkpoint_dir,
+    decode_state,
+    has_checkpoint,
+    load_checkpoint,
+    previous_dir,
+    weights_step,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -61,12 +70,18 @@ __all__ = [
     "remove_stale_temporaries",
 ]
 
-CHECKPOINT_FORMAT = 1
-
 
 # --------------------------------------------------------------------------- (de)serialise
 def encode_state(obj: Any, tensors: dict[str, Tensor], key: str = "") -> Any:
-    """JSON-able copy of ``obj`` with tensors moved to ``tensors`` (see module doc)."""
+    """JSON-able copy of ``obj`` with tensors moved to ``tensors`` (see module doc);
+    :func:`decode_state` inverts it.
+
+    >>> t = {}
+    >>> s = {"state": {0: {"step": torch.tensor(3.0)}}, "betas": (0.9, 0.99), "m": Counter({5: 1})}
+    >>> back = decode_state(json.loads(json.dumps(encode_state(s, t))), t)
+    >>> back["state"][0]["step"].item(), back["betas"], back["m"]
+    (3.0, (0.9, 0.99), Counter({5: 1}))
+    """
     if isinstance(obj, Tensor):
         name = key or f"t{len(tensors)}"
         tensors[name] = obj.detach().to("cpu", copy=True).contiguous()
@@ -88,33 +103,7 @@ def encode_state(obj: Any, tensors: dict[str, Tensor], key: str = "") -> Any:
     raise TypeError(f"cannot store {type(obj).__name__} at {key!r} in a checkpoint")
 
 
-def decode_state(obj: Any, tensors: dict[str, Tensor]) -> Any:
-    """Inverse of :func:`encode_state`.
-
-    >>> t = {}
-    >>> s = {"state": {0: {"step": torch.tensor(3.0)}}, "betas": (0.9, 0.99), "m": Counter({5: 1})}
-    >>> back = decode_state(json.loads(json.dumps(encode_state(s, t))), t)
-    >>> back["state"][0]["step"].item(), back["betas"], back["m"]
-    (3.0, (0.9, 0.99), Counter({5: 1}))
-    """
-    if isinstance(obj, list):
-        return [decode_state(v, tensors) for v in obj]
-    if isinstance(obj, dict):
-        if "__tensor__" in obj:
-            return tensors[obj["__tensor__"]]
-        if "__tuple__" in obj:
-            return tuple(decode_state(v, tensors) for v in obj["__tuple__"])
-        if "__items__" in obj:
-            return {decode_state(k, tensors): decode_state(v, tensors) for k, v in obj["__items__"]}
-        if "__counter__" in obj:
-            return Counter({decode_state(k, tensors): decode_state(v, tensors) for k, v in obj["__counter__"]})
-        return {k: decode_state(v, tensors) for k, v in obj.items()}
-    return obj
-
-
 # --------------------------------------------------------------------------- folders
-def _old(path: Path) -> Path:
-    return path.parent / f".{path.name}.old"
 
 
 def replace_dir(target: Path, fill: Callable[[Path], None]) -> None:
@@ -134,7 +123,7 @@ def replace_dir(target: Path, fill: Callable[[Path], None]) -> None:
     # complete temporary), else ``old``. When ``target`` is missing, a kill fell between
     # the two renames of an earlier swap and ``old`` is the only complete copy: it is kept
     # until the new one is in place.
-    old = _old(target)
+    old = previous_dir(target)
     if target.exists():
         if old.exists():
             shutil.rmtree(old)  # ``target`` is complete meanwhile
@@ -143,34 +132,7 @@ def replace_dir(target: Path, fill: Callable[[Path], None]) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _readable(target: Path) -> Path | None:
-    if target.is_dir():
-        return target
-    old = _old(target)
-    return old if old.is_dir() else None
-
-
 # --------------------------------------------------------------------------- checkpoints
-@dataclass
-class Checkpoint:
-    """A loaded checkpoint: state dicts ready for ``load_state_dict`` and the metadata."""
-
-    step: int
-    model: dict[str, Tensor]
-    ema: dict[str, Tensor]
-    discriminator: dict[str, Tensor] | None
-    state: dict[str, Any]
-    path: Path
-
-
-def checkpoint_dir(run_dir: str | Path) -> Path:
-    """``RUN/checkpoints/last``."""
-    return Path(run_dir) / "checkpoints" / "last"
-
-
-def has_checkpoint(run_dir: str | Path) -> bool:
-    """Whether ``run_dir`` holds a checkpoint (``last``, or ``.last.old`` after a kill)."""
-    return _readable(checkpoint_dir(run_dir)) is not None
 
 
 def _st_bytes(state: dict[str, Tensor]) -> bytes:
@@ -204,50 +166,6 @@ def save_checkpoint(
     return target
 
 
-def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint | None:
-    """The run's last checkpoint, or ``None`` when it has none.
-
-    Raises:
-        HarmonykitError: a checkpoint exists but cannot be read (names the file).
-    """
-    from safetensors.torch import load_file
-
-    path = _readable(checkpoint_dir(run_dir))
-    if path is None:
-        return None
-
-    def st(name: str, required: bool = True) -> dict[str, Tensor] | None:
-        f = path / name
-        if not f.is_file():
-            if required:
-                raise HarmonykitError(f"{f}: checkpoint file is missing")
-            return None
-        try:
-            return load_file(str(f), device=str(map_location))
-        except Exception as exc:
-            raise HarmonykitError(f"{f}: cannot read checkpoint ({exc})") from None
-
-    meta_file = path / "state.json"
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise HarmonykitError(f"{meta_file}: cannot read checkpoint metadata ({exc})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise HarmonykitError(f"{meta_file}: unsupported checkpoint format {meta.get('format')!r}")
-    tensors = st("state.safetensors") or {}
-    model = st("model.safetensors")
-    ema = st("ema.safetensors")
-    assert model is not None and ema is not None
-    return Checkpoint(
-        step=int(meta["step"]),
-        model=model,
-        ema=ema,
-        discriminator=st("discriminator.safetensors", required=False),
-        state=decode_state(meta["state"], tensors),
-        path=path,
-    )
-
-
 def publish_weights(run_dir: str | Path, model: Any, extra: dict[str, Any] | None = None,
                     neutral_kwargs: dict[str, Any] | None = None) -> Path:
     """Replace ``RUN/weights`` with ``model.save_pretrained`` output, atomically
@@ -255,21 +173,6 @@ def publish_weights(run_dir: str | Path, model: Any, extra: dict[str, Any] | Non
     target = Path(run_dir) / "weights"
     replace_dir(target, lambda tmp: model.save_pretrained(tmp, extra=extra, neutral_kwargs=neutral_kwargs))
     return target
-
-
-def weights_step(run_dir: str | Path) -> int | None:
-    """The training step of ``RUN/weights`` (its ``config.json``'s ``training.step``), or
-    ``None`` when the weights are missing, incomplete or unreadable."""
-    from harmonykit.models.base import CONFIG_NAME, WEIGHTS_NAME
-
-    target = Path(run_dir) / "weights"
-    if not (target / WEIGHTS_NAME).is_file():
-        return None
-    try:
-        step = json.loads((target / CONFIG_NAME).read_text("utf-8"))["training"]["step"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return step if isinstance(step, int) else None
 
 
 def remove_stale_temporaries(run_dir: str | Path) -> None:

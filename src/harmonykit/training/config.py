@@ -21,13 +21,13 @@ from harmonykit.data.perturb.families import FamilyMix
 from harmonykit.data.perturb.luts import LutConfig, lut_library
 from harmonykit.data.perturb.transfer import TransferConfig
 from harmonykit.errors import ConfigError, HarmonykitError
+from harmonykit.regionmaps.settings import LabelerConfig
 from harmonykit.training.losses import LossWeights
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "ModelConfig",
-    "RegionsConfig",
     "DataConfig",
     "OptimConfig",
     "PerceptualConfig",
@@ -63,41 +63,6 @@ class ModelConfig:
 
 
 @dataclass
-class RegionsConfig:
-    """Regions: label maps for sources without annotations (perturbation regions) and the
-    semantic region maps of region-aware models (SRIN's ``M_s``).
-
-    ``kind``: ``slic`` / ``felzenszwalb`` (superpixels, offline) or ``sam`` (needs
-    ``sam_checkpoint``). ``cache_dir``: on-disk cache of region maps (SRIN).
-    """
-
-    kind: Literal["slic", "felzenszwalb", "sam"] = "slic"
-    n_segments: int = 12
-    compactness: float = 10.0
-    scale: float = 400.0
-    sam_checkpoint: Path | None = None
-    sam_model_type: Literal["vit_b", "vit_l", "vit_h"] = "vit_b"
-    max_side: int | None = 512
-    cache_dir: Path | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind == "sam" and self.sam_checkpoint is None:
-            raise ConfigError("regions.sam_checkpoint is required when regions.kind is 'sam' (SAM weights cannot be downloaded here)")
-        if self.kind != "sam" and self.sam_checkpoint is not None:
-            raise ConfigError(f"regions.sam_checkpoint is set but regions.kind is {self.kind!r}")
-        if self.n_segments < 1:
-            raise ConfigError(f"regions.n_segments must be >= 1, got {self.n_segments}")
-
-    def labeler_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :class:`harmonykit.data.regions.RegionMapProvider`."""
-        if self.kind == "slic":
-            return {"n_segments": self.n_segments, "compactness": self.compactness}
-        if self.kind == "felzenszwalb":
-            return {"scale": self.scale}
-        return {"sam_checkpoint": self.sam_checkpoint, "sam_model_type": self.sam_model_type}
-
-
-@dataclass
 class DataConfig:
     """Training pairs.
 
@@ -106,8 +71,9 @@ class DataConfig:
     * ``onthefly``: pairs made every iteration from source images (``images``; ADE20K, LIP or
       a plain folder of photos, ``format``) with the Sg-MMH perturbations (``perturb``):
       the shorter side is resized to ``load_size`` (default ``size``), then a random
-      ``size x size`` crop. Sources without label maps get superpixel/SAM regions
-      (``regions``).
+      ``size x size`` crop. Sources without label maps get their candidate regions from the
+      labeller ``regions`` (:class:`~harmonykit.regionmaps.settings.LabelerConfig`: superpixels
+      or SAM), which also makes the region maps of region-aware models.
     * ``benchmark``: a fixed harmonykit benchmark folder (``root``, from ``build-benchmark``).
     * ``iharmony4``: the iHarmony4 dataset root (``root``; ``subsets``, ``split``).
 
@@ -147,7 +113,7 @@ class DataConfig:
     load_size: int | None = None
     flip: bool = False
     workers: int = 2
-    regions: RegionsConfig = field(default_factory=RegionsConfig)
+    regions: LabelerConfig = field(default_factory=LabelerConfig)
     mask_dropout: float = 0.0
     mask_dropout_end: float | None = None
     exclude: list[str] = field(default_factory=list)
@@ -257,6 +223,18 @@ class GanConfig:
     init_from: Path | None = None
     lr: float | None = None
     betas: tuple[float, float] | None = None
+
+    def create_discriminator(self) -> Any:
+        """``create_discriminator(discriminator, **kwargs)`` (a PatchGAN by default); argument
+        errors become :class:`~harmonykit.errors.ConfigError` naming the key."""
+        from harmonykit.models.discriminator import create_discriminator
+
+        try:
+            return create_discriminator(self.discriminator, **self.kwargs)
+        except ConfigError as exc:
+            raise ConfigError(f"gan.discriminator: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"gan.kwargs: {self.discriminator} with {self.kwargs}: {exc}") from None
 
 
 @dataclass
@@ -369,10 +347,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
                 f"add gate: learned to model.kwargs ({cfg.model.name} has none)"
             )
     if cfg.gan is not None:
-        from harmonykit.training.build import build_discriminator
-
         with torch.device("meta"):
-            build_discriminator(cfg.gan)
+            cfg.gan.create_discriminator()
 
 
 def load_train_config(

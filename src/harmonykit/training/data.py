@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,14 +36,14 @@ import torch
 
 from harmonykit.data.batch import PairError, PairItem, collate_pairs
 from harmonykit.errors import ConfigError
-from harmonykit.training.config import DataConfig, RegionsConfig
+from harmonykit.regionmaps.settings import LabelerConfig
+from harmonykit.training.config import DataConfig
 from harmonykit.utils.seeding import rng_for
 
 __all__ = [
     "StepBatchSampler",
     "EpochIndexed",
     "build_region_provider",
-    "region_settings",
     "build_dataset",
     "build_loader",
     "mask_dropout",
@@ -167,23 +166,12 @@ class EpochIndexed(torch.utils.data.Dataset):
         return dataclasses.replace(pair, **changes)
 
 
-def region_settings(cfg: RegionsConfig) -> dict[str, Any]:
-    """JSON-able region settings of ``cfg`` (kind, ``max_side``, labeller options): what a
-    run saves with its weights so that evaluation and inference rebuild the same maps
-    (:func:`harmonykit.regionmaps.region_provider_from_settings`). The cache folder is
-    not a setting (the cache is keyed by the settings)."""
-    out: dict[str, Any] = {"kind": cfg.kind, "max_side": cfg.max_side}
-    for k, v in cfg.labeler_kwargs().items():
-        out[k] = str(Path(v).expanduser().resolve()) if isinstance(v, Path) else v
-    return out
-
-
-def build_region_provider(cfg: RegionsConfig) -> Any:
+def build_region_provider(cfg: LabelerConfig) -> Any:
     """The region-map provider (SRIN's semantic map) of ``cfg``, cached on disk when
     ``cache_dir`` is set."""
     from harmonykit.regionmaps import CachedRegionMaps, region_provider_from_settings
 
-    provider = region_provider_from_settings(region_settings(cfg))
+    provider = region_provider_from_settings(cfg.region_map_settings())
     if cfg.cache_dir is not None:
         return CachedRegionMaps(provider, cfg.cache_dir)
     return provider

@@ -37,6 +37,7 @@ from harmonykit.config import dump_config, load_config
 from harmonykit.errors import ConfigError, HarmonykitError
 from harmonykit.io import atomic_write_text
 from harmonykit.models.base import HarmonizationModel
+from harmonykit.models.checkpoints import Checkpoint, has_checkpoint, load_checkpoint, weights_step
 from harmonykit.training.build import (
     build_discriminator,
     build_generator,
@@ -47,21 +48,14 @@ from harmonykit.training.build import (
     init_localiser_from,
     parameter_groups,
 )
-from harmonykit.training.checkpoint import (
-    Checkpoint,
-    has_checkpoint,
-    load_checkpoint,
-    publish_weights,
-    remove_stale_temporaries,
-    weights_step,
-)
+from harmonykit.training.checkpoint import publish_weights, remove_stale_temporaries
 from harmonykit.training.config import (
     RESUME_MUTABLE_KEYS,
     TrainConfig,
     config_diff,
     validate_train_config,
 )
-from harmonykit.training.data import StepBatchSampler, build_dataset, build_loader, region_settings
+from harmonykit.training.data import StepBatchSampler, build_dataset, build_loader
 from harmonykit.training.distributed import DistContext
 from harmonykit.training.ema import EMA
 from harmonykit.training.losses import TERM_NAMES, GeneratorLoss
@@ -119,7 +113,7 @@ def weights_extra(cfg: TrainConfig, run_dir: Path, model: HarmonizationModel, st
     ``harmonize`` and the app rebuild the same maps."""
     extra: dict[str, Any] = {"training": {"step": step, "run": str(run_dir.name)}}
     if model.uses_regions:
-        extra["regions"] = region_settings(cfg.data.regions)
+        extra["regions"] = cfg.data.regions.region_map_settings().to_dict()
     return extra
 
 

@@ -58,12 +58,8 @@ from harmonykit.data.batch import PairBatch, collate_pairs
 from harmonykit.errors import HarmonykitError
 from harmonykit.io import write_image
 from harmonykit.models.base import HarmonizationModel
-from harmonykit.training.checkpoint import (
-    checkpoint_dir,
-    publish_weights,
-    replace_dir,
-    save_checkpoint,
-)
+from harmonykit.models.checkpoints import checkpoint_dir
+from harmonykit.training.checkpoint import publish_weights, replace_dir, save_checkpoint
 from harmonykit.training.config import TrainConfig
 from harmonykit.training.data import mask_dropout, mask_dropout_rate
 from harmonykit.training.distributed import (
@@ -215,7 +211,7 @@ class Trainer:
             publish_weights(self.run_dir, st.ema.module, extra=extra, neutral_kwargs=self.cfg.model.inference)
             every = self.cfg.snapshot_every
             if every is not None and step % every == 0:
-                # kept for learning curves (benchmarks/learning_curve.py); written atomically
+                # kept for learning curves (benchmarks/results/learning_curve.py); written atomically
                 replace_dir(self.run_dir / "snapshots" / f"step_{step:07d}",
                             lambda tmp: st.ema.module.save_pretrained(tmp, extra=extra,
                                                                       neutral_kwargs=self.cfg.model.inference))

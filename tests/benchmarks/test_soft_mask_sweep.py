@@ -1,4 +1,4 @@
-"""benchmarks/soft_mask_sweep.py: maps, the model's own map reproduces its mask-free output."""
+"""benchmarks/results/soft_mask_sweep.py: maps, the model's own map reproduces its mask-free output."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 From a clean checkout (with trained weights present, see below):
 
-    python benchmarks/reproduce.py --photos ../shared/data/photos --out reports/photos
+    python -m benchmarks.results.reproduce --photos ../shared/data/photos --out reports/photos
 
 1. Builds the held-out benchmark: the photos named in :data:`HELD_OUT` (never seen in
    training: ``--train`` passes them as ``data.exclude``), ``--samples-per-image`` Sg-MMH composites
@@ -17,7 +17,7 @@ From a clean checkout (with trained weights present, see below):
    evaluator report under ``OUT/reports/``.
 
 ``--lalonde DB`` (a Lalonde-Efros onlineDb) adds the Lalonde-Efros report next to it:
-``benchmarks/lalonde_report.py`` on the val split (both tasks, both mask settings, the real
+``benchmarks/results/lalonde_report.py`` on the val split (both tasks, both mask settings, the real
 composites' reference-free figures), written to ``OUT/lalonde/`` and appended to the summary,
 for the packaged ``default`` and every ``--model``.
 
@@ -39,14 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks._common import HELD_OUT, REPO, held_out_ids
+
 CONFIG = REPO / "configs" / "default_photos.yaml"
-#: photos held out from the packaged default model's training (test split, examples/)
-HELD_OUT = ["astronaut", "chelsea", "coffee", "rocket", "motorcycle_left"]
-
-
-def held_out_ids() -> list[str]:
-    return list(HELD_OUT)
 
 
 def build_heldout(photos: Path, out: Path, samples: int, size: int) -> Path:
@@ -189,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", action="store_true", help="train missing runs under --runs first")
     ap.add_argument("--figure-ids", nargs="*", default=None)
     ap.add_argument("--lalonde", type=Path, default=None, metavar="DB",
-                    help="also run the Lalonde-Efros report (benchmarks/lalonde_report.py) on this onlineDb")
+                    help="also run the Lalonde-Efros report (benchmarks/results/lalonde_report.py) on this onlineDb")
     ap.add_argument("--lalonde-limit", type=int, default=None, help="score only the first N Lalonde pairs")
     args = ap.parse_args(argv)
     if args.lalonde is not None and not args.lalonde.is_dir():
@@ -233,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(args.out / "results.json", json.dumps(rows, indent=1) + "\n")
     print(f"wrote {args.out / 'table.md'} and {args.out / 'figure.png'} in {time.perf_counter() - t0:.0f} s")
     if args.lalonde is not None:
-        import lalonde_report  # benchmarks/ is on sys.path when the script runs
+        from benchmarks.results import lalonde_report
 
         learned = [m for m in args.model if not m.endswith("+mask")]
         lalonde_report.run(args.lalonde, args.out / "lalonde", [m.removesuffix("+mask") for m in learned],

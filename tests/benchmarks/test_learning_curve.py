@@ -1,4 +1,4 @@
-"""benchmarks/learning_curve.py: several runs, the two-stage setting, reuse of stored scores."""
+"""benchmarks/results/learning_curve.py: several runs, the two-stage setting, reuse of stored scores."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Where a model's error on an Sg-MMH benchmark sits: per perturbation op, per region.
 
-    python benchmarks/sgmmh_error_budget.py reports/lalonde/val_sgmmh              # packaged default
-    python benchmarks/sgmmh_error_budget.py BENCH --model runs/x --out reports/budget_x.md
+    python -m benchmarks.results.sgmmh_error_budget reports/lalonde/val_sgmmh              # packaged default
+    python -m benchmarks.results.sgmmh_error_budget BENCH --model runs/x --out reports/budget_x.md
 
 The benchmark must be in the harmonykit layout with recipes in its manifest (``harmonykit
-build-benchmark``; ``benchmarks/lalonde_report.py`` builds ``val_sgmmh``). Each pair has
+build-benchmark``; ``benchmarks/results/lalonde_report.py`` builds ``val_sgmmh``). Each pair has
 several perturbed regions, each with its own op chain (a pilgram filter, maybe a second op).
 The recipe does not store the region map, so each region's pixels are recovered by
 replaying its op chain on the real image: a pixel of the union mask belongs to the first

@@ -1,9 +1,9 @@
 """Learning curves of training runs: validation MSE of every snapshot, per setting, as a plot.
 
-    python benchmarks/learning_curve.py --run runs/default_lalonde \\
+    python -m benchmarks.results.learning_curve --run runs/default_lalonde \\
         --bench ct=reports/lalonde/val_ct --bench sgmmh=reports/lalonde/val_sgmmh \\
         --limit 120 --out docs/figures/learning_curve_default.png
-    python benchmarks/learning_curve.py --run plain=runs/cmp_plain --run recipe=runs/cmp_recipe ... \\
+    python -m benchmarks.results.learning_curve --run plain=runs/cmp_plain --run recipe=runs/cmp_recipe ... \\
         --settings mask-free mask two-stage --out docs/figures/learning_curve_compare.png
 
 Each run must keep snapshots (``snapshot_every`` in its config: ``RUN/snapshots/step_N/``);

@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/harmonize_speed.py                          # default model, else om_unet_small
-    python benchmarks/harmonize_speed.py --model runs/om --sizes 1 12 24 --direct 1 4
-    python benchmarks/harmonize_speed.py --sizes 12 --repeats 5 --json results.json
+    python -m benchmarks.speed.harmonize_speed                          # default model, else om_unet_small
+    python -m benchmarks.speed.harmonize_speed --model runs/om --sizes 1 12 24 --direct 1 4
+    python -m benchmarks.speed.harmonize_speed --sizes 12 --repeats 5 --json results.json
 
 Model: the packaged ``default`` model when installed, else ``om_unet_small`` with random
 initialisation (its operator head starts at identity, which does not change the cost);

@@ -1,9 +1,9 @@
 """Lalonde-Efros report: both tasks, both mask settings, and the real composites.
 
-    python benchmarks/lalonde_report.py --db ../shared/data/lalonde/onlineDb --out reports/lalonde
-    python benchmarks/lalonde_report.py --db ... --model new=runs/default_lalonde   # + a run
+    python -m benchmarks.results.lalonde_report --db ../shared/data/lalonde/onlineDb --out reports/lalonde
+    python -m benchmarks.results.lalonde_report --db ... --model new=runs/default_lalonde   # + a run
 
-(``benchmarks/reproduce.py --lalonde DB`` runs it too.)
+(``benchmarks/results/reproduce.py --lalonde DB`` runs it too.)
 
 1. Builds two benchmarks from the **val** split (by source photo, ``val_fraction`` 0.1; never
    seen in training, which uses the train split), 256 x 256, seed 0, ``--samples-per-image``
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks._common import REPO
 
 
 def build(db: Path, out: Path, samples: int, size: int) -> dict[str, Path]:
@@ -158,7 +158,7 @@ def run(db: Path, out: Path, models: list[str], samples: int = 2, size: int = 25
         paired += paired_rows(bench, name, baselines + learned, out, size, limit)
     real = [] if skip_real else reference_free_rows(db, learned + baselines, out, composites_split, limit)
     info = (f"Lalonde-Efros val split (by source photo, val_fraction 0.1), {samples} composites per photo, "
-            f"256 x 256, seed 0; command: python benchmarks/lalonde_report.py --db DB "
+            f"256 x 256, seed 0; command: python -m benchmarks.results.lalonde_report --db DB "
             + " ".join(f"--model {m}" for m in models))
     from harmonykit.io import atomic_write_text
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/build_throughput.py [PHOTOS_DIR] [--size 256] [--copies 4] [--workers 1 2]
+    python -m benchmarks.speed.build_throughput [PHOTOS_DIR] [--size 256] [--copies 4] [--workers 1 2]
 
 The photo folder (default ``/work/shared/data/photos``) is replicated ``--copies`` times
 (symlinks with distinct names, so every copy gets its own recipe) into a temporary source.

@@ -1,12 +1,12 @@
 """SRIN sanity run on CPU: an iHarmony4-format set made from a photo folder.
 
-    python benchmarks/srin_sanity.py --photos ../shared/data/photos --out /tmp/srin_sanity
+    python -m benchmarks.results.srin_sanity --photos ../shared/data/photos --out /tmp/srin_sanity
 
 1. Makes ``OUT/data/HPhotos/`` in the exact iHarmony4 layout (``composite_images/``,
    ``masks/``, ``real_images/``, ``HPhotos_train.txt`` / ``HPhotos_test.txt``): every photo
    becomes ``--per-photo`` single-region composites (the perturbation engine with one
    superpixel region, no degradation), shorter side ``--side`` px, JPEG like iHarmony4.
-   The photos held out from the default model (``reproduce.HELD_OUT``) form the test split, the others
+   The photos held out from the default model (``benchmarks._common.HELD_OUT``) form the test split, the others
    the train split.
 2. Trains ``srin_unet`` with ``norm=srin`` and ``norm=rain`` (same budget: ``--steps``,
    batch 8, ``--size`` px, ``--ngf``) with the shipped ``configs/srin_iharmony4.yaml`` recipe
@@ -32,7 +32,7 @@ folder holds one split (its settings, the split included, are pinned), so the tw
 into one iHarmony4 root, ``OUT/data/iharmony4/HLalonde/`` (hard links, ``HLalonde_train.txt``
 from the train build, ``HLalonde_test.txt`` from the val build)::
 
-    python benchmarks/srin_sanity.py --lalonde ../shared/data/lalonde/onlineDb --out runs/srin_lalonde_800 \
+    python -m benchmarks.results.srin_sanity --lalonde ../shared/data/lalonde/onlineDb --out runs/srin_lalonde_800 \
         --per-photo 1 --side 256 --size 128 --steps 800 --minutes 30 --heads default rgb_residual \
         --norms in rain bain srin --eval-train --eval-train-limit 151
 
@@ -60,7 +60,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks._common import REPO
 
 # the paper's ordering, best first: SRIN < BAIN ~ RAIN < IN (MSE); pairs are reported in it
 NORM_ORDER = ("srin", "bain", "rain", "in")
@@ -298,18 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     from harmonykit.io import atomic_write_text
     from harmonykit.models import create_model
     from harmonykit.training.config import load_train_config
-    from harmonykit.training.data import region_settings
 
     # the region maps of training (configs/srin_iharmony4.yaml: SLIC 16 segments); every
     # method is scored with these, never with the evaluator's defaults
-    train_regions = region_settings(load_train_config(REPO / "configs" / "srin_iharmony4.yaml",
-                                                      validate=False).data.regions)
+    train_regions = load_train_config(REPO / "configs" / "srin_iharmony4.yaml",
+                                      validate=False).data.regions.region_map_settings().to_dict()
 
     if args.lalonde is not None:
         data = build_lalonde(args.lalonde, args.out / "data", args.per_photo, args.side)
         test_what = "Lalonde-Efros val split, colour transfer"
     else:
-        from reproduce import HELD_OUT  # benchmarks/ is on sys.path when the script runs
+        from benchmarks._common import HELD_OUT
 
         data = make_dataset(args.photos, args.out / "data", args.per_photo, args.side, set(HELD_OUT))
         test_what = "held-out photos"

@@ -21,9 +21,9 @@ and reports:
 
 Usage::
 
-    python benchmarks/srin_norms.py                       # both scopes, 256 and 1024
-    python benchmarks/srin_norms.py --scope norm --sizes 256 1024 --reps 5
-    python benchmarks/srin_norms.py --naive --json out.json   # also the naive HW x HW attention
+    python -m benchmarks.speed.srin_norms                       # both scopes, 256 and 1024
+    python -m benchmarks.speed.srin_norms --scope norm --sizes 256 1024 --reps 5
+    python -m benchmarks.speed.srin_norms --naive --json out.json   # also the naive HW x HW attention
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""benchmarks/sgmmh_error_budget.py: regions recovered by replay, and the decomposition adds up."""
+"""benchmarks/results/sgmmh_error_budget.py: regions recovered by replay, and the decomposition adds up."""
 
 from __future__ import annotations
 

@@ -2,12 +2,12 @@
 
 Usage::
 
-    python benchmarks/train_throughput.py                          # om_unet + om_unet_small, CPU
-    python benchmarks/train_throughput.py --threads 1 --steps 3
-    python benchmarks/train_throughput.py --device cuda --batch 8 64 --amp fp32 bf16
-    python benchmarks/train_throughput.py --lpips                  # + LPIPS-VGG term (random weights)
-    python benchmarks/train_throughput.py --data-dir ~/Pictures    # + on-the-fly pair making rate
-    python benchmarks/train_throughput.py --models om_unet_small --size 128 256 --gate --threads 1
+    python -m benchmarks.speed.train_throughput                          # om_unet + om_unet_small, CPU
+    python -m benchmarks.speed.train_throughput --threads 1 --steps 3
+    python -m benchmarks.speed.train_throughput --device cuda --batch 8 64 --amp fp32 bf16
+    python -m benchmarks.speed.train_throughput --lpips                  # + LPIPS-VGG term (random weights)
+    python -m benchmarks.speed.train_throughput --data-dir ~/Pictures    # + on-the-fly pair making rate
+    python -m benchmarks.speed.train_throughput --models om_unet_small --size 128 256 --gate --threads 1
 
 What one step does (as :class:`harmonykit.training.Trainer`): generator forward (autocast for
 ``bf16``/``fp16``), Charbonnier (+ LPIPS with ``--lpips``: the VGG16 costs the same with

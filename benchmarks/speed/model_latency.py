@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/model_latency.py                       # om_unet, om_unet_small, rgb_unet on CPU
-    python benchmarks/model_latency.py --models om_unet_tiny --size 64 --threads 2
-    python benchmarks/model_latency.py --device cuda --repeats 50
+    python -m benchmarks.speed.model_latency                       # om_unet, om_unet_small, rgb_unet on CPU
+    python -m benchmarks.speed.model_latency --models om_unet_tiny --size 64 --threads 2
+    python -m benchmarks.speed.model_latency --device cuda --repeats 50
 
 Latency: median wall time of ``repeats`` ``model(x)`` calls in eval mode under
 ``torch.inference_mode`` after ``warmup`` calls (CUDA: synchronised). Also reports

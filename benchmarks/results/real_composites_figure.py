@@ -1,7 +1,7 @@
 """Before/after figure on real composites (no ground truth): composite | mask-free result |
 result with the mask | the model's L / a / b "add" operator masks, plus full-resolution timings.
 
-    python benchmarks/real_composites_figure.py --folder ../shared/data/real_composites \
+    python -m benchmarks.results.real_composites_figure --folder ../shared/data/real_composites \
         --model default --out docs/figures/real_composites.jpg
 
 Every composite is harmonized at its own resolution (up to 19 MP); the figure shows
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks._common import REPO
 
 
 def fit_size(shape: tuple[int, ...], height: int) -> tuple[int, int]:

@@ -1,8 +1,12 @@
-"""Label maps of annotated objects (Lalonde-Efros sources) for the perturbation code.
+"""Candidate regions of annotated objects (Lalonde-Efros sources) for the perturbation code.
 
-Region label makers (superpixels, SAM masks) and SRIN's region maps live in
-:mod:`harmonykit.regionmaps`, which inference and evaluation use too; this module keeps
-what only the data side needs.
+The *candidate regions* of a source image are the regions of its label map that Sg-MMH may
+perturb (label 0: never). They come from the source's annotations (ADE20K, LIP), from a
+labeller (superpixels, SAM masks: :mod:`harmonykit.regionmaps.labels`), or, for a
+Lalonde-Efros photo, from its annotated object (region :data:`OBJECT_LABEL`, made here) with
+the rest of the image split by a labeller. SRIN's *region maps* (semantic maps fed to a
+network) live in :mod:`harmonykit.regionmaps`, which inference and evaluation use too; this
+module keeps what only the data side needs.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Mask-free soft masks of a two-stage model: how the map from ``p`` to the mask trades off.
 
-    python benchmarks/soft_mask_sweep.py --bench sgmmh=reports/lalonde/val_sgmmh \
+    python -m benchmarks.results.soft_mask_sweep --bench sgmmh=reports/lalonde/val_sgmmh \
         --bench ct=reports/lalonde/val_ct --limit 64 \
         --composites ../shared/data/lalonde/onlineDb --composites-limit 100 \
         --map p3 --map p1 --map ramp:0.3:0.6 --map ramp:0.5:0.8 --map thr:0.5

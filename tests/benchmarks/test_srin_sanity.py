@@ -1,4 +1,4 @@
-"""benchmarks/srin_sanity.py: merging two single-split iHarmony4 builds into one root."""
+"""benchmarks/results/srin_sanity.py: merging two single-split iHarmony4 builds into one root."""
 
 from __future__ import annotations
 

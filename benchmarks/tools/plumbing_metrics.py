@@ -1,8 +1,8 @@
 """Structure figures of the package, read from its syntax trees (no import, no torch).
 
-    python benchmarks/plumbing_metrics.py                 # this checkout's src/harmonykit
-    python benchmarks/plumbing_metrics.py --rev 4f4e2e9   # a commit, read with `git show`
-    python benchmarks/plumbing_metrics.py --json
+    python -m benchmarks.tools.plumbing_metrics                 # this checkout's src/harmonykit
+    python -m benchmarks.tools.plumbing_metrics --rev 4f4e2e9   # a commit, read with `git show`
+    python -m benchmarks.tools.plumbing_metrics --json
 
 Prints, for issue 15 ("one registry, one runner, typed records"):
 
@@ -13,7 +13,19 @@ Prints, for issue 15 ("one registry, one runner, typed records"):
 * string-keyed subscripts of a variable that holds a record passed between layers
   (named one of :data:`RECORD_NAMES`: ``batch["composite"]``, ``item["error"]``, ``body["x"]``);
 * ``print(`` calls in library code (everything but ``cli/``);
-* lines of ``evaluation/evaluator.py`` (or of the largest module of ``evaluation/``).
+* lines of ``evaluation/evaluator.py`` (or of the largest module of ``evaluation/``);
+
+and, for issue 28 ("one path from pixels to result"):
+
+* modules over :data:`MAX_MODULE_LINES` lines;
+* import circles: groups of modules that import each other (strongly connected components of
+  the graph of ``harmonykit`` imports). *Hard* circles use module-level imports only (they
+  fail or half-initialise at import time); *soft* ones need at least one import made inside
+  a function or under ``if TYPE_CHECKING:`` (they work, but the two modules are one unit).
+  An import names the module it reads (``from harmonykit.models import base`` -> the
+  submodule ``harmonykit.models.base``; ``from harmonykit.models import create_model`` ->
+  the package ``harmonykit.models``); that it also runs the parents' ``__init__`` is not
+  counted.
 """
 
 from __future__ import annotations
@@ -27,10 +39,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "src/harmonykit"
 #: variable names that hold batches, evaluator items and request bodies in this code base
 RECORD_NAMES = frozenset({"batch", "b", "it", "item", "items", "sample", "body", "record"})
+#: the size limit of a module (lines)
+MAX_MODULE_LINES = 600
 
 
 @dataclass
@@ -46,6 +60,9 @@ class Metrics:
     record_string_subscripts: int = 0
     library_prints: int = 0
     evaluator_lines: int = 0
+    modules_over_limit: list[tuple[int, str]] = field(default_factory=list)
+    hard_import_circles: list[list[str]] = field(default_factory=list)
+    soft_import_circles: list[list[str]] = field(default_factory=list)
 
 
 def sources_at(rev: str | None) -> dict[str, str]:
@@ -68,14 +85,103 @@ def module_name(rel: str) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def imports_of(tree: ast.Module, mod: str, modules: set[str], is_package: bool = False) -> list[tuple[str, bool]]:
+    """``(imported harmonykit module, module_level)`` for every import of ``tree``:
+    ``module_level`` is False for imports inside a function or under ``if TYPE_CHECKING:``."""
+    out: list[tuple[str, bool]] = []
+    package = mod if is_package else mod.rpartition(".")[0]
+
+    def target(name: str, alias: str | None) -> str | None:
+        if alias is not None and f"{name}.{alias}" in modules:
+            return f"{name}.{alias}"
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    def walk(node: ast.AST, top: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                for a in child.names:
+                    if a.name.split(".")[0] == "harmonykit" and (t := target(a.name, None)):
+                        out.append((t, top))
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    parts = package.split(".")
+                    parts = parts[: len(parts) - (child.level - 1)]
+                    base = ".".join(parts + ([base] if base else []))
+                if base.split(".")[0] == "harmonykit":
+                    for a in child.names:
+                        if (t := target(base, a.name)) is not None:
+                            out.append((t, top))
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                walk(child, False)
+            elif isinstance(child, ast.If) and _is_type_checking(child.test):
+                walk(child, False)
+            else:
+                walk(child, top)
+
+    walk(tree, True)
+    return [(t, top) for t, top in out if t != mod]
+
+
+def import_circles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (sorted), by Tarjan's algorithm."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return sorted(out)
+
+
 def measure(sources: dict[str, str]) -> Metrics:
     m = Metrics(modules=len(sources))
     funcs: list[tuple[int, str]] = []
     register_defs: Counter[str] = Counter()
+    modules = {module_name(rel) for rel in sources}
+    hard_edges: dict[str, set[str]] = {}
+    all_edges: dict[str, set[str]] = {}
     for rel, text in sources.items():
         m.lines += text.count("\n")
         tree = ast.parse(text, filename=rel)
         mod = module_name(rel)
+        if text.count("\n") > MAX_MODULE_LINES:
+            m.modules_over_limit.append((text.count("\n"), mod))
+        for target, top in imports_of(tree, mod, modules, rel.endswith("__init__.py")):
+            all_edges.setdefault(mod, set()).add(target)
+            if top:
+                hard_edges.setdefault(mod, set()).add(target)
         if rel == "evaluation/evaluator.py":
             m.evaluator_lines = text.count("\n")
 
@@ -123,6 +229,9 @@ def measure(sources: dict[str, str]) -> Metrics:
     m.largest_functions = funcs[:8]
     m.functions_over_60 = sum(1 for n, _ in funcs if n > 60)
     m.register_names_defined_twice = sorted(n for n, c in register_defs.items() if c > 1)
+    m.modules_over_limit.sort(reverse=True)
+    m.hard_import_circles = import_circles(hard_edges)
+    m.soft_import_circles = [c for c in import_circles(all_edges) if c not in m.hard_import_circles]
     return m
 
 
@@ -139,7 +248,13 @@ def report(m: Metrics, label: str) -> str:
               *[f"  {r}" for r in m.private_cross_imports],
               f"string-keyed record subscripts (batch, item, body, ...): {m.record_string_subscripts}",
               f"print() calls outside cli/: {m.library_prints}",
-              f"lines of evaluation/evaluator.py: {m.evaluator_lines}"]
+              f"lines of evaluation/evaluator.py: {m.evaluator_lines}",
+              f"modules over {MAX_MODULE_LINES} lines: {len(m.modules_over_limit)}",
+              *[f"  {n:4d}  {q}" for n, q in m.modules_over_limit],
+              f"import circles: {len(m.hard_import_circles)} hard (module-level imports), "
+              f"{len(m.soft_import_circles)} soft (through function-level or TYPE_CHECKING imports)",
+              *[f"  hard: {' <-> '.join(c)}" for c in m.hard_import_circles],
+              *[f"  soft: {' <-> '.join(c)}" for c in m.soft_import_circles]]
     return "\n".join(lines)
 
 

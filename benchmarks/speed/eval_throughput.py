@@ -9,8 +9,8 @@ Without ``--bench`` a small harmonykit-layout benchmark is built in a temporary 
 ``harmonykit.data.builder.build_benchmark`` (SLIC regions) from crops of scikit-image's
 sample photos, or from ``--photos DIR``.
 
-    python benchmarks/eval_throughput.py                      # 16 images, CPU
-    python benchmarks/eval_throughput.py --bench hscene_test --n 64 --device cuda --batch-size 16
+    python -m benchmarks.speed.eval_throughput                      # 16 images, CPU
+    python -m benchmarks.speed.eval_throughput --bench hscene_test --n 64 --device cuda --batch-size 16
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Score the packaged examples against their real photos (the figures the README quotes).
 
-    python benchmarks/examples_score.py                       # packaged default
-    python benchmarks/examples_score.py --model runs/x --model default
+    python -m benchmarks.results.examples_score                       # packaged default
+    python -m benchmarks.results.examples_score --model runs/x --model default
 
 ``examples/<name>.png`` is a composite made from ``<name>_real.png`` (``make_examples.py``),
 ``<name>_mask.png`` the union of its perturbed regions. For each model: MSE (0-255 scale)
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from benchmarks._common import EXAMPLES
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,0 +1,1 @@
+"""Result scripts: reports, tables and figures from trained models."""

@@ -1,0 +1,1 @@
+"""Speed benchmarks: throughput and latency of harmonykit's stages."""

@@ -1,0 +1,1 @@
+"""Tools: figures about the code base itself."""
