@@ -146,3 +146,38 @@ def test_pin_evaluate(pair_bench, tmp_path, model, size, request) -> None:
     result = evaluate(pair_bench, spec, tmp_path / "r", opts)
     assert result.exit_code == 0
     _check(f"evaluate/{model}/size{size}", _figures(tmp_path / "r"))
+
+
+@pytest.mark.parametrize("model", ["om", "rgb", "srin", "reinhard"])
+def test_evaluate_scores_what_harmonize_writes(pair_bench, tmp_path, model, request) -> None:
+    """The evaluator's outputs are ``harmonykit harmonize``'s pixels, exactly (issue 28):
+    both run :func:`harmonykit.pipeline.harmonize_images`; the same pairs, one call per pair
+    and a batch of every pair."""
+    from harmonykit.evaluation.evaluator import EvalOptions, decide_mask, resolve_method
+    from harmonykit.evaluation.pairs import Prepared
+    from harmonykit.evaluation.scoring import run_group
+    from harmonykit.io import read_image, read_mask
+    from harmonykit.regionmaps import region_provider_from_settings
+
+    spec = model if model == "reinhard" else str(request.getfixturevalue(f"{model}_tiny_dir"))
+    method = resolve_method(spec, "cpu")
+    runner = method.runner
+    decision = decide_mask(False, runner.mask_use, kind=runner.kind)
+    provider = region_provider_from_settings(runner.region_settings or {}) if runner.uses_regions else None
+    opts = EvalOptions(size=0, work_size=32, lpips=False)
+    pairs = [Prepared(f"p{k}", "", read_image(pair_bench / "composite" / f"p{k}.png"),
+                      read_image(pair_bench / "real" / f"p{k}.png"), read_mask(pair_bench / "mask" / f"p{k}.png"))
+             for k in range(4)]
+    batch = run_group(method, pairs, decision, opts, provider)
+    out = tmp_path / "o"
+    assert main(["harmonize", *(str(pair_bench / "composite" / f"p{k}.png") for k in range(4)), "--out", str(out),
+                 "--mask", str(pair_bench / "mask"), "--model", spec, "--work-size", "32"]) == 0
+    for k, pair in enumerate(pairs):
+        written = read_image(out / f"p{k}.png")
+        (one,) = run_group(method, [pair], decision, opts, provider)
+        assert np.array_equal(one.output, written), f"p{k}: evaluate (one pair) != harmonize"
+        diff = np.abs(batch[k].output.astype(int) - written.astype(int))
+        if model == "srin":  # a batched network call: float rounding of the batched convolutions / region norms
+            assert diff.max() <= 1 and (diff > 0).mean() < 0.01, (diff.max(), (diff > 0).mean())
+        else:
+            assert not diff.any(), f"p{k}: evaluate (batch) != harmonize"
