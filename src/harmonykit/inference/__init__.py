@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harmonykit.inference.editing import ChannelEdit, EditSession, parse_assignments
-    from harmonykit.inference.harmonizer import Harmonizer, Result, load_image_input, load_mask_input
+    from harmonykit.inference.harmonizer import (
+        Harmonizer,
+        Result,
+        load_image_input,
+        load_mask_input,
+    )
 
 __all__ = ["Harmonizer", "Result", "EditSession", "ChannelEdit", "parse_assignments", "load_image_input", "load_mask_input"]
 
