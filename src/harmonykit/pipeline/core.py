@@ -109,8 +109,7 @@ def harmonize_images(
         coverage: apply the empty / full mask rule (the evaluator passes ``False``: a
             benchmark's ground-truth mask is scored as given, an empty one included).
 
-    Raises:
-        HarmonykitError: a required mask is missing or unusable.
+    Raises ``HarmonykitError`` when a required mask is missing or unusable.
     """
     n = len(images)
     masks = list(masks) if masks is not None else [None] * n
