@@ -326,3 +326,45 @@ def tmpfs(tmp_path):
     yield mount
     for point in reversed(mounted):
         subprocess.run(["umount", "-l", str(point)], capture_output=True, timeout=30)
+
+
+# --- the float reference of the full-resolution path (test oracle; the library's one path is
+# harmonykit.pipeline.harmonize_images, on uint8 photos) ---
+def _reference_harmonize(model, image, mask=None, regions=None, work_size=256):
+    """What ``HarmonizationModel.harmonize`` computed before issue 28: the network at
+    ``work_size`` on float tensors, operator masks applied (or the RGB change upsampled) at
+    the input's size, composited with the mask for SRIN-style models."""
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    def resize(x, size, mode="bilinear"):
+        if tuple(x.shape[-2:]) == tuple(size):
+            return x
+        if mode == "nearest":
+            return F.interpolate(x, size=size, mode="nearest")
+        return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
+
+    h, w = image.shape[-2:]
+    size = (h, w) if work_size is None else ((work_size, work_size) if isinstance(work_size, int) else tuple(work_size))
+    with torch.no_grad():
+        small = resize(image, size)
+        small_mask = None if mask is None else resize(mask, size).clamp(0, 1)
+        small_regions = None if regions is None else resize(regions, size, "nearest")
+        out = model(small, small_mask, small_regions)
+        if size == (h, w):
+            return out
+        if out.operator_masks is not None:
+            full = out.operator_masks.apply(image)
+        else:
+            full = (image + resize(out.image - small, (h, w))).clamp(0, 1)
+        if model.composite_with_mask and mask is not None:
+            full = full * mask + image * (1 - mask)
+        return dataclasses.replace(out, image=full)
+
+
+@pytest.fixture(scope="session")
+def reference_harmonize():
+    """``reference_harmonize(model, image, mask=None, regions=None, work_size=256)``: see
+    :func:`_reference_harmonize`."""
+    return _reference_harmonize

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
 
-    from harmonykit.cli.harmonize import find_mask
     from harmonykit.inference import Harmonizer
+    from harmonykit.inference.batch import find_mask
     from harmonykit.io import list_images, read_image, read_mask, write_image
 
     h = Harmonizer.from_pretrained(args.model)

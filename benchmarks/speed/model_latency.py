@@ -77,9 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             }
             if args.full_res:
                 w, h = (int(v) for v in args.full_res.lower().split("x"))
-                big = torch.rand(1, 3, h, w, device=device)
+                from harmonykit.limits import WorkSize
+                from harmonykit.pipeline import harmonize_images
+                from harmonykit.runners.model import ModelRunner
+
+                big = torch.randint(0, 256, (h, w, 3), dtype=torch.uint8).numpy()
                 tb = _time(
-                    lambda m=model, b=big: m.harmonize(b, work_size=args.size),
+                    lambda m=model, b=big: harmonize_images(ModelRunner(m), [b], work_size=WorkSize.of(args.size),
+                                                            device=device),
                     max(1, args.repeats // 2),
                     1,
                     device,

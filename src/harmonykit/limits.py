@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from harmonykit.errors import ConfigError
 
-__all__ = ["OutOfRangeError", "Range", "RANGES", "GAIN_LIMIT", "OFFSET_LIMITS", "MUL_OFFSET_LIMIT", "check",
+__all__ = ["OutOfRangeError", "Range", "RANGES", "WorkSize", "GAIN_LIMIT", "OFFSET_LIMITS", "MUL_OFFSET_LIMIT", "check",
            "check_edits", "check_channels", "offset_limit"]
 
 
@@ -108,6 +108,50 @@ def check(name: str, value: float | int, label: str | None = None) -> float | in
     if not ok:
         raise OutOfRangeError(f"{label} {value:g} is out of range: must be within {r.text()}")
     return int(v) if r.integer else v
+
+
+@dataclass(frozen=True)
+class WorkSize:
+    """The network's input size ``(height, width)``, validated once (:data:`RANGES`
+    ``work_size``: 16..2048 per side); the one type the command line, the API, the web
+    editor, video and the evaluator hand to :mod:`harmonykit.pipeline`.
+
+    >>> WorkSize.of(256)
+    WorkSize(height=256, width=256)
+    >>> WorkSize.of((24, 40)).size
+    (24, 40)
+    >>> WorkSize.of(None) is None
+    True
+    >>> WorkSize.of(8, "--work-size")
+    Traceback (most recent call last):
+    ...
+    harmonykit.limits.OutOfRangeError: --work-size 8 is out of range: must be within 16..2048 (pixels per side of the network input)
+    """
+
+    height: int
+    width: int
+
+    def __post_init__(self) -> None:
+        check("work_size", self.height, "work_size")
+        check("work_size", self.width, "work_size")
+
+    @classmethod
+    def of(cls, value: WorkSize | int | tuple[int, int] | list[int] | None, label: str = "work_size") -> WorkSize | None:
+        """``value`` (an int: square; ``(height, width)``; a :class:`WorkSize`) checked;
+        ``None`` stays ``None`` (the network runs at the image's own size)."""
+        if value is None or isinstance(value, WorkSize):
+            return value
+        if isinstance(value, (tuple, list)):
+            if len(value) != 2:
+                raise ConfigError(f"{label} must be an int or (height, width), got {value!r}")
+            return cls(int(check("work_size", value[0], label)), int(check("work_size", value[1], label)))
+        side = int(check("work_size", value, label))
+        return cls(side, side)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return self.height, self.width
 
 
 def offset_limit(name: str, space: str) -> float:

@@ -9,9 +9,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from harmonykit.inference import Harmonizer
-from harmonykit.inference.harmonizer import _downsize, _mask_array, load_mask_input
+from harmonykit.inference.harmonizer import _mask_array, load_mask_input
 from harmonykit.models import create_model
 from harmonykit.operators import apply_operator_values
+from harmonykit.pipeline.render import downsize as _downsize
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from harmonykit.runners import (
     ModelRunner,
     Runner,
     RunOutput,
-    apply_mask_use,
     locate,
     resolve,
 )
@@ -45,12 +44,12 @@ def test_model_runner_through_resolve(om_tiny_dir):
     assert runner.channels == ("l_mul", "l_add", "a_mul", "a_add", "b_mul", "b_add") and runner.space == "lab"
     assert runner.source == om_tiny_dir and str(om_tiny_dir) in runner.description
     x = _batch()
-    out = runner.run(x, work_size=16)
+    out = runner.run(x)  # at the input's size (the pipeline brings photos to the work size)
     assert isinstance(out, RunOutput) and out.image.shape == x.shape
-    assert out.operator_masks is not None and out.operator_masks.values.shape[-2:] == (16, 16)
+    assert out.operator_masks is not None and out.operator_masks.values.shape[-2:] == (32, 32)
     assert out.finite() == [True, True]
-    with torch.no_grad():  # the same computation as the model's own harmonize
-        ref = runner.model.harmonize(x, None, None, work_size=16)
+    with torch.no_grad():  # the model's own forward
+        ref = runner.model(x)
     torch.testing.assert_close(out.image, ref.image)
     images = out.to_uint8()
     assert len(images) == 2 and images[0].dtype == np.uint8 and images[0].shape == (32, 32, 3)
@@ -92,14 +91,19 @@ def test_baseline_runner_through_resolve():
 
 
 def test_mask_use_rules(srin_tiny_dir):
-    assert apply_mask_use("never", np.ones(2), "model 'x'") is None
-    assert apply_mask_use("optional", None, "model 'x'") is None
-    m = np.ones(2)
-    assert apply_mask_use("optional", m, "model 'x'") is m and apply_mask_use("required", m, "model 'x'") is m
+    from harmonykit.maskuse import decide_mask_use, require_mask
+
+    assert decide_mask_use("never", np.ones(2), "model 'x'").mask is None
+    assert decide_mask_use("never", np.ones(2), "model 'x'").status == "ignored"
+    assert decide_mask_use("optional", None, "model 'x'").status == "absent"
+    m = np.array([0.0, 1.0])
+    assert decide_mask_use("optional", m, "model 'x'").mask is m and decide_mask_use("required", m, "model 'x'").mask is m
     with pytest.raises(HarmonykitError, match="model 'x' needs a foreground mask; pass one"):
-        apply_mask_use("required", None, "model 'x'", hint="; pass one")
+        decide_mask_use("required", None, "model 'x'", hint="; pass one").checked()
+    with pytest.raises(HarmonykitError, match="model 'x' needs a foreground mask"):
+        require_mask("required", False, "model 'x'")
     with pytest.raises(ValueError, match="mask_use"):
-        apply_mask_use("sometimes", m, "x")  # type: ignore[arg-type]
+        decide_mask_use("sometimes", m, "x")
     x, mask = _batch(1), _box_mask(1)
     with pytest.raises(HarmonykitError, match="baseline 'reinhard' needs a foreground mask"):
         resolve("reinhard").run(x)

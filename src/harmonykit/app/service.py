@@ -131,7 +131,6 @@ class EditorService:
         from harmonykit.inference import EditSession
         from harmonykit.inference.harmonizer import load_mask_input
         from harmonykit.limits import check
-        from harmonykit.runners.base import mask_coverage
 
         side = self.preview_side if preview is None else check("preview_side", preview, "preview")
 
@@ -145,7 +144,7 @@ class EditorService:
             mask = load_mask_input(mask_path, result.size) if mask_path is not None else None
         except HarmonykitError as exc:
             raise EditorError(named(str(exc)), getattr(exc, "status_code", 400)) from None
-        if mask is not None and mask_coverage(mask) is not None:
+        if mask is not None and result.mask_status in ("empty", "full"):
             mask = None  # an empty / full mask was not used (a note says so): edits are not limited by it
         notes = [named(n) for n in result.notes]
         edit = EditSession(result.input_rgb, result.operator_masks, result=result.rgb, alpha=result.alpha,

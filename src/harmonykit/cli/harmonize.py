@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import numpy as np
+from typing import Any
 
 HELP = "harmonize photos at full resolution (optionally save the operator masks)"
 DESCRIPTION = """\
@@ -106,110 +102,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_video_arguments(parser)
 
 
-_GLOB_CHARS = set("*?[")
-
-
-def lalonde_composites(folder: Path) -> dict[Path, Path]:
-    """The real composites of a Lalonde-Efros ``onlineDb`` folder, image -> its ``.mat``
-    mask (empty for any other folder). Listed once per folder."""
-    key = folder.resolve()
-    if key not in _LALONDE_CACHE:
-        from harmonykit.data.lalonde import is_lalonde, scan_lalonde
-
-        _LALONDE_CACHE[key] = (
-            {e.image_path: e.mask_path for e in scan_lalonde(folder).entries if e.generated}
-            if is_lalonde(folder) else {}
-        )
-    return _LALONDE_CACHE[key]
-
-
-_LALONDE_CACHE: dict[Path, dict[Path, Path]] = {}
-
-
-def expand_inputs(items: list[str], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files to process (in order, without duplicates) and ``(item, reason)`` for items
-    that name nothing usable."""
-    from harmonykit.io import READABLE_EXTENSIONS, list_images
-
-    files: list[Path] = []
-    bad: list[tuple[str, str]] = []
-    for item in items:
-        p = Path(item).expanduser()
-        if p.is_dir() and lalonde_composites(p):
-            files.extend(sorted(lalonde_composites(p)))
-        elif p.is_dir():
-            found = list_images(p, recursive=recursive, extensions=READABLE_EXTENSIONS)
-            stems = {(f.parent, f.stem) for f in found}
-            kept = [f for f in found if not (f.stem.endswith("_mask") and (f.parent, f.stem[: -len("_mask")]) in stems)]
-            if not kept:
-                bad.append((item, "folder contains no images"))
-            files.extend(kept)
-        elif p.exists():
-            files.append(p)
-        elif _GLOB_CHARS & set(item):
-            matches = sorted(Path(m) for m in glob.glob(str(p), recursive=True))
-            matches = [m for m in matches if m.is_file() and m.suffix.lower() in READABLE_EXTENSIONS]
-            stems = {(m.parent, m.stem) for m in matches}
-            matches = [m for m in matches
-                       if not (m.stem.endswith("_mask") and (m.parent, m.stem[: -len("_mask")]) in stems)]
-            if not matches:
-                bad.append((item, "pattern matches no image files"))
-            files.extend(matches)
-        else:
-            bad.append((item, "no such file or folder"))
-    seen: set[Path] = set()
-    unique = []
-    for f in files:
-        key = f.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique, bad
-
-
-def find_mask(image: Path, mask_dir: Path) -> Path | None:
-    """The mask of ``image`` in ``mask_dir``: ``<stem>_mask.*`` first, then ``<stem>.*``
-    (never the image itself)."""
-    from harmonykit.io import IMAGE_EXTENSIONS
-
-    image_key = image.resolve()
-    for pattern in (f"{image.stem}_mask", image.stem):
-        cands = sorted(
-            p for p in mask_dir.iterdir()
-            if p.is_file() and p.stem == pattern and p.suffix.lower() in IMAGE_EXTENSIONS and p.resolve() != image_key
-        )
-        if cands:
-            return cands[0]
-    return None
-
-
-def _lalonde_mask(image: Path) -> Any:
-    """The ``objMask`` of a Lalonde-Efros composite listed by :func:`lalonde_composites`."""
-    for table in _LALONDE_CACHE.values():
-        if image in table:
-            from harmonykit.data.lalonde import read_object_mask
-
-            return read_object_mask(table[image])
-    return None
-
-
-def sibling_mask(image: Path) -> Path | None:
-    """``<stem>_mask.*`` next to ``image`` (``--mask auto``), or ``None``."""
-    from harmonykit.io import IMAGE_EXTENSIONS
-
-    cands = sorted(p for p in image.parent.glob(f"{glob.escape(image.stem)}_mask.*")
-                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    return cands[0] if cands else None
-
-
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from harmonykit.errors import HarmonykitError
+    from harmonykit.inference.batch import HarmonizeJob, Prefetcher
     from harmonykit.limits import check
 
     check("work_size", args.work_size, "--work-size")
-    files, bad_items = expand_inputs(args.inputs, args.recursive)
     from harmonykit.video.io import is_video_path
 
+    job = HarmonizeJob.from_options(
+        args.inputs, args.out, mask="auto" if args.mask == "auto" else None, recursive=args.recursive,
+        work_size=args.work_size, model=args.model, device=args.device, compare=args.compare,
+        save_masks=args.save_masks, overwrite=args.overwrite, format=args.format)
+    files, bad_items = list(job.files), list(job.bad_items)
     clips = [f for f in files if is_video_path(f)]
     if clips:
         if bad_items:
@@ -223,31 +130,21 @@ def run(args: argparse.Namespace) -> int:
         if not bad_items:
             raise HarmonykitError("no inputs")
         raise HarmonykitError("; ".join(f"{item}: {reason}" for item, reason in bad_items))
-    mask_file: Path | None = None
-    mask_dir: Path | None = None
-    args.mask_auto = args.mask == "auto"
-    if args.mask is not None and not args.mask_auto:
-        mp = Path(args.mask).expanduser()
-        if mp.is_dir():
-            mask_dir = mp
-        elif mp.is_file():
-            if len(files) + len(bad_items) != 1:
-                raise HarmonykitError(f"--mask {args.mask} is a file but {len(files)} inputs were given; pass a folder of masks")
-            mask_file = mp
-        else:
-            raise HarmonykitError(f"--mask {args.mask}: no such file or folder (or 'auto' for <stem>_mask.* "
-                                  "next to each input)")
-    out_dir = Path(args.out).expanduser()
-    _check_outputs(files, out_dir, mask_file, mask_dir, args)  # before the model loads
-    _check_model_spec(args.model)  # a mistyped --model fails here, before PyTorch is imported
+    if args.mask is not None and args.mask != "auto":  # a mask file or folder, checked after the inputs
+        given = HarmonizeJob.from_options([], args.out, mask=args.mask)
+        job = dataclasses.replace(job, mask_mode=given.mask_mode, mask_path=given.mask_path)
+        job.check_mask_option(args.mask)
+    job.check_outputs()  # before the model loads
+    _check_model_spec(job.model)  # a mistyped --model fails here, before PyTorch is imported
     # decode the first input(s) on another thread while PyTorch is imported and the model loaded
-    args.prefetch = _Prefetcher(files)
+    prefetch = Prefetcher(files)
     from harmonykit.inference import Harmonizer
 
-    harmonizer = Harmonizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)
+    harmonizer = Harmonizer.from_pretrained(job.model, device=job.device, work_size=job.work_size)
     from harmonykit.io import remove_stale_temp_files
     from harmonykit.outputs import remove_if_created_empty
 
+    out_dir = job.out_dir
     existed = out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     removed = remove_stale_temp_files(out_dir)  # what a killed run left (SIGKILL, power loss)
@@ -255,36 +152,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: removed {len(removed)} temporary file(s) an interrupted run left in {out_dir}", file=sys.stderr)
     try:
         with _clean_exit_on_sigterm(out_dir):
-            return _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args)
+            return _process(harmonizer, job, prefetch, args.mask)
     finally:  # every input failed: no empty folder is left behind
         remove_if_created_empty(out_dir, existed)
-
-
-def _check_outputs(files: list[Path], out_dir: Path, mask_file: Path | None, mask_dir: Path | None,
-                   args: argparse.Namespace) -> None:
-    """Before any work: ``out_dir`` is writable, and no output would replace an input image
-    or mask (unless ``--overwrite``)."""
-    from harmonykit.io import IMAGE_EXTENSIONS
-    from harmonykit.outputs import check_writable, refuse_overwrite
-
-    check_writable(out_dir, "--out")
-    inputs: list[Path] = list(files)
-    if mask_file is not None:
-        inputs.append(mask_file)
-    if mask_dir is not None:
-        inputs.extend(p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if args.mask_auto:
-        inputs.extend(m for f in files if (m := sibling_mask(f)) is not None)
-    outputs = []
-    for f in files:
-        stem = f.stem
-        outputs.append(out_dir / (stem + _output_suffix(f, args.format)))
-        if args.save_masks:
-            outputs += [out_dir / f"{stem}.masks.npz", out_dir / f"{stem}.masks.png"]
-        if args.compare:
-            outputs.append(out_dir / f"{stem}.compare.jpg")
-    refuse_overwrite(outputs, inputs, allow=args.overwrite,
-                     hint="choose another --out (or pass --overwrite to replace the inputs)")
 
 
 @contextlib.contextmanager
@@ -311,16 +181,18 @@ def _clean_exit_on_sigterm(out_dir: Path) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -> int:
+def _process(harmonizer: Any, job: Any, prefetch: Any, mask_option: str | None) -> int:
     from harmonykit.errors import HarmonykitError, batch_exit_code
+    from harmonykit.inference.batch import ItemError, harmonize_item
     from harmonykit.outputs import ItemWrites
     from harmonykit.utils.progress import progress
 
-    failures: list[tuple[str, str]] = list(bad_items)
+    files, out_dir = list(job.files), job.out_dir
+    failures: list[tuple[str, str]] = list(job.bad_items)
     internal = 0  # failures not caused by the input (out of memory, a bug)
-    for item, reason in bad_items:
+    for item, reason in job.bad_items:
         print(f"harmonykit harmonize: error: {item}: {reason}", file=sys.stderr)
-    _announce(harmonizer, files, mask_file, mask_dir, args)
+    _announce(harmonizer, job, mask_option)
     compares: list[Path] = []
     owners: dict[str, Path] = {}
     done = 0
@@ -330,7 +202,7 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
     for path in bar:
         item = ItemWrites()
         try:
-            result = _harmonize_one(harmonizer, path, out_dir, mask_file, mask_dir, args, owners, compares, item)
+            result = harmonize_item(harmonizer, job, path, lambda p=path: prefetch.take(p), owners, compares, item)
             for k in totals:
                 totals[k] += result.timings.get(k, 0.0)
             done += 1
@@ -338,8 +210,8 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
             raise
         except Exception as exc:  # one bad file must not stop the batch
             item.discard()  # an item is on disk whole or not at all: the count below is what is there
-            reason = str(exc) if isinstance(exc, _ItemError) else _describe(exc, path)
-            if not isinstance(exc, (_ItemError, HarmonykitError)):
+            reason = str(exc) if isinstance(exc, ItemError) else _describe(exc, path)
+            if not isinstance(exc, (ItemError, HarmonykitError)):
                 internal += 1
             failures.append((str(path), reason))
             bar.write(f"harmonykit harmonize: error: {path}: {reason}", file=sys.stderr)
@@ -351,78 +223,30 @@ def _process(harmonizer, files, bad_items, out_dir, mask_file, mask_dir, args) -
     for cmp_path in compares:
         print(f"before/after: {cmp_path}", file=sys.stderr)
     if failures:  # each was reported above with its reason
-        print(f"harmonykit harmonize: {len(failures)} of {len(files) + len(bad_items)} input(s) failed: "
+        print(f"harmonykit harmonize: {len(failures)} of {len(files) + len(job.bad_items)} input(s) failed: "
               + ", ".join(item for item, _ in failures), file=sys.stderr)
         return batch_exit_code(len(failures) - internal, internal)
     return 0
 
 
-def _announce(harmonizer, files, mask_file, mask_dir, args) -> None:
+def _announce(harmonizer: Any, job: Any, mask_option: str | None) -> None:
     """The notes printed before the batch: ignored or unused masks, the model line."""
-    uses_mask = harmonizer.mask_use != "never"
-    if (mask_file or mask_dir or args.mask_auto) and not uses_mask:
+    from harmonykit.inference.batch import sibling_mask
+    from harmonykit.pipeline import mask_decision
+
+    if job.mask_mode != "none" and mask_decision(harmonizer.runner, "--mask", coverage=False).status == "ignored":
         print(f"note: {harmonizer.name} does not use masks; --mask is ignored", file=sys.stderr)
-    if args.mask is None and uses_mask:
-        found = [(f, m) for f in files if (m := sibling_mask(f)) is not None]
+    if mask_option is None and harmonizer.mask_use != "never":
+        found = [(f, m) for f in job.files if (m := sibling_mask(f)) is not None]
         if found:
             f, m = found[0]
             print(f"note: {m} looks like the mask of {f.name}"
                   + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
                   + "; pass --mask auto to use the masks next to the inputs", file=sys.stderr)
-    if args.save_masks and harmonizer.kind != "operator":
+    if job.save_masks and harmonizer.kind != "operator":
         print(f"note: {harmonizer.name} has no operator masks; --save-masks is ignored", file=sys.stderr)
     print(f"model: {harmonizer.name} ({harmonizer.kind}, mask {harmonizer.mask_use}), work size "
           f"{harmonizer.work_size[0] if harmonizer.work_size else 'full'}, device {harmonizer.device}", file=sys.stderr)
-
-
-def _mask_of(harmonizer, path: Path, mask_file, mask_dir, args) -> Any:
-    """The mask to pass for ``path`` (``None``: none; a model that needs one raises)."""
-    if harmonizer.mask_use == "never":
-        return None
-    stem = path.stem
-    if mask_file is not None:
-        return mask_file
-    if args.mask_auto:
-        mask = sibling_mask(path) or _lalonde_mask(path)
-        if mask is None and harmonizer.mask_use == "required":
-            raise _ItemError(f"no mask next to it ({stem}_mask.*) and {harmonizer.name} needs one")
-        return mask
-    if mask_dir is not None:
-        mask = find_mask(path, mask_dir)
-        if mask is None and harmonizer.mask_use == "required":
-            raise _ItemError(f"no mask found in {mask_dir} ({stem}_mask.* or {stem}.*)")
-        return mask
-    return None
-
-
-def _harmonize_one(harmonizer, path: Path, out_dir: Path, mask_file, mask_dir, args,
-                   owners: dict[str, Path], compares: list[Path], item: Any) -> Any:
-    """Harmonize one input and write its outputs (through ``item``, an
-    :class:`~harmonykit.outputs.ItemWrites`); returns the :class:`Result`."""
-    from harmonykit.io import write_image
-
-    stem = path.stem
-    target = out_dir / (stem + _output_suffix(path, args.format))
-    if stem in owners:
-        raise _ItemError(f"output name {target.name} is already used by {owners[stem]}; rename one of them")
-    owners[stem] = path
-    mask = _mask_of(harmonizer, path, mask_file, mask_dir, args)
-    result = harmonizer(args.prefetch.take(path), mask)
-    item.write(target, lambda p: _write_output(p, result.output, result.alpha))  # RGB(A), or L(A) for gray
-    if args.save_masks and result.operator_masks is not None:
-        h, w = result.size
-        from harmonykit.mask_metadata import mask_metadata
-
-        meta = mask_metadata(image_size=(h, w), source=path, model=harmonizer.name, work_size=harmonizer.work_size)
-        item.write(out_dir / f"{stem}.masks.npz", lambda p: result.operator_masks.save(p, metadata=meta))
-        hm = result.operator_masks.heatmaps(size=_display_size(h, w))
-        item.write(out_dir / f"{stem}.masks.png", lambda p: write_image(p, hm.grid))
-    if args.compare:
-        cmp_path = out_dir / f"{stem}.compare.jpg"
-        figure = before_after(result.input_rgb, result.rgb, "after" + (" (with mask)" if result.mask_used else ""))
-        item.write(cmp_path, lambda p: write_image(p, figure))
-        compares.append(cmp_path)
-    return result
 
 
 def _check_model_spec(spec: str) -> None:
@@ -432,80 +256,6 @@ def _check_model_spec(spec: str) -> None:
     from harmonykit.runners.spec import locate  # no PyTorch
 
     locate(spec)
-
-
-class _Prefetcher:
-    """Decodes the next input on a background thread while the current one is processed
-    (and the first one while PyTorch is imported): decoding releases the GIL."""
-
-    def __init__(self, files: list[Path]) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._files = list(files)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harmonykit-read")
-        self._pending: dict[Path, Any] = {}
-        self._next = 0
-        self._submit()
-
-    def _submit(self) -> None:
-        from harmonykit.io import read_image_with_mode
-
-        if self._next < len(self._files):
-            path = self._files[self._next]
-            self._next += 1
-            self._pending[path] = self._pool.submit(read_image_with_mode, path)
-
-    def take(self, path: Path) -> Any:
-        """The decoded ``path``: ``(H, W, 3)`` uint8, or ``(H, W, 4)`` with its alpha; for
-        grayscale files an ``L`` / ``LA`` PIL image (so the result stays gray); read errors
-        are raised here. Starts decoding the next file."""
-        import numpy as np
-
-        future = self._pending.pop(path, None)
-        self._submit()
-        if future is None:  # not in the prefetched order
-            from harmonykit.io import read_image_with_mode
-
-            rgb, alpha, gray = read_image_with_mode(path)
-        else:
-            rgb, alpha, gray = future.result()
-        if gray:
-            from PIL import Image
-
-            g = np.ascontiguousarray(rgb[..., 0])
-            return Image.fromarray(g, "L") if alpha is None else Image.fromarray(np.dstack([g, alpha]), "LA")
-        return rgb if alpha is None else np.dstack([rgb, alpha])
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-_SAME_SUFFIXES = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png", ".webp": ".webp", ".tif": ".tif",
-                  ".tiff": ".tif", ".bmp": ".bmp"}
-
-
-def _output_suffix(path: Path, fmt: str) -> str:
-    """``.png``, ``.jpg``, or for ``same`` the input's type (``.png`` for others)."""
-    if fmt == "same":
-        return _SAME_SUFFIXES.get(path.suffix.lower(), ".png")
-    return ".jpg" if fmt == "jpg" else ".png"
-
-
-def _write_output(path: Path, rgb: Any, alpha: Any) -> None:
-    """Write a result atomically: PNG with :func:`harmonykit.png.encode_png_fast` (zlib on
-    several threads), other types with :func:`harmonykit.io.write_image` (JPEG quality 95)."""
-    from harmonykit.io import atomic_write_bytes, write_image
-
-    if path.suffix == ".png":
-        from harmonykit.png import encode_png_fast
-
-        atomic_write_bytes(path, encode_png_fast(rgb, alpha))
-    else:
-        write_image(path, rgb, alpha)
-
-
-class _ItemError(Exception):
-    """A per-input problem whose message is already complete."""
 
 
 def _describe(exc: Exception, path: Path) -> str:
@@ -520,31 +270,16 @@ def _describe(exc: Exception, path: Path) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def before_after(before: np.ndarray, after: np.ndarray, after_label: str = "after", side: int = 768) -> np.ndarray:
-    """``before | after`` side by side, each scaled to at most ``side`` pixels on its longer
-    side, under a white strip with the labels ``before`` and ``after_label``.
-
-    >>> import numpy as np
-    >>> before_after(np.zeros((10, 20, 3), np.uint8), np.zeros((10, 20, 3), np.uint8)).shape
-    (30, 44, 3)
-    """
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    from harmonykit.inference.editing import downscale
-
-    b, a = downscale(before, side), downscale(after, side)
-    h, w = b.shape[:2]
-    gap, strip = 4, 20
-    canvas = Image.new("RGB", (2 * w + gap, h + strip), (255, 255, 255))
-    canvas.paste(Image.fromarray(b), (0, strip))
-    canvas.paste(Image.fromarray(a), (w + gap, strip))
-    draw = ImageDraw.Draw(canvas)
-    draw.text((4, 4), "before", fill=(0, 0, 0))
-    draw.text((w + gap + 4, 4), after_label, fill=(0, 0, 0))
-    return np.asarray(canvas)
 
 
-def _display_size(h: int, w: int, side: int = 256) -> tuple[int, int]:
-    s = side / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
+#: the batch logic lives in the library (:mod:`harmonykit.inference.batch`); these names stay
+#: importable from here (loaded on first use: importing this module does not import PyTorch)
+_MOVED = ("before_after", "expand_inputs", "find_mask", "sibling_mask", "lalonde_composites")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from harmonykit.inference import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

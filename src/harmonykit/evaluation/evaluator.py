@@ -201,7 +201,7 @@ def _plan(benchmark: Any, model: RunnerSpec, opts: EvalOptions) -> _Plan:
 
 def _stream(plan: _Plan, opts: EvalOptions, lpips: nn.Module | None) -> Tally:
     """Decode, run and score every pair, in order."""
-    pairs = PreparedPairs(plan.dataset, plan.indices, opts.size, plan.provider)
+    pairs = PreparedPairs(plan.dataset, plan.indices, opts.size)  # region maps: at the work size, in the path
     tally = Tally(extremes=Extremes(opts.figure_rows))
     bar = progress(total=len(plan.indices), desc=f"evaluate {plan.method.label}", unit="img",
                    disable=None if opts.show_progress else True)
@@ -214,7 +214,7 @@ def _stream(plan: _Plan, opts: EvalOptions, lpips: nn.Module | None) -> Tally:
                 else:
                     ready.append(entry)
             for group in same_size_groups(ready):
-                process_group(group, plan.method, plan.decision, opts, lpips, tally)
+                process_group(group, plan.method, plan.decision, opts, lpips, tally, plan.provider)
             bar.update(len(batch))
     finally:
         bar.close()

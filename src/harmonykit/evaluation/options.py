@@ -91,8 +91,9 @@ class EvalOptions:
         """Raise :class:`ConfigError` for impossible values."""
         if self.size < 0 or 0 < self.size < 11:
             raise ConfigError(f"--size must be 0 (original resolution) or at least 11 (SSIM window), got {self.size}")
-        if self.work_size < 8:
-            raise ConfigError(f"work size must be at least 8, got {self.work_size}")
+        from harmonykit.limits import WorkSize
+
+        WorkSize.of(self.work_size, "work size")  # the one validator: 16..2048
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.workers < 0:

@@ -1,10 +1,12 @@
 """Run the method on prepared pairs and score the outputs.
 
-The runner sees the composites and, when the mask setting gives it
-(:func:`~harmonykit.evaluation.method.decide_mask`), the masks: binarised at 0.5 for models
-(their training masks are binary), as stored for baselines (which threshold them for their
-statistics and blend with them). Outputs are rounded to uint8 before scoring, as a saved
-result would be. Metrics (:mod:`harmonykit.evaluation.metrics`) are computed for the
+The method runs through the one full-resolution path, :func:`harmonykit.pipeline.harmonize_images`
+(what ``harmonykit harmonize`` and the API run: uint8 in, uint8 out), on the composites and,
+when the mask setting gives it (:func:`~harmonykit.evaluation.method.decide_mask`), the
+masks: binarised at 0.5 for models (their training masks are binary), as stored for
+baselines (which threshold them for their statistics and blend with them); the mask rule
+(:mod:`harmonykit.maskuse`) applies as in ``harmonize``, except that a benchmark's empty or
+full ground-truth mask is scored as given (``coverage=False``), not dropped or refused. Metrics (:mod:`harmonykit.evaluation.metrics`) are computed for the
 output and for the composite against the real image; LPIPS when its weights are
 available; the OM IoU from the ``add`` operator masks or the localisation map
 (:func:`~harmonykit.evaluation.method.om_iou_source`).
@@ -32,6 +34,8 @@ from harmonykit.operators import OperatorMasks
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from harmonykit.regionmaps import RegionProvider
 
 __all__ = ["NON_FINITE", "Produced", "Tally", "run_group", "score", "process_group", "load_lpips"]
 
@@ -72,47 +76,58 @@ def _to_tensor(images: Sequence[np.ndarray], device: str) -> Tensor:
     return torch.stack([to_tensor_image(im) for im in images]).to(device)
 
 
-def _mask_tensor(method: EvalMethod, group: Sequence[Prepared], device: str) -> Tensor:
-    binary = method.runner.kind == "model"
-    masks = [M.binarize_mask(p.mask).astype(np.float32) if binary else p.mask for p in group]
-    return torch.from_numpy(np.stack(masks))[:, None].to(device)
-
-
-def _region_tensor(group: Sequence[Prepared], device: str) -> Tensor:
-    maps = [p.regions for p in group]
-    if any(m is None for m in maps):
-        raise HarmonykitError("a pair has no region map but the method needs one")
-    return torch.stack([m for m in maps if m is not None]).to(device)
+def _mask_of(method: EvalMethod, pair: Prepared) -> np.ndarray:
+    """The mask given to the method: binarised at 0.5 for models, as stored for baselines."""
+    if method.runner.kind == "model":
+        return M.binarize_mask(pair.mask).astype(np.float32)
+    return np.ascontiguousarray(pair.mask, dtype=np.float32)
 
 
 def run_group(method: EvalMethod, group: Sequence[Prepared], decision: MaskDecision,
-              opts: EvalOptions) -> list[Produced | Failure]:
-    """Run the method on ``group`` (pairs of one size) in one call: per pair a
-    :class:`Produced`, or a :class:`Failure` (stage ``model``) for a non-finite output."""
-    runner, dev = method.runner, opts.device
-    image = _to_tensor([p.composite for p in group], dev)
-    mask = _mask_tensor(method, group, dev) if decision.give else None
-    regions = _region_tensor(group, dev) if runner.uses_regions else None
-    out = runner.run(image, mask, regions, work_size=opts.size if opts.size else opts.work_size)
-    oms: list[OperatorMasks | None] = [None] * len(group)
-    if out.operator_masks is not None:
-        om = out.operator_masks.detach().to("cpu")
-        oms = [om.select(i) for i in range(len(group))]
-    locs: list[np.ndarray | None] = [None] * len(group)
-    if out.localisation is not None and om_iou_source(runner, opts) == "localisation":
-        p = out.localisation.detach().float().cpu().numpy()
-        locs = [p[i, 0] for i in range(len(group))]
-    return [Produced(pair, img, o, q) if ok else Failure(pair.id, pair.subset, "model", NON_FINITE)
-            for pair, img, o, q, ok in zip(group, out.to_uint8(), oms, locs, out.finite())]
+              opts: EvalOptions, regions: RegionProvider | None = None) -> list[Produced | Failure]:
+    """Run the method on ``group`` (pairs of one size) through the one full-resolution path
+    (:func:`harmonykit.pipeline.harmonize_images`, what ``harmonykit harmonize`` runs): per
+    pair a :class:`Produced`, or a :class:`Failure` (stage ``model``) for a non-finite
+    output or a mask the method cannot use (an empty or full mask for a mask-required one).
+
+    At a scoring size (``opts.size``) the network runs at that size; at the original
+    resolution at ``opts.work_size``. ``regions``: the region-map provider of methods that
+    use one (maps computed on the work-size image, as ``harmonize`` does)."""
+    from harmonykit.limits import WorkSize
+    from harmonykit.pipeline import harmonize_images, mask_decision
+
+    runner = method.runner
+    masks = [_mask_of(method, p) for p in group] if decision.give else [None] * len(group)
+    out: list[Produced | Failure | None] = [None] * len(group)
+    todo = []
+    for k, (pair, m) in enumerate(zip(group, masks)):
+        d = mask_decision(runner, m, coverage=False)
+        if d.refused:
+            out[k] = Failure(pair.id, pair.subset, "model", str(d.note))
+        else:
+            todo.append(k)
+    work = None if opts.size else WorkSize.of(opts.work_size)
+    done = harmonize_images(runner, [group[k].composite for k in todo], [masks[k] for k in todo], work_size=work,
+                            device=opts.device, region_provider=regions, non_finite="none",
+                            coverage=False) if todo else []
+    with_loc = om_iou_source(runner, opts) == "localisation"
+    for k, r in zip(todo, done):
+        pair = group[k]
+        if r is None:
+            out[k] = Failure(pair.id, pair.subset, "model", NON_FINITE)
+        else:
+            out[k] = Produced(pair, r.rgb, r.operator_masks, r.localisation if with_loc else None)
+    return [o for o in out if o is not None]
 
 
 def _run_isolating(method: EvalMethod, group: Sequence[Prepared], decision: MaskDecision,
-                   opts: EvalOptions) -> tuple[list[Produced | Failure], list[Failure]]:
+                   opts: EvalOptions, regions: RegionProvider | None = None
+                   ) -> tuple[list[Produced | Failure], list[Failure]]:
     """:func:`run_group`, retried pair by pair when the batch raises: the outputs, and the
     pairs whose own run raised. A :class:`HarmonykitError` (a user mistake, e.g. a missing
     SAM checkpoint) stops the evaluation."""
     try:
-        return run_group(method, group, decision, opts), []
+        return run_group(method, group, decision, opts, regions), []
     except HarmonykitError:
         raise
     except Exception:  # noqa: BLE001 - retry one by one to isolate the bad image
@@ -120,7 +135,7 @@ def _run_isolating(method: EvalMethod, group: Sequence[Prepared], decision: Mask
         raised: list[Failure] = []
         for pair in group:
             try:
-                produced.extend(run_group(method, [pair], decision, opts))
+                produced.extend(run_group(method, [pair], decision, opts, regions))
             except HarmonykitError:
                 raise
             except Exception as exc:  # noqa: BLE001
@@ -149,9 +164,9 @@ def score(produced: Produced, opts: EvalOptions) -> ImageResult:
 
 
 def process_group(group: Sequence[Prepared], method: EvalMethod, decision: MaskDecision, opts: EvalOptions,
-                  lpips: nn.Module | None, tally: Tally) -> None:
+                  lpips: nn.Module | None, tally: Tally, regions: RegionProvider | None = None) -> None:
     """Run the method on a same-size group (one by one if the batch fails), score, record."""
-    produced, raised = _run_isolating(method, group, decision, opts)
+    produced, raised = _run_isolating(method, group, decision, opts, regions)
     tally.failures.extend(raised)
     scored: list[tuple[Produced, ImageResult]] = []
     for item in produced:

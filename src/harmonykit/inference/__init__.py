@@ -1,9 +1,38 @@
-"""Inference: the :class:`Harmonizer` API (full-resolution harmonization) and editing helpers.
+"""Inference: the :class:`Harmonizer` API (full-resolution harmonization), editing helpers and
+batches of photos (:mod:`harmonykit.inference.batch`).
 
 >>> from harmonykit.inference import Harmonizer, EditSession  # doctest: +SKIP
+
+Importing the package does not import PyTorch (the command line checks its arguments with
+:mod:`harmonykit.inference.batch` first); the names are loaded on first use.
 """
 
-from harmonykit.inference.editing import ChannelEdit, EditSession, parse_assignments
-from harmonykit.inference.harmonizer import Harmonizer, Result, load_image_input, load_mask_input
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harmonykit.inference.editing import ChannelEdit, EditSession, parse_assignments
+    from harmonykit.inference.harmonizer import (
+        Harmonizer,
+        Result,
+        load_image_input,
+        load_mask_input,
+    )
 
 __all__ = ["Harmonizer", "Result", "EditSession", "ChannelEdit", "parse_assignments", "load_image_input", "load_mask_input"]
+
+_LAZY = {"Harmonizer": "harmonizer", "Result": "harmonizer", "load_image_input": "harmonizer",
+         "load_mask_input": "harmonizer", "EditSession": "editing", "ChannelEdit": "editing",
+         "parse_assignments": "editing"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the module of a name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

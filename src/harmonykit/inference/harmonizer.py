@@ -23,18 +23,17 @@ What happens in a call:
    PIL out; RGBA in -> RGBA out with the same alpha), the operator masks (at the work
    size) and timings.
 
-This is the same computation as :meth:`HarmonizationModel.harmonize` (up to the input being
-resized from uint8 and the rounding of the output), built for large photos: a 12 MP call
+Steps 2-3 are :func:`harmonykit.pipeline.harmonize_images`, the one full-resolution path (the
+evaluator scores the same), with the mask rule of :mod:`harmonykit.maskuse` and the work size
+as a :class:`~harmonykit.limits.WorkSize`. It is built for large photos: a 12 MP call
 takes a few tenths of a second on two CPU cores and about 100 MiB beyond the interpreter,
 PyTorch and the model (``benchmarks/harmonize_speed.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -42,15 +41,13 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
-from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
+from harmonykit.errors import HarmonykitError, ImageReadError
 from harmonykit.io import JPEG_FORMATS, binarize_jpeg_mask
-from harmonykit.limits import check
+from harmonykit.limits import WorkSize, check
 from harmonykit.operators import OperatorMasks
-from harmonykit.operators.tiling import RowResampler, for_each_tile, rows_per_tile, tensor_view
-from harmonykit.runners import base as rules
-from harmonykit.runners.base import Runner, RunOutput, apply_mask_use
+from harmonykit.pipeline import harmonize_images
+from harmonykit.runners.base import Runner
 
 if TYPE_CHECKING:
     from harmonykit.baselines import Baseline
@@ -196,29 +193,6 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def _work_size(work_size: int | tuple[int, int] | None) -> tuple[int, int] | None:
-    if work_size is None:
-        return None
-    size = (work_size, work_size) if isinstance(work_size, (int, float, np.number)) else tuple(work_size)
-    if len(size) != 2:
-        raise ConfigError(f"work_size must be an int or (height, width), got {work_size!r}")
-    return tuple(check("work_size", v, "work_size") for v in size)  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` intra-op threads in this thread for the block (``None``: unchanged)."""
-    old = torch.get_num_threads()
-    if n is None or n == old:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 # ------------------------------------------------------------------------------ result
 
 
@@ -246,6 +220,8 @@ class Result:
             ``(h, w)`` float32 in ``[0, 1]`` at the work size, the model's "what was
             pasted" probability (computed even when a mask was given, which then gates
             instead); else ``None``. :attr:`localisation` is it at the input's size.
+        mask_status: what the mask rule decided (:data:`harmonykit.maskuse.MaskStatus`):
+            ``given``, ``absent``, ``ignored``, ``empty`` or ``full``.
     """
 
     image: Any
@@ -258,6 +234,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     localisation_work: np.ndarray | None = None
     gray: bool = False
+    mask_status: str = "absent"
 
     @property
     def output(self) -> np.ndarray:
@@ -327,79 +304,6 @@ def _package_output(rgb: np.ndarray, prep: _Prepared) -> Any:
     return rgb
 
 
-# ------------------------------------------------------------------------------ tiled helpers
-
-
-def _downsize(rgb: np.ndarray, size: tuple[int, int], tile_rows: int | None = None) -> Tensor:
-    """``(H, W, C)`` (or ``(H, W)``) uint8 or float32 -> ``(1, C, h, w)`` float32, resized
-    bilinearly with antialiasing; uint8 is scaled to ``[0, 1]``, float is taken as is.
-
-    Equal (within float rounding) to ``F.interpolate(image / 255, size, antialias=True)``
-    on the whole float image, but done in row tiles without a float copy of the photo:
-    PyTorch's antialiased resize is separable, so the width pass runs per tile (on the
-    interleaved tile converted to float, no channel transpose) and the height pass on the
-    narrow ``(C, H, w)`` intermediate; the ``1 / 255`` is applied to the small result.
-    """
-    arr = rgb if rgb.ndim == 3 else rgb[:, :, None]
-    h, w, c = arr.shape
-    scale = 1.0 / 255.0 if arr.dtype == np.uint8 else 1.0
-    src = tensor_view(arr)
-    if (h, w) == tuple(size):
-        return src.permute(2, 0, 1).unsqueeze(0).float().mul_(scale)
-    rows = min(rows_per_tile(w, tile_rows), h)
-    mid = torch.empty(1, c, h, size[1])
-
-    def work(y0: int, y1: int) -> None:
-        xt = src[y0:y1].float().unsqueeze(0).permute(0, 3, 1, 2)  # (1, C, rows, W), channels-last
-        if size[1] != w:
-            xt = F.interpolate(xt, size=(y1 - y0, size[1]), mode="bilinear", align_corners=False, antialias=True)
-        mid[:, :, y0:y1] = xt
-
-    with torch.no_grad():
-        for_each_tile(h, rows, work)
-        if size[0] != h:
-            mid = F.interpolate(mid, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
-    return mid.mul_(scale) if scale != 1.0 else mid
-
-
-def _tiled_rgb_change(
-    rgb: np.ndarray,
-    delta: Tensor | None,
-    mask: np.ndarray | None,
-    new: np.ndarray | None = None,
-    tile_rows: int | None = None,
-) -> np.ndarray:
-    """Full-resolution render for RGB outputs and mask compositing, in row tiles.
-
-    ``out = clamp(in + up(delta), 0, 1)`` (``delta`` ``(3, h, w)`` float, upsampled
-    bilinearly, ``None`` = use ``new``), then ``out * mask + in * (1 - mask)`` when a
-    ``mask`` ``(H, W)`` (float32 in ``[0, 1]`` or uint8 0..255) is given. All in float32,
-    rounded to uint8.
-    """
-    h, w = rgb.shape[:2]
-    rows = min(rows_per_tile(w, tile_rows), h)
-    out = np.empty_like(rgb)
-    src, dst = tensor_view(rgb), torch.from_numpy(out)
-    new_t = None if new is None else tensor_view(new)
-    m_t = None if mask is None else tensor_view(mask)
-    res = None if delta is None else RowResampler(delta.detach().float().cpu(), h, w)
-    def work(y0: int, y1: int) -> None:
-        x = src[y0:y1].permute(2, 0, 1).float().div_(255.0)
-        if res is not None:
-            y = (x + res.rows(y0, y1)).clamp_(0.0, 1.0)
-        else:
-            y = new_t[y0:y1].permute(2, 0, 1).float().div_(255.0)
-        if m_t is not None:
-            m = m_t[y0:y1].unsqueeze(0)
-            m = m if m.is_floating_point() else m.float().div_(255.0)
-            y = y.mul_(m).add_(x.mul_(1.0 - m))
-        dst[y0:y1].permute(2, 0, 1).copy_(y.mul_(255.0).add_(0.5).clamp_(0.0, 255.0))
-
-    with torch.no_grad():
-        for_each_tile(h, rows, work)
-    return out
-
-
 # ------------------------------------------------------------------------------ harmonizer
 
 
@@ -454,7 +358,7 @@ class Harmonizer:
         if len(given) != 1:
             raise ValueError("give exactly one of model, baseline or runner")
         self.device = resolve_device(device)
-        self.work_size = _work_size(work_size)
+        self.work: WorkSize | None = WorkSize.of(work_size)
         self.network_threads = None if network_threads is None else check("network_threads", network_threads)
         self.tile_rows = None if tile_rows is None else check("tile_rows", tile_rows)
         self._region_provider = region_provider
@@ -463,6 +367,11 @@ class Harmonizer:
 
         self.runner: Runner = resolve(given[0], self.device)
         self.name = name or self.runner.name
+
+    @property
+    def work_size(self) -> tuple[int, int] | None:
+        """``(height, width)`` of the network input (:attr:`work`), or ``None`` (the image's size)."""
+        return None if self.work is None else self.work.size
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -578,89 +487,22 @@ class Harmonizer:
         """
         prep = load_image_input(image)
         t_start = time.perf_counter()
-        h, w = prep.rgb.shape[:2]
-        m = _mask_array(mask, (h, w))  # uint8 or float32 (H, W)
-        notes: list[str] = []
-        if m is not None and self.mask_use == "never":
-            notes.append(f"{self.name} does not use a mask; the mask was ignored")
-        who = f"{self.runner.kind} {self.name!r}"
-        m = apply_mask_use(self.runner.mask_use, m, who, hint=" (pass mask=..., or --mask on the command line)")
-        m, warning = rules.apply_mask_coverage(self.runner.mask_use, m, who, str(mask) if isinstance(mask, (str, Path)) else "mask")
-        if warning:  # an empty or full mask: harmonized mask-free (docs/inference.md)
-            notes.append(warning)
-            logging.getLogger(__name__).warning(warning)
-        timings: dict[str, float] = {}
-        masks_out: OperatorMasks | None = None
-        loc: np.ndarray | None = None
-        if self.runner.kind == "baseline":
-            rgb = self._run_full_size(prep.rgb, m, timings)
-        else:
-            rgb, masks_out, loc = self._run_model(prep.rgb, m, timings)
+        m = _mask_array(mask, prep.rgb.shape[:2])  # uint8 or float32 (H, W)
+        source = str(mask) if isinstance(mask, (str, Path)) else "mask"
+        done = harmonize_images(
+            self.runner, [prep.rgb], [m], work_size=self.work, device=self.device,
+            region_provider=self.region_provider() if self.uses_regions else None, tile_rows=self.tile_rows,
+            network_threads=self._network_threads() if self.runner.kind == "model" else None, name=self.name,
+            sources=[source], hint=" (pass mask=..., or --mask on the command line)")[0]
+        assert done is not None  # non-finite outputs raise
+        timings = dict(done.timings)
         timings["total"] = time.perf_counter() - t_start
+        notes = [done.decision.note] if done.decision.note else []
         return Result(
-            image=_package_output(rgb, prep), operator_masks=masks_out, timings=timings, rgb=rgb,
-            alpha=prep.alpha, input_rgb=prep.rgb, mask_used=m is not None, notes=notes, localisation_work=loc,
-            gray=prep.gray,
+            image=_package_output(done.rgb, prep), operator_masks=done.operator_masks, timings=timings, rgb=done.rgb,
+            alpha=prep.alpha, input_rgb=prep.rgb, mask_used=done.decision.used, notes=notes,
+            localisation_work=done.localisation, gray=prep.gray, mask_status=done.decision.status,
         )
-
-    def _run_full_size(self, rgb: np.ndarray, mask: np.ndarray | None, timings: dict[str, float]) -> np.ndarray:
-        """A baseline: the runner on the full-resolution image (no work-size copy)."""
-        t0 = time.perf_counter()
-        x = tensor_view(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-        m = _float_mask(mask)
-        m_t = None if m is None else torch.from_numpy(np.ascontiguousarray(m))[None, None]
-        out = rules.check_finite_output(self.runner.run(x, m_t), self.name).to_uint8()[0]
-        timings.update(prepare=0.0, regions=0.0, network=time.perf_counter() - t0, apply=0.0)
-        return out
-
-    def _run_model(self, rgb: np.ndarray, mask: np.ndarray | None,
-                   timings: dict[str, float]) -> tuple[np.ndarray, OperatorMasks | None, np.ndarray | None]:
-        """A model: the network at the work size, then the full-resolution render."""
-        h, w = rgb.shape[:2]
-        size = self.work_size or (h, w)
-        dev = self.device
-        t0 = time.perf_counter()
-        small = _downsize(rgb, size, self.tile_rows).to(dev)
-        small_mask = None
-        if mask is not None:  # uint8 or float32 (H, W), resized in tiles like the image
-            small_mask = _downsize(mask, size, self.tile_rows).clamp_(0, 1).to(dev)
-        timings["prepare"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        regions = None
-        if self.uses_regions:
-            small_np = np.ascontiguousarray(small[0].mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy())
-            regions = self.region_provider()(small_np).to_tensor()[None].to(dev)
-        timings["regions"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        with torch.inference_mode(), _torch_threads(self._network_threads() if dev.type == "cpu" else None):
-            out = rules.check_finite_output(self.runner.run(small, small_mask, regions), self.name)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        timings["network"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        full, masks = self._render(rgb, small, mask, out)
-        timings["apply"] = time.perf_counter() - t0
-        p = out.localisation
-        loc = None if p is None else np.ascontiguousarray(p[0, 0].detach().float().cpu().numpy())
-        return full, masks, loc
-
-    def _render(self, rgb: np.ndarray, small: Tensor, mask: np.ndarray | None,
-                out: RunOutput) -> tuple[np.ndarray, OperatorMasks | None]:
-        """The full-resolution result of a work-size output (and its operator masks on the CPU)."""
-        h, w = rgb.shape[:2]
-        composite = bool(self.runner.composites_with_mask and mask is not None)
-        masks = out.operator_masks
-        if masks is not None:
-            masks = OperatorMasks(masks.values.detach().float(), masks.channels, masks.space)
-            full = masks.apply_uint8(rgb, tile_rows=self.tile_rows, device=self.device)
-            if composite:
-                full = _tiled_rgb_change(rgb, None, mask, new=full, tile_rows=self.tile_rows)
-            return full, masks.to("cpu")
-        if tuple(small.shape[-2:]) == (h, w):
-            img = out.image[0].detach().float().clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).cpu()
-            return np.ascontiguousarray(img.permute(1, 2, 0).numpy()), None
-        delta = (out.image - small)[0].detach().float().cpu()
-        return _tiled_rgb_change(rgb, delta, mask if composite else None, tile_rows=self.tile_rows), None
 
     def _network_threads(self) -> int:
         if self.network_threads is not None:

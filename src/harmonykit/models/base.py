@@ -12,9 +12,9 @@ Architectures only build and wire the parts (segmentation_models_pytorch style):
 ``ModelOutput.image`` is RGB in ``[0, 1]``. Models whose ``composite_with_mask`` is set
 return ``G(I, M) * M + I * (1 - M)`` (SRIN / RainNet convention).
 
-``harmonize`` runs a model on an image of any size: the network sees the image resized to
-``work_size``; operator masks are upsampled and applied to the full-resolution image; for
-RGB heads the low-resolution change ``out - in`` is upsampled and added.
+A model runs at the size it is given; running it on a photo of any size (the work-size
+copy, the full-resolution render) is :func:`harmonykit.pipeline.harmonize_images`, the one
+full-resolution path (behind :class:`~harmonykit.inference.Harmonizer` and the evaluator).
 
 ``model.config`` (``{"name", "kwargs"}``) is recorded by
 :func:`~harmonykit.models.registry.create_model` only; a model built directly (from a
@@ -26,7 +26,6 @@ with ``create_model`` and loads the weights.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from harmonykit.errors import HarmonykitError
+from harmonykit.maskuse import MaskUse, require_mask
 from harmonykit.models.registry import create_model
 from harmonykit.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelConfig
 from harmonykit.operators import OperatorMasks
@@ -47,7 +47,6 @@ __all__ = ["ModelOutput", "HarmonizationModel", "load_model", "check_weights", "
            "WEIGHT_NEUTRAL_KWARGS", "architecture_kwargs"]
 
 
-MaskUse = Literal["never", "optional", "required"]
 MaskFree = Literal["gate", "two_stage"]
 #: how a mask-optional, localisation-gated model works when no mask is given
 MASK_FREE_MODES: tuple[str, ...] = ("gate", "two_stage")
@@ -89,14 +88,6 @@ class ModelOutput:
         """``(B, 1, h, w)`` probability in ``[0, 1]`` that a pixel was pasted (what the
         model thinks needs harmonizing), or ``None`` for models without a gate."""
         return None if self.localisation_logit is None else torch.sigmoid(self.localisation_logit)
-
-
-def _resize(x: Tensor, size: tuple[int, int], mode: str = "bilinear") -> Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    if mode == "nearest":
-        return F.interpolate(x, size=size, mode="nearest")
-    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True)
 
 
 def _without_mask(image: Tensor, mask: Tensor | None) -> Tensor:
@@ -192,8 +183,7 @@ class HarmonizationModel(nn.Module):
     def _check(self, image: Tensor, mask: Tensor | None, regions: Tensor | None) -> None:
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"expected image (B, 3, H, W), got {tuple(image.shape)}")
-        if self.mask_use == "required" and mask is None:
-            raise HarmonykitError(f"model {self._label()!r} needs a foreground mask")
+        require_mask(self.mask_use, mask is not None, f"model {self._label()!r}")  # the one mask rule's presence part
         if mask is not None and (mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != image.shape[-2:]):
             raise ValueError(f"expected mask (B, 1, H, W) matching the image, got {tuple(mask.shape)}")
         if self.uses_regions and regions is None:
@@ -293,41 +283,6 @@ class HarmonizationModel(nn.Module):
         if self.composite_with_mask:
             out.image = out.image * mask_in + image * (1.0 - mask_in)
         return out
-
-    # ---------------------------------------------------------- any resolution
-    @torch.no_grad()
-    def harmonize(
-        self,
-        image: Tensor,
-        mask: Tensor | None = None,
-        regions: Tensor | None = None,
-        work_size: int | tuple[int, int] | None = 256,
-    ) -> ModelOutput:
-        """Harmonize an image of any size; the network runs at ``work_size``.
-
-        ``work_size=None`` runs the network at the image's own size.
-        """
-        h, w = image.shape[-2:]
-        if work_size is None:
-            size = (h, w)
-        elif isinstance(work_size, int):
-            size = (work_size, work_size)
-        else:
-            size = tuple(work_size)
-        small = _resize(image, size)
-        small_mask = None if mask is None else _resize(mask, size, "bilinear").clamp(0, 1)
-        small_regions = None if regions is None else _resize(regions, size, "nearest")
-        out = self.forward(small, small_mask, small_regions)
-        if size == (h, w):
-            return out
-        if out.operator_masks is not None:
-            full = out.operator_masks.apply(image)
-        else:
-            delta = _resize(out.image - small, (h, w), "bilinear")
-            full = (image + delta).clamp(0, 1)
-        if self.composite_with_mask and mask is not None:
-            full = full * mask + image * (1 - mask)
-        return dataclasses.replace(out, image=full)
 
     # ------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | Path, dtype: torch.dtype | None = None, extra: dict | None = None,

@@ -6,8 +6,8 @@
 ('baseline', 'required', False)
 
 * :mod:`~harmonykit.runners.base` - the :class:`Runner` protocol (``mask_use``,
-  ``uses_regions``, ``run(rgb, mask, regions, work_size=...) -> RunOutput``) and the mask
-  rule :func:`apply_mask_use`.
+  ``uses_regions``, ``run(rgb, mask, regions) -> RunOutput``); the mask rule is
+  :mod:`harmonykit.maskuse`.
 * :mod:`~harmonykit.runners.model` - :class:`ModelRunner` (a loaded
   :class:`~harmonykit.models.HarmonizationModel`), loading from model / run directories
   (EMA or raw weights, the region settings saved with them).
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
         Runner,
         RunnerKind,
         RunOutput,
-        apply_mask_use,
     )
     from harmonykit.runners.baseline import BaselineRunner
     from harmonykit.runners.model import (
@@ -55,7 +54,6 @@ __all__ = [
     "RunnerKind",
     "RunOutput",
     "Runner",
-    "apply_mask_use",
     "ModelRunner",
     "BaselineRunner",
     "WEIGHT_CHOICES",
@@ -69,7 +67,7 @@ __all__ = [
 
 _LAZY = {
     "MaskUse": "base", "MASK_USES": "base", "RunnerKind": "base", "RunOutput": "base", "Runner": "base",
-    "apply_mask_use": "base", "BaselineRunner": "baseline", "ModelRunner": "model", "WEIGHT_CHOICES": "model",
+    "BaselineRunner": "baseline", "ModelRunner": "model", "WEIGHT_CHOICES": "model",
     "load_model_runner": "model", "saved_region_settings": "model", "resolve": "resolver",
 }
 

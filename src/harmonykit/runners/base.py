@@ -1,11 +1,12 @@
 """The :class:`Runner` protocol: what evaluation and inference run, model or baseline.
 
-A runner harmonizes a batch of same-size images, ``run(rgb, mask, regions, work_size=...)
+A runner harmonizes a batch of same-size images at their own size, ``run(rgb, mask, regions)
 -> RunOutput``, and states what it needs from its caller:
 
 * :attr:`Runner.mask_use` - ``"never"`` (a mask is ignored), ``"optional"`` (a missing
-  mask is zeros) or ``"required"`` (no mask is an error); :func:`apply_mask_use` is that
-  rule, shared by every runner;
+  mask is zeros) or ``"required"`` (no mask is an error): the rule is decided once, by
+  :func:`harmonykit.maskuse.decide_mask_use`, in the one full-resolution path
+  (:func:`harmonykit.pipeline.harmonize_images`), which also brings images to the work size;
 * :attr:`Runner.uses_regions` - it needs SRIN region maps (the caller builds them with
   :mod:`harmonykit.regionmaps`, from :attr:`Runner.region_settings`).
 
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
-from harmonykit.errors import HarmonykitError
+from harmonykit.maskuse import MASK_USES, MaskUse
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,12 +28,8 @@ if TYPE_CHECKING:
 
     from harmonykit.operators import OperatorMasks
 
-__all__ = ["MaskUse", "MASK_USES", "RunnerKind", "RunOutput", "Runner", "apply_mask_use", "MASK_COVERAGE_TOLERANCE",
-           "mask_coverage", "apply_mask_coverage", "NonFiniteOutputError", "check_finite_output"]
+__all__ = ["MaskUse", "MASK_USES", "RunnerKind", "RunOutput", "Runner", "NonFiniteOutputError", "check_finite_output"]
 
-#: how a runner uses a foreground mask (``HarmonizationModel.mask_use``)
-MaskUse = Literal["never", "optional", "required"]
-MASK_USES: tuple[MaskUse, ...] = ("never", "optional", "required")
 #: what a runner wraps
 RunnerKind = Literal["model", "baseline"]
 
@@ -83,7 +80,7 @@ class Runner(Protocol):
         spec: what it was resolved from (a path, a packaged name, a baseline name,
             ``<name>`` for an object).
         description: one line for reports.
-        mask_use: ``"never"``, ``"optional"`` or ``"required"`` (see :func:`apply_mask_use`).
+        mask_use: ``"never"``, ``"optional"`` or ``"required"`` (see :mod:`harmonykit.maskuse`).
         uses_regions: :meth:`run` needs ``regions``.
         region_settings: the region-map settings the model was trained with (saved with
             its weights), or ``None`` (not saved, or no region maps used).
@@ -111,100 +108,19 @@ class Runner(Protocol):
         rgb: Tensor,
         mask: Tensor | None = None,
         regions: Tensor | None = None,
-        *,
-        work_size: int | tuple[int, int] | None = None,
     ) -> RunOutput:
-        """Harmonize ``rgb`` ``(B, 3, H, W)``.
+        """Harmonize ``rgb`` ``(B, 3, H, W)`` at its own size (the work size, for models:
+        :func:`harmonykit.pipeline.harmonize_images` resizes and renders).
 
         Args:
             rgb: the composites, float in ``[0, 1]``.
-            mask: ``(B, 1, H, W)`` foreground masks, or ``None``; handled by
-                :func:`apply_mask_use`.
+            mask: ``(B, 1, H, W)`` foreground masks, or ``None`` (as the mask rule decided).
             regions: ``(B, 3, H, W)`` region maps (required when :attr:`uses_regions`).
-            work_size: where a network runs (``None``: the input's size); the result is
-                brought back to the input's size. Baselines ignore it.
 
         Raises:
             HarmonykitError: a required mask or region map is missing.
         """
         ...
-
-
-def apply_mask_use(mask_use: MaskUse, mask: M | None, who: str, hint: str = "") -> M | None:
-    """The mask a runner with ``mask_use`` works with: ``None`` for ``never`` (a given mask
-    is ignored), else ``mask`` (``optional`` runners treat ``None`` as "no foreground
-    known").
-
-    Raises:
-        HarmonykitError: ``mask_use`` is ``required`` and no mask was given (``who``, e.g.
-            ``"model 'srin_unet'"``, names the runner in the message; ``hint`` is appended,
-            e.g. how to pass one).
-
-    >>> apply_mask_use("never", "m", "x") is None, apply_mask_use("optional", None, "x") is None
-    (True, True)
-    >>> apply_mask_use("required", None, "baseline 'reinhard'")
-    Traceback (most recent call last):
-    ...
-    harmonykit.errors.HarmonykitError: baseline 'reinhard' needs a foreground mask
-    """
-    if mask_use not in MASK_USES:
-        raise ValueError(f"mask_use must be one of {', '.join(MASK_USES)}, got {mask_use!r}")
-    if mask_use == "never":
-        return None
-    if mask is None and mask_use == "required":
-        raise HarmonykitError(f"{who} needs a foreground mask{hint}")
-    return mask
-
-
-#: a mask covers nothing when every value is at most this (of full scale), everything when
-#: every value is at least ``1 -`` this (a JPEG-saved black or white mask has a little noise)
-MASK_COVERAGE_TOLERANCE = 0.01
-
-
-def mask_coverage(mask: Any) -> str | None:
-    """``"empty"`` (every value <= 1 %), ``"full"`` (every value >= 99 %) or ``None`` for a
-    mask array (uint8 0..255, bool, or float 0..1).
-
-    >>> import numpy as np
-    >>> mask_coverage(np.zeros((2, 2), np.uint8)), mask_coverage(np.full((2, 2), 255, np.uint8))
-    ('empty', 'full')
-    >>> mask_coverage(np.array([[0.0, 1.0]])) is None
-    True
-    """
-    import numpy as np
-
-    m = np.asarray(mask)
-    scale = 255.0 if m.dtype == np.uint8 else 1.0
-    if m.size == 0 or float(m.max()) <= MASK_COVERAGE_TOLERANCE * scale:
-        return "empty"
-    if float(m.min()) >= (1.0 - MASK_COVERAGE_TOLERANCE) * scale:
-        return "full"
-    return None
-
-
-def apply_mask_coverage(mask_use: MaskUse, mask: M | None, who: str, source: str = "mask") -> tuple[M | None, str | None]:
-    """The rule for a mask that covers nothing or everything (:func:`mask_coverage`), shared
-    by the API, the command line and the web editor: ``(mask to use, warning or None)``.
-
-    * ``never`` runners ignore masks: unchanged, no warning;
-    * ``optional`` runners: the mask is dropped (``None``: harmonized mask-free, as without
-      a mask) and the warning, naming ``source``, says so. An empty mask is what "no mask"
-      means to these models anyway; a full one would make the whole image foreground, with
-      no background to match it to (it greyed and desaturated the whole photo);
-    * ``required`` runners (SRIN, the reinhard / histogram baselines): refused with a
-      :class:`~harmonykit.errors.HarmonykitError` naming ``source``: they need the region
-      that was pasted.
-    """
-    if mask is None or mask_use == "never":
-        return mask, None
-    cover = mask_coverage(mask)
-    if cover is None:
-        return mask, None
-    what = ("is empty (it covers nothing: every value <= 1%)" if cover == "empty" else
-            "covers the whole image (every value >= 99%), so there is no background to match")
-    if mask_use == "required":
-        raise HarmonykitError(f"{source}: the mask {what}; {who} needs the mask of the pasted region")
-    return None, f"{source}: the mask {what}; harmonized mask-free instead"
 
 
 class NonFiniteOutputError(RuntimeError):

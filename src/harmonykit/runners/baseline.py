@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from harmonykit.baselines import Baseline
-from harmonykit.runners.base import MaskUse, RunnerKind, RunOutput, apply_mask_use
+from harmonykit.runners.base import MaskUse, RunnerKind, RunOutput
 
 __all__ = ["BaselineRunner"]
 
@@ -44,12 +44,9 @@ class BaselineRunner:
         rgb: Tensor,
         mask: Tensor | None = None,
         regions: Tensor | None = None,
-        *,
-        work_size: int | tuple[int, int] | None = None,
     ) -> RunOutput:
-        """See :meth:`Runner.run` (``regions`` and ``work_size`` are not used)."""
-        del regions, work_size
-        mask = apply_mask_use(self.mask_use, mask, f"baseline {self.name!r}")
+        """See :meth:`Runner.run` (``regions`` is not used)."""
+        del regions
         outs = []
         for i in range(rgb.shape[0]):
             image = _uint8_image(rgb[i])

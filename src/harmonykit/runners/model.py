@@ -15,7 +15,7 @@ from harmonykit.errors import ConfigError, HarmonykitError
 from harmonykit.models.base import HarmonizationModel, check_weights, load_model
 from harmonykit.models.heads import OperatorMaskHead
 from harmonykit.models.saved import SavedModelConfig, run_region_settings
-from harmonykit.runners.base import MaskUse, RunnerKind, RunOutput, apply_mask_use
+from harmonykit.runners.base import MaskUse, RunnerKind, RunOutput
 
 __all__ = ["WEIGHT_CHOICES", "Weights", "ModelRunner", "load_model_runner", "load_raw_weights",
            "saved_region_settings"]
@@ -32,8 +32,9 @@ class ModelRunner:
     """A :class:`~harmonykit.runners.Runner` around a loaded model.
 
     The model's facts (mask use, region maps, operator channels, localisation gate) are
-    read from it once, here; :meth:`run` is :meth:`HarmonizationModel.harmonize` under
-    ``torch.inference_mode``.
+    read from it once, here; :meth:`run` is the model's ``forward`` under
+    ``torch.inference_mode`` (at the size given: :func:`harmonykit.pipeline.harmonize_images`
+    brings images to the work size and renders at full resolution).
 
     Args:
         model: the model, already on its device and in eval mode.
@@ -88,15 +89,11 @@ class ModelRunner:
         rgb: Tensor,
         mask: Tensor | None = None,
         regions: Tensor | None = None,
-        *,
-        work_size: int | tuple[int, int] | None = None,
     ) -> RunOutput:
-        """See :meth:`Runner.run`."""
-        mask = apply_mask_use(self.mask_use, mask, f"model {self.name!r}")
-        if self.uses_regions and regions is None:
-            raise HarmonykitError(f"model {self.name!r} needs a semantic region map")
+        """See :meth:`Runner.run`: the model's ``forward`` at the input's size (it checks
+        the mask and region map it needs)."""
         with torch.inference_mode():
-            out = self.model.harmonize(rgb, mask, regions if self.uses_regions else None, work_size=work_size)
+            out = self.model(rgb, mask, regions if self.uses_regions else None)
         return RunOutput(out.image, out.operator_masks, out.localisation)
 
     def __repr__(self) -> str:

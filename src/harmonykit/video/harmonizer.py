@@ -292,7 +292,7 @@ class _State:
         self.gated = model is not None and model.has_localisation
 
     def step(self, index: int, rgb: np.ndarray, mask: np.ndarray | None) -> FrameResult:
-        from harmonykit.inference.harmonizer import _downsize, _torch_threads
+        from harmonykit.pipeline.render import downsize, torch_threads
 
         h = self.h
         if self.vh._model is None:  # RGB model or baseline: the still-image path
@@ -300,7 +300,7 @@ class _State:
             return FrameResult(index, res.rgb)
         dev = h.device
         size = h.work_size or rgb.shape[:2]
-        small = _downsize(rgb, size, h.tile_rows).to(dev)
+        small = downsize(rgb, size, h.tile_rows).to(dev)
         cut = self.cuts(small)
         if cut:
             self.loc.reset()
@@ -310,9 +310,9 @@ class _State:
             return FrameResult(index, rgb.copy(), None, cut)
         model = self.vh._model
         assert model is not None
-        small_mask = None if mask is None else _downsize(mask, size, h.tile_rows).clamp_(0, 1).to(dev)
+        small_mask = None if mask is None else downsize(mask, size, h.tile_rows).clamp_(0, 1).to(dev)
         p_s = None
-        with torch.inference_mode(), _torch_threads(h._network_threads() if dev.type == "cpu" else None):
+        with torch.inference_mode(), torch_threads(h._network_threads() if dev.type == "cpu" else None):
             if small_mask is not None:
                 out = model.harmonize_with_mask(small, small_mask)
                 gate = small_mask if self.gated else None
