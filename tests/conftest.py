@@ -108,18 +108,25 @@ def rng() -> np.random.Generator:
 
 
 # --- tiny models saved to temporary folders (random operator head, so masks do something) ---
-def save_tiny_model(name: str, directory: Path, seed: int = 0, head_std: float = 0.05) -> Path:
-    """``create_model(name)`` with a seeded random head (heads start at identity), saved."""
+def save_tiny_model(name: str, directory: Path, seed: int = 0, head_std: float = 0.05, **kwargs) -> Path:
+    """``create_model(name, **kwargs)`` with a seeded random head (heads start at identity), saved."""
     from harmonykit.models import create_model
 
     torch.manual_seed(seed)
-    model = create_model(name)
+    model = create_model(name, **kwargs)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.head.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * head_std)
     model.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def gated_dir(tmp_path_factory) -> Path:
+    """A tiny gated two-stage model (mask optional) with a random head."""
+    return save_tiny_model("om_unet_tiny", tmp_path_factory.mktemp("gated"), mask_use="optional", gate="learned",
+                           mask_free="two_stage")
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def _make_source(photos: Path, root: Path, copies: int) -> tuple[Path, Path]:
     return src, labels
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
@@ -94,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                     source=str(src), format="generic", labels=str(labels) if regions == "labels" else None,
                     regions=regions, size=args.size, seed=0,
                 )
-                cpu0 = _cpu_seconds()
+                cpu0 = cpu_seconds()
                 rep = build_benchmark(settings, out, workers=workers, show_progress=False)
-                cpu = _cpu_seconds() - cpu0
+                cpu = cpu_seconds() - cpu0
                 total = sum(rep.timings.values()) or 1.0
                 rate = rep.built / rep.wall
                 shares = "  ".join(f"{100 * rep.timings[s] / total:7.1f}%" for s in STAGES)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harmonykit.cli.harmonize import _check_model_spec
+from harmonykit.cli.common import check_model_spec
 from harmonykit.cli.main import COMMANDS
 from harmonykit.errors import HarmonykitError
 
@@ -94,11 +94,11 @@ def test_model_spec_check_says_what_from_pretrained_says(tmp_path, om_tiny_dir, 
     (tmp_path / "empty").mkdir()
     for spec in ("no-such-model", str(tmp_path / "empty")):
         with pytest.raises(HarmonykitError) as ours:
-            _check_model_spec(spec)
+            check_model_spec(spec)
         with pytest.raises(HarmonykitError) as theirs:
             Harmonizer.from_pretrained(spec)
         assert str(ours.value) == str(theirs.value)
     for spec in ("identity", "reinhard", str(om_tiny_dir), str(om_tiny_dir.parent)):
         if spec == str(om_tiny_dir.parent) and not (om_tiny_dir.parent / "weights").is_dir():
             continue
-        _check_model_spec(spec)  # loadable: no error
+        check_model_spec(spec)  # loadable: no error

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from harmonykit.inference import Harmonizer
-from harmonykit.inference.harmonizer import _mask_array, load_mask_input
+from harmonykit.inference.harmonizer import load_mask_input, mask_array
 from harmonykit.models import create_model
 from harmonykit.operators import apply_operator_values
 from harmonykit.pipeline.render import downsize as _downsize
@@ -39,9 +39,9 @@ def optional_mask_model():
 
 
 def test_mask_stays_uint8_and_resizes_like_the_float_mask(photo, mask):
-    assert _mask_array(mask, mask.shape).dtype == np.uint8
-    assert _mask_array(mask > 0, mask.shape).dtype == np.uint8
-    assert _mask_array(Image.fromarray(mask), mask.shape).dtype == np.uint8
+    assert mask_array(mask, mask.shape).dtype == np.uint8
+    assert mask_array(mask > 0, mask.shape).dtype == np.uint8
+    assert mask_array(Image.fromarray(mask), mask.shape).dtype == np.uint8
     f = load_mask_input(mask, mask.shape)
     assert f.dtype == np.float32 and np.allclose(f, mask / 255.0)  # the public loader: float as before
     ref = F.interpolate(torch.from_numpy(f)[None, None], size=(32, 24), mode="bilinear", align_corners=False,

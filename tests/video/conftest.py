@@ -84,24 +84,6 @@ def decode(path: Path) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def gated_dir(tmp_path_factory) -> Path:
-    """A tiny gated two-stage model (mask optional) with a random head."""
-    import torch
-
-    from harmonykit.models import create_model
-
-    torch.manual_seed(0)
-    model = create_model("om_unet_tiny", mask_use="optional", gate="learned", mask_free="two_stage")
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.head.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    d = tmp_path_factory.mktemp("gated")
-    model.save_pretrained(d)
-    return d
-
-
-@pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory) -> Path:
     """clip.mp4 (12 frames 64x48 at 12 fps, AAC audio) + clip_mask.mp4 + a static mask."""
     from PIL import Image

@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
         raise HarmonykitError(f"--out {out} exists and is not a folder")
     harmonizer = None
     if args.harmonize:
-        from harmonykit.cli.harmonize import _check_model_spec
+        from harmonykit.cli.common import check_model_spec
 
-        _check_model_spec(args.model)
+        check_model_spec(args.model)
         from harmonykit.inference import Harmonizer
 
         harmonizer = Harmonizer.from_pretrained(args.model, device=args.device, work_size=args.work_size)

@@ -15,12 +15,12 @@ count is what is on disk.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from harmonykit.cli.common import check_model_spec, clean_exit_on_sigterm
 
 HELP = "harmonize photos at full resolution (optionally save the operator masks)"
 DESCRIPTION = """\
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         job = dataclasses.replace(job, mask_mode=given.mask_mode, mask_path=given.mask_path)
         job.check_mask_option(args.mask)
     job.check_outputs()  # before the model loads
-    _check_model_spec(job.model)  # a mistyped --model fails here, before PyTorch is imported
+    check_model_spec(job.model)  # a mistyped --model fails here, before PyTorch is imported
     # decode the first input(s) on another thread while PyTorch is imported and the model loaded
     prefetch = Prefetcher(files)
     from harmonykit.inference import Harmonizer
@@ -151,34 +151,13 @@ def run(args: argparse.Namespace) -> int:
     if removed:
         print(f"note: removed {len(removed)} temporary file(s) an interrupted run left in {out_dir}", file=sys.stderr)
     try:
-        with _clean_exit_on_sigterm(out_dir):
+        with clean_exit_on_sigterm(out_dir):
             return _process(harmonizer, job, prefetch, args.mask)
     finally:  # every input failed: no empty folder is left behind
         remove_if_created_empty(out_dir, existed)
 
 
-@contextlib.contextmanager
-def _clean_exit_on_sigterm(out_dir: Path) -> Iterator[None]:
-    """On SIGTERM: remove this process's temporaries in ``out_dir`` and exit with 143
-    (128 + SIGTERM); finished outputs stay. A no-op outside the main thread."""
-    import signal
 
-    from harmonykit.io import remove_stale_temp_files
-
-    def on_term(signum: int, frame: object) -> None:
-        remove_stale_temp_files(out_dir, own=True)
-        print("harmonykit harmonize: terminated (SIGTERM); finished outputs are kept", file=sys.stderr)
-        raise SystemExit(128 + signal.SIGTERM)
-
-    try:
-        previous = signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _process(harmonizer: Any, job: Any, prefetch: Any, mask_option: str | None) -> int:
@@ -249,13 +228,7 @@ def _announce(harmonizer: Any, job: Any, mask_option: str | None) -> None:
           f"{harmonizer.work_size[0] if harmonizer.work_size else 'full'}, device {harmonizer.device}", file=sys.stderr)
 
 
-def _check_model_spec(spec: str) -> None:
-    """Raise the error :meth:`Harmonizer.from_pretrained` would raise for a ``--model`` that
-    names nothing loadable, without importing PyTorch (which takes seconds): the same
-    :func:`harmonykit.runners.spec.locate`. Specs that may load are left to ``from_pretrained``."""
-    from harmonykit.runners.spec import locate  # no PyTorch
 
-    locate(spec)
 
 
 def _describe(exc: Exception, path: Path) -> str:

@@ -56,9 +56,9 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
     out_dir = Path(args.out).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise HarmonykitError(f"--out {out_dir} exists and is not a folder")
-    from harmonykit.cli.harmonize import _check_model_spec, _clean_exit_on_sigterm
+    from harmonykit.cli.common import check_model_spec, clean_exit_on_sigterm
 
-    _check_model_spec(args.model)
+    check_model_spec(args.model)
     from harmonykit.video import VideoHarmonizer
     from harmonykit.video.sources import find_clip_mask
 
@@ -77,7 +77,7 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
         print(f"note: removed {len(removed)} temporary file(s) an interrupted run left in {out_dir}", file=sys.stderr)
     failures: list[tuple[str, str]] = []
     internal = 0
-    with _clean_exit_on_sigterm(out_dir):
+    with clean_exit_on_sigterm(out_dir):
         for clip in clips:
             mask = mask_arg
             if mask_arg == "auto":

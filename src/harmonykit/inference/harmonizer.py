@@ -121,17 +121,17 @@ def load_mask_input(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None
     ``(H, W, 3)``. Masks decoded from JPEG (a path, or a PIL image opened from a JPEG file)
     are binarised at 128 (:func:`harmonykit.io.binarize_jpeg_mask`); arrays are taken as they are.
     """
-    return _float_mask(_mask_array(mask, size))
+    return _float_mask(mask_array(mask, size))
 
 
 def _float_mask(m: np.ndarray | None) -> np.ndarray | None:
-    """A :func:`_mask_array` result as float32 ``(H, W)`` in ``[0, 1]``."""
+    """A :func:`mask_array` result as float32 ``(H, W)`` in ``[0, 1]``."""
     if m is None or m.dtype == np.float32:
         return m
     return m.astype(np.float32) / 255.0
 
 
-def _mask_array(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None:
+def mask_array(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None:
     """:func:`load_mask_input` without the float conversion of 8-bit sources: uint8
     ``(H, W)`` (0..255) for bool / uint8 arrays and PIL images (a 12 MP float mask is 48 MB
     and a conversion pass), float32 ``(H, W)`` in ``[0, 1]`` for float arrays and paths."""
@@ -487,7 +487,7 @@ class Harmonizer:
         """
         prep = load_image_input(image)
         t_start = time.perf_counter()
-        m = _mask_array(mask, prep.rgb.shape[:2])  # uint8 or float32 (H, W)
+        m = mask_array(mask, prep.rgb.shape[:2])  # uint8 or float32 (H, W)
         source = str(mask) if isinstance(mask, (str, Path)) else "mask"
         done = harmonize_images(
             self.runner, [prep.rgb], [m], work_size=self.work, device=self.device,

@@ -149,7 +149,7 @@ class VideoHarmonizer:
             HarmonykitError: frames of different sizes, a mask of another size, or fewer /
                 more masks than frames.
         """
-        from harmonykit.inference.harmonizer import _mask_array
+        from harmonykit.inference.harmonizer import mask_array
 
         state = _State(self)
         mask_iter = iter(masks) if masks is not None else None
@@ -166,7 +166,7 @@ class VideoHarmonizer:
                 if m is _MISSING:
                     raise HarmonykitError(f"the masks end after {i} frames, the clip goes on")
             try:
-                m_arr = _mask_array(m, size)
+                m_arr = mask_array(m, size)
             except HarmonykitError as exc:
                 raise HarmonykitError(f"frame {i + 1}: {exc}") from None
             yield state.step(i, rgb, m_arr)

@@ -1,4 +1,4 @@
-"""benchmarks/lut_build_throughput.py: a --quick smoke run prints one row per family and worker count."""
+"""benchmarks/speed/lut_build_throughput.py: a --quick smoke run prints one row per family and worker count."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Regenerate the README figure (after changing the packaged ``default`` model, say)::
 
-    python benchmarks/gallery_figure.py --model default --out docs/figures/public_composites.jpg
+    python -m benchmarks.results.gallery_figure --model default --out docs/figures/public_composites.jpg
 
 (``--folder`` defaults to ``../shared/data/real_composites_public`` beside the checkout; any
 folder of ``X.<ext>`` + ``X_mask.<ext>`` works, ``X_real.<ext>`` ground-truth photos are
@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ as a script folder
-from real_composites_figure import fit_box, fit_size  # noqa: E402
+from benchmarks._common import REPO
+from benchmarks.results.real_composites_figure import fit_box, fit_size
 
-REPO = Path(__file__).resolve().parents[1]
 COLUMNS = ("composite (mask outline)", "with the mask", "mask-free", "localisation p (mask-free)")
 
 

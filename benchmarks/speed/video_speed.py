@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/video_speed.py                       # 1920x1080, 120 and 240 frames, with the mask
-    python benchmarks/video_speed.py --frames 120 480 --no-mask --model default
-    python benchmarks/video_speed.py --quick               # 64x48, 12 frames (tests: plumbing only)
+    python -m benchmarks.speed.video_speed                       # 1920x1080, 120 and 240 frames, with the mask
+    python -m benchmarks.speed.video_speed --frames 120 480 --no-mask --model default
+    python -m benchmarks.speed.video_speed --quick               # 64x48, 12 frames (tests: plumbing only)
 
 For each ``--frames`` length a synthetic clip (a pan over a smooth random scene, H.264
 ``veryfast`` crf 18, AAC audio) and a mask clip are written first (not timed); then, in a

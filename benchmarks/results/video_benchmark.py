@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/video_benchmark.py                                  # ../shared/data/lalonde, val split
-    python benchmarks/video_benchmark.py --source photos/ --clips 20 --frames 24 --json video.json
-    python benchmarks/video_benchmark.py --quick                          # a tiny synthetic check (tests)
+    python -m benchmarks.results.video_benchmark                                  # ../shared/data/lalonde, val split
+    python -m benchmarks.results.video_benchmark --source photos/ --clips 20 --frames 24 --json video.json
+    python -m benchmarks.results.video_benchmark --quick                          # a tiny synthetic check (tests)
 
 Builds ``--clips`` clips with :func:`harmonykit.video.benchmark.build_video_benchmark` (a
 slow pan / zoom of each held-out photo, the object graded by one fixed colour transform),
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_SOURCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lalonde"
+DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "lalonde"
 
 
 def _quick_source(folder: Path) -> Path:

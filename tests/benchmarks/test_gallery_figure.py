@@ -1,13 +1,10 @@
-"""benchmarks/gallery_figure.py: the README gallery over a folder of X + X_mask (+ X_real)."""
+"""benchmarks/results/gallery_figure.py: the README gallery over a folder of X + X_mask (+ X_real)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-
-from harmonykit.models import create_model
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +26,6 @@ def folder(tmp_path_factory, astronaut):
         else:
             Image.fromarray(m).save(d / f"{name}_mask.png")
     Image.fromarray(np.asarray(Image.open(d / "wide.jpg"))).save(d / "wide_real.jpg")  # not a row
-    return d
-
-
-@pytest.fixture(scope="module")
-def gated_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    model = create_model("om_unet_tiny", mask_use="optional", gate="learned")
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "head" in name:
-                p.copy_(0.3 * torch.randn(p.shape))
-    d = tmp_path_factory.mktemp("gated")
-    model.save_pretrained(d)
     return d
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/video_demo.py: the side-by-side before/after GIF of docs/inference.md."""
+"""benchmarks/results/video_demo.py: the side-by-side before/after GIF of docs/inference.md."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Before/after GIF of video harmonization: a synthetic clip, composite | harmonized.
 
-    python benchmarks/video_demo.py                                   # docs/figures/video_demo.gif
-    python benchmarks/video_demo.py --image examples/coffee_real.png --mask examples/coffee_mask.png
+    python -m benchmarks.results.video_demo                                   # docs/figures/video_demo.gif
+    python -m benchmarks.results.video_demo --image examples/coffee_real.png --mask examples/coffee_mask.png
 
 The clip is made as the video benchmark makes its clips (:mod:`harmonykit.video.benchmark`):
 a slow pan and zoom over a photo (``examples/cat_real.png``), the masked region
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pan_boxes(size: tuple[int, int], out: tuple[int, int], frames: int, pan: float,

@@ -2,7 +2,7 @@
 
 Usage (run it on a quiet machine; it prints everything, nothing is written to the repo)::
 
-    python benchmarks/lut_build_throughput.py [ONLINEDB] [--luts DIR] [--split val] \
+    python -m benchmarks.speed.lut_build_throughput [ONLINEDB] [--luts DIR] [--split val] \
         [--size 256] [--samples-per-image 2] [--workers 1 2] [--families lut colour-transfer]
 
 Defaults: the Lalonde-Efros database ``../shared/data/lalonde/onlineDb`` and the 100 LUTs of
@@ -29,22 +29,21 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("HARMONYKIT_NO_PROGRESS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ as a script folder
 
-from build_throughput import _cpu_seconds  # noqa: E402
+from benchmarks._common import REPO
+from benchmarks.speed.build_throughput import cpu_seconds
+from harmonykit.data.builder import PERTURB_CHOICES, STAGES, BuildSettings, build_benchmark
 
-from harmonykit.data.builder import PERTURB_CHOICES, STAGES, BuildSettings, build_benchmark  # noqa: E402
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = REPO.parent / "shared" / "data"
 
 
 def measure(settings: BuildSettings, workers: int, root: Path, limit: int | None) -> dict[str, float]:
     """Build ``settings`` into a fresh folder under ``root`` with ``workers`` processes; the
     figures of one row (samples, wall, samples/s, per worker, per CPU-second, stage shares)."""
     out = Path(tempfile.mkdtemp(prefix=f"w{workers}_", dir=root))
-    cpu0 = _cpu_seconds()
+    cpu0 = cpu_seconds()
     rep = build_benchmark(settings, out, workers=workers, limit=limit, show_progress=False, on_skip=lambda s: None)
-    cpu = _cpu_seconds() - cpu0
+    cpu = cpu_seconds() - cpu0
     total = sum(rep.timings.values()) or 1.0
     rate = rep.built / rep.wall if rep.wall > 0 else float("nan")
     row = {"samples": rep.built, "skipped": len(rep.skipped), "wall": rep.wall, "rate": rate,
