@@ -184,7 +184,7 @@ def test_real_composites_full_resolution(shared_dir, om_tiny_dir, srin_tiny_dir)
 def test_downsize_matches_whole_image_resize(photo):
     import torch.nn.functional as F
 
-    from harmonykit.pipeline.render import downsize as _downsize
+    from harmonykit.imageops import downsize as _downsize
 
     ref = F.interpolate(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255, size=(20, 30),
                         mode="bilinear", align_corners=False, antialias=True)

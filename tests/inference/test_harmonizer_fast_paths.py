@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from harmonykit.imageops import downsize as _downsize
 from harmonykit.inference import Harmonizer
 from harmonykit.inference.harmonizer import load_mask_input, mask_array
 from harmonykit.models import create_model
 from harmonykit.operators import apply_operator_values
-from harmonykit.pipeline.render import downsize as _downsize
 
 
 @pytest.fixture(scope="module")

@@ -47,14 +47,14 @@ import numpy as np
 import torch
 
 from harmonykit.data.batch import PairBatch, PairError, PairItem, collate_pairs
-from harmonykit.data.tensors import (
+from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
+from harmonykit.imageops import (
     resize_image_tensor,
     resize_mask_tensor,
     size_tuple,
     to_tensor_image,
     to_tensor_mask,
 )
-from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
 from harmonykit.io import IMAGE_EXTENSIONS, list_images, read_image, read_mask
 
 __all__ = [

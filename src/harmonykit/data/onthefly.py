@@ -48,8 +48,8 @@ from harmonykit.data.perturb.families import FamilyMix, PairContext, ReferenceSo
 from harmonykit.data.perturb.luts import LutConfig, LutLibrary, lut_library
 from harmonykit.data.perturb.transfer import TransferConfig
 from harmonykit.data.sources import SourceItem
-from harmonykit.data.tensors import to_tensor_image, to_tensor_mask
 from harmonykit.errors import ConfigError, HarmonykitError, ImageReadError
+from harmonykit.imageops import resize_shorter_pil, to_tensor_image, to_tensor_mask
 from harmonykit.io import read_image, read_label_map
 from harmonykit.regionmaps import LABELER_KINDS, make_labeler, resize_labels_nearest
 from harmonykit.utils.progress import progress
@@ -61,17 +61,6 @@ log = logging.getLogger(__name__)
 
 REGION_SOURCES = ("labels",) + LABELER_KINDS
 CACHE_AUTO_MAX_ITEMS = 2048
-
-
-def _resize_shorter(image: np.ndarray, shorter: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    if min(h, w) == shorter:
-        return image
-    from PIL import Image
-
-    s = shorter / min(h, w)
-    size = (max(shorter, round(w * s)), max(shorter, round(h * s)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
 
 
 def _check_region_source(items: list[SourceItem], regions: str, labeler: Any) -> None:
@@ -209,17 +198,17 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
             image = read_image(item.image_path)
             if item.object_mask is not None:
                 obj = object_label_map(read_object_mask(item.object_mask, size=image.shape[:2]))
-                image = _resize_shorter(image, self.load_size)
+                image = resize_shorter_pil(image, self.load_size)
                 obj = resize_labels_nearest(obj, image.shape[:2]).astype(np.int32)
                 rest = None if self.labeler is None else np.asarray(self.labeler(image), dtype=np.int32)
                 labels = object_label_map(obj == OBJECT_LABEL, rest)
             elif self.regions == "labels" and self.labeler is None:
                 assert item.label_path is not None
                 labels = read_label_map(item.label_path, size=image.shape[:2])
-                image = _resize_shorter(image, self.load_size)
+                image = resize_shorter_pil(image, self.load_size)
                 labels = resize_labels_nearest(labels, image.shape[:2]).astype(np.int32)
             else:
-                image = _resize_shorter(image, self.load_size)
+                image = resize_shorter_pil(image, self.load_size)
                 assert self.labeler is not None
                 labels = np.asarray(self.labeler(image), dtype=np.int32)
         except ImageReadError as exc:

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from harmonykit.errors import HarmonykitError
 from harmonykit.evaluation.report import Failure
+from harmonykit.imageops import resize_image, resize_mask
 from harmonykit.regionmaps import RegionProvider
 
 __all__ = [
@@ -88,36 +89,6 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, HarmonykitError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
-
-
-def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize ``(H, W, 3)`` uint8 to ``(size, size, 3)`` uint8: bilinear + antialias
-    (:func:`harmonykit.data.datasets.resize_image_tensor`, the training rule), rounded.
-
-    >>> resize_image(np.full((40, 30, 3), 7, np.uint8), 16)[0, 0].tolist()
-    [7, 7, 7]
-    """
-    from harmonykit.data.datasets import resize_image_tensor, to_tensor_image
-
-    if image.shape[0] == size and image.shape[1] == size:
-        return image
-    r = resize_image_tensor(to_tensor_image(image), (size, size))
-    return (r * 255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """Resize a ``(H, W)`` float mask to ``(size, size)`` with nearest neighbour at pixel
-    centres (:func:`harmonykit.data.datasets.resize_mask_tensor`, ``nearest-exact``).
-
-    >>> m = np.zeros((4, 4), np.float32); m[:2] = 1.0
-    >>> resize_mask(m, 2).tolist()
-    [[1.0, 1.0], [0.0, 0.0]]
-    """
-    from harmonykit.data.datasets import resize_mask_tensor, to_tensor_mask
-
-    if mask.shape[0] == size and mask.shape[1] == size:
-        return mask
-    return resize_mask_tensor(to_tensor_mask(mask), (size, size))[0].numpy()
 
 
 def prepare_pair(sample: PairLike, size: int, region_provider: RegionProvider | None = None) -> Prepared:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from harmonykit.errors import HarmonykitError, MissingDependencyError
 from harmonykit.evaluation import metrics as M
@@ -30,6 +29,7 @@ from harmonykit.evaluation.method import EvalMethod, MaskDecision, om_iou_source
 from harmonykit.evaluation.options import EvalOptions, om_threshold_of
 from harmonykit.evaluation.pairs import Prepared, describe_error
 from harmonykit.evaluation.report import Failure, ImageResult
+from harmonykit.imageops import to_tensor_images
 from harmonykit.operators import OperatorMasks
 
 if TYPE_CHECKING:
@@ -68,12 +68,6 @@ class Tally:
     failures: list[Failure] = field(default_factory=list)
     extremes: Extremes = field(default_factory=lambda: Extremes(0))
     lpips_errors: list[str] = field(default_factory=list)
-
-
-def _to_tensor(images: Sequence[np.ndarray], device: str) -> Tensor:
-    from harmonykit.data.datasets import to_tensor_image
-
-    return torch.stack([to_tensor_image(im) for im in images]).to(device)
 
 
 def _mask_of(method: EvalMethod, pair: Prepared) -> np.ndarray:
@@ -216,5 +210,5 @@ def load_lpips(option: bool | nn.Module | None, device: str) -> tuple[nn.Module 
 
 def _lpips_pairs(lpips: nn.Module, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], device: str) -> list[float]:
     with torch.inference_mode():
-        d = lpips(_to_tensor(xs, device), _to_tensor(ys, device))
+        d = lpips(to_tensor_images(xs, device), to_tensor_images(ys, device))
     return [float(v) for v in d.detach().flatten().cpu()]

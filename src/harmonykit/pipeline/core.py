@@ -8,7 +8,7 @@ For each image (``(H, W, 3)`` uint8, any size) and its mask:
 
 1. the mask rule (:func:`harmonykit.maskuse.decide_mask_use`): used, ignored, dropped
    (empty / full) or refused;
-2. models: the image (and mask) resized to the work size (:func:`~harmonykit.pipeline.render.downsize`,
+2. models: the image (and mask) resized to the work size (:func:`~harmonykit.imageops.downsize`,
    bilinear + antialias, in row tiles), the region map computed on the work-size image (SRIN),
    one network call for the batch; baselines run at full resolution directly;
 3. the full-resolution render, in row tiles: operator masks applied to the uint8 photo
@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from harmonykit.imageops import downsize, to_tensor_image, to_uint8_half_up
 from harmonykit.limits import WorkSize
 from harmonykit.maskuse import MaskUseDecision, decide_mask_use
 from harmonykit.operators import OperatorMasks
-from harmonykit.operators.tiling import tensor_view
-from harmonykit.pipeline.render import downsize, tiled_rgb_change, torch_threads
+from harmonykit.pipeline.render import tiled_rgb_change, torch_threads
 from harmonykit.runners.base import Runner, RunOutput, check_finite_output
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ def _run_full_size(runner: Runner, images: list[np.ndarray], masks: list[np.ndar
                    name: str | None, non_finite: str) -> list[Rendered | None]:
     """A baseline: the runner on the full-resolution images (no work-size copy)."""
     t0 = time.perf_counter()
-    x = torch.cat([tensor_view(im).permute(2, 0, 1).unsqueeze(0).float().div_(255.0) for im in images])
+    x = torch.cat([to_tensor_image(im)[None] for im in images])
     m_t = None if masks is None else torch.cat(
         [torch.from_numpy(np.ascontiguousarray(_float_mask(m)))[None, None] for m in masks])
     out = runner.run(x, m_t)
@@ -187,7 +187,7 @@ def _run_model(runner: Runner, images: list[np.ndarray], masks: list[np.ndarray]
             from harmonykit.regionmaps import region_provider_from_settings
 
             provider = region_provider_from_settings(runner.region_settings or {})
-        small_np = small.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        small_np = to_uint8_half_up(small).permute(0, 2, 3, 1).cpu().numpy()
         regions = torch.stack([provider(np.ascontiguousarray(s)).to_tensor() for s in small_np]).to(dev)
     t_regions = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -226,7 +226,7 @@ def _render(runner: Runner, rgb: np.ndarray, small: Tensor, mask: np.ndarray | N
             full = tiled_rgb_change(rgb, None, mask, new=full, tile_rows=tile_rows)
         return full, masks.to("cpu")
     if tuple(small.shape[-2:]) == (h, w):
-        img = out.image[0].detach().float().clamp(0, 1).mul(255.0).add_(0.5).to(torch.uint8).cpu()
+        img = to_uint8_half_up(out.image[0].detach().float().clamp(0, 1)).cpu()
         return np.ascontiguousarray(img.permute(1, 2, 0).numpy()), None
     delta = (out.image - small)[0].detach().float().cpu()
     return tiled_rgb_change(rgb, delta, mask if composite else None, tile_rows=tile_rows), None

@@ -1,6 +1,6 @@
 """Full-resolution rendering in row tiles, without a float copy of the photo.
 
-:func:`downsize` (the work-size copy of a uint8 photo or mask), :func:`tiled_rgb_change`
+:func:`tiled_rgb_change`
 (an RGB model's upsampled change, and mask compositing), :func:`torch_threads`. Used by
 :func:`harmonykit.pipeline.harmonize_images` only.
 """
@@ -12,12 +12,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from harmonykit.operators.tiling import RowResampler, for_each_tile, rows_per_tile, tensor_view
 
-__all__ = ["downsize", "tiled_rgb_change", "torch_threads"]
+__all__ = ["tiled_rgb_change", "torch_threads"]
 
 
 @contextlib.contextmanager
@@ -32,38 +31,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def downsize(rgb: np.ndarray, size: tuple[int, int], tile_rows: int | None = None) -> Tensor:
-    """``(H, W, C)`` (or ``(H, W)``) uint8 or float32 -> ``(1, C, h, w)`` float32, resized
-    bilinearly with antialiasing; uint8 is scaled to ``[0, 1]``, float is taken as is.
-
-    Equal (within float rounding) to ``F.interpolate(image / 255, size, antialias=True)``
-    on the whole float image, but done in row tiles without a float copy of the photo:
-    PyTorch's antialiased resize is separable, so the width pass runs per tile (on the
-    interleaved tile converted to float, no channel transpose) and the height pass on the
-    narrow ``(C, H, w)`` intermediate; the ``1 / 255`` is applied to the small result.
-    """
-    arr = rgb if rgb.ndim == 3 else rgb[:, :, None]
-    h, w, c = arr.shape
-    scale = 1.0 / 255.0 if arr.dtype == np.uint8 else 1.0
-    src = tensor_view(arr)
-    if (h, w) == tuple(size):
-        return src.permute(2, 0, 1).unsqueeze(0).float().mul_(scale)
-    rows = min(rows_per_tile(w, tile_rows), h)
-    mid = torch.empty(1, c, h, size[1])
-
-    def work(y0: int, y1: int) -> None:
-        xt = src[y0:y1].float().unsqueeze(0).permute(0, 3, 1, 2)  # (1, C, rows, W), channels-last
-        if size[1] != w:
-            xt = F.interpolate(xt, size=(y1 - y0, size[1]), mode="bilinear", align_corners=False, antialias=True)
-        mid[:, :, y0:y1] = xt
-
-    with torch.no_grad():
-        for_each_tile(h, rows, work)
-        if size[0] != h:
-            mid = F.interpolate(mid, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
-    return mid.mul_(scale) if scale != 1.0 else mid
 
 
 def tiled_rgb_change(

@@ -63,13 +63,10 @@ class RegionMap:
     def to_tensor(self, size: tuple[int, int] | None = None) -> Any:
         """The ``rgb`` map as a float tensor ``(3, H, W)`` in ``[0, 1]``; ``size`` ``(H, W)``
         resizes with nearest neighbour (``nearest-exact``), which keeps palette colours."""
-        import torch
-        import torch.nn.functional as F
+        from harmonykit.imageops import resize_mask_tensor, to_tensor_image
 
-        t = torch.from_numpy(np.array(self.rgb, dtype=np.uint8)).permute(2, 0, 1).float().div_(255.0)
-        if size is not None and tuple(size) != tuple(t.shape[-2:]):
-            t = F.interpolate(t[None], size=tuple(size), mode="nearest-exact")[0]
-        return t
+        t = to_tensor_image(np.asarray(self.rgb, dtype=np.uint8))
+        return t if size is None else resize_mask_tensor(t, size)
 
 
 #: anything that makes a region map: ``image (H, W, 3) uint8 -> RegionMap``

@@ -62,12 +62,11 @@ class RunOutput:
     def to_uint8(self) -> list[np.ndarray]:
         """The images as ``(H, W, 3)`` uint8 arrays (NaN -> 0, clamped, rounded half to
         even), as a saved result would be."""
-        import numpy as np
         import torch
 
-        t = torch.nan_to_num(self.image.detach()).clamp(0, 1)
-        arr = (t * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        return [np.ascontiguousarray(a) for a in arr]
+        from harmonykit.imageops import from_tensor_image
+
+        return list(from_tensor_image(torch.nan_to_num(self.image.detach())))
 
 
 @runtime_checkable

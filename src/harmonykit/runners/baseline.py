@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from harmonykit.baselines import Baseline
+from harmonykit.imageops import from_tensor_image
 from harmonykit.runners.base import MaskUse, RunnerKind, RunOutput
 
 __all__ = ["BaselineRunner"]
@@ -61,5 +62,4 @@ class BaselineRunner:
 
 def _uint8_image(x: Tensor) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """``(3, H, W)`` float in ``[0, 1]`` -> ``(H, W, 3)`` uint8, rounded."""
-    t = (x.detach().float() * 255.0).round_().clamp_(0, 255).to(torch.uint8)
-    return np.ascontiguousarray(t.permute(1, 2, 0).cpu().numpy())
+    return from_tensor_image(x)

@@ -15,6 +15,7 @@ import numpy as np
 import torch  # noqa: F401  (doctests)
 from torch import Tensor
 
+from harmonykit.imageops import from_tensor_image
 from harmonykit.operators import OperatorMasks
 
 __all__ = ["diverging_heatmap", "operator_heatmaps", "sample_grid", "LABEL_STRIP"]
@@ -57,11 +58,9 @@ def operator_heatmaps(om: OperatorMasks, size: tuple[int, int]) -> list[np.ndarr
 
 
 def _to_uint8(x: Tensor) -> np.ndarray:
-    """``(B, C, H, W)`` in ``[0, 1]`` -> ``(B, H, W, 3)`` uint8 (1 channel repeated)."""
+    """``(B, C, H, W)`` in ``[0, 1]`` -> ``(B, H, W, 3)`` uint8 (clamped, 1 channel repeated)."""
     x = x.detach().float().clamp(0, 1).cpu()
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    return np.round(x.permute(0, 2, 3, 1).numpy() * 255.0).astype(np.uint8)
+    return from_tensor_image(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
 
 
 def sample_grid(

@@ -292,7 +292,8 @@ class _State:
         self.gated = model is not None and model.has_localisation
 
     def step(self, index: int, rgb: np.ndarray, mask: np.ndarray | None) -> FrameResult:
-        from harmonykit.pipeline.render import downsize, torch_threads
+        from harmonykit.imageops import downsize
+        from harmonykit.pipeline.render import torch_threads
 
         h = self.h
         if self.vh._model is None:  # RGB model or baseline: the still-image path

@@ -27,8 +27,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harmonykit.data.perturb.ops import Op, check_image, check_number, to_uint8
+from harmonykit.data.perturb.ops import Op, check_image, check_number
 from harmonykit.errors import ConfigError
+from harmonykit.imageops import round_uint8
 from harmonykit.lut import CubeLut, apply_lut, read_cube
 
 __all__ = ["LutConfig", "LutLibrary", "LutGrade", "lut_library"]
@@ -181,5 +182,5 @@ class LutGrade(Op):
         img = check_image(image)
         x = img.astype(np.float64)
         graded = apply_lut(x / 255.0, lut) * 255.0
-        return to_uint8((1.0 - self.strength) * x + self.strength * graded)
+        return round_uint8((1.0 - self.strength) * x + self.strength * graded)
 

@@ -46,6 +46,7 @@ import numpy as np
 from PIL import Image
 
 from harmonykit.errors import ConfigError
+from harmonykit.imageops import round_uint8
 from harmonykit.registry import Registry
 
 __all__ = [
@@ -109,12 +110,7 @@ def in_lab(image: np.ndarray, fn: Any) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "negative Z values" when clipping out-of-gamut
         rgb = lab2rgb(lab)
-    return to_uint8(rgb * 255.0)
-
-
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """Round a float image in 0..255 units to uint8 (clipped)."""
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return round_uint8(rgb * 255.0)
 
 
 def _pil(image: np.ndarray) -> Image.Image:
@@ -370,7 +366,7 @@ class GaussianNoise(Op):
     def apply(self, image: np.ndarray) -> np.ndarray:
         img = check_image(image)
         noise = np.random.default_rng(self.seed).normal(0.0, self.sigma, size=img.shape)
-        return to_uint8(img + noise)
+        return round_uint8(img + noise)
 
 
 @dataclass(frozen=True)
@@ -389,7 +385,7 @@ class LaplaceNoise(Op):
     def apply(self, image: np.ndarray) -> np.ndarray:
         img = check_image(image)
         noise = np.random.default_rng(self.seed).laplace(0.0, self.scale, size=img.shape)
-        return to_uint8(img + noise)
+        return round_uint8(img + noise)
 
 
 @dataclass(frozen=True)
@@ -409,7 +405,7 @@ class PoissonNoise(Op):
         img = check_image(image)
         lam = img.astype(np.float64) * (self.peak / 255.0)
         counts = np.random.default_rng(self.seed).poisson(lam)
-        return to_uint8(counts * (255.0 / self.peak))
+        return round_uint8(counts * (255.0 / self.peak))
 
 
 def motion_kernel(length: int, angle: float) -> np.ndarray:
@@ -446,7 +442,7 @@ class MotionBlur(Op):
         img = check_image(image).astype(np.float64)
         k = motion_kernel(int(self.length), float(self.angle))
         out = np.stack([convolve(img[..., c], k, mode="reflect") for c in range(3)], axis=2)
-        return to_uint8(out)
+        return round_uint8(out)
 
 
 @dataclass(frozen=True)
@@ -464,7 +460,7 @@ class GaussianBlur(Op):
         from scipy.ndimage import gaussian_filter
 
         img = check_image(image).astype(np.float64)
-        return to_uint8(gaussian_filter(img, sigma=(self.sigma, self.sigma, 0.0), mode="reflect"))
+        return round_uint8(gaussian_filter(img, sigma=(self.sigma, self.sigma, 0.0), mode="reflect"))
 
 
 @dataclass(frozen=True)
