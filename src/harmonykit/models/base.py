@@ -26,7 +26,6 @@ with ``create_model`` and loads the weights.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ from torch import Tensor, nn
 from harmonykit.errors import HarmonykitError
 from harmonykit.maskuse import MaskUse, require_mask
 from harmonykit.models.registry import create_model
-from harmonykit.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelConfig
+from harmonykit.models.saved import CONFIG_NAME, WEIGHTS_NAME, NotAModelConfig, SavedModelConfig
 from harmonykit.operators import OperatorMasks
 
 __all__ = ["ModelOutput", "HarmonizationModel", "load_model", "check_weights", "WEIGHTS_NAME", "CONFIG_NAME", "MASK_FREE_MODES",
@@ -347,23 +346,21 @@ def load_model(directory: str | Path, map_location: str | torch.device = "cpu") 
         if not p.is_file():
             raise HarmonykitError(f"{directory}: not a model directory ({p.name} is missing)")
     try:
-        cfg = json.loads(cfg_path.read_text("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HarmonykitError(f"{cfg_path}: invalid JSON ({exc})") from None
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("name"), str) or not isinstance(cfg.get("kwargs", {}), dict):
-        raise HarmonykitError(f"{cfg_path}: not a model config (expected {{\"name\": ..., \"kwargs\": {{...}}}})")
-    kwargs = dict(cfg.get("kwargs", {}))
+        saved = SavedModelConfig.read(directory)  # "invalid JSON" / "cannot read" name the file
+    except NotAModelConfig:
+        raise HarmonykitError(f"{cfg_path}: not a model config (expected {{\"name\": ..., \"kwargs\": {{...}}}})") from None
+    name, kwargs = saved.name, dict(saved.kwargs)
     if kwargs.get("pretrained"):  # the weights file replaces the encoder's starting weights
         kwargs["pretrained"] = False
     try:
-        model = create_model(cfg["name"], **kwargs)
+        model = create_model(name, **kwargs)
     except (TypeError, ValueError) as exc:
-        raise HarmonykitError(f"{cfg_path}: cannot build model {cfg['name']!r} ({_first_line(exc)})") from None
+        raise HarmonykitError(f"{cfg_path}: cannot build model {name!r} ({_first_line(exc)})") from None
     try:
         state = load_file(str(w_path), device=str(map_location))
     except Exception as exc:  # SafetensorError, OSError...: truncated, empty or not a safetensors file
         raise HarmonykitError(f"{w_path}: damaged or not a safetensors weights file ({_first_line(exc)})") from None
-    check_weights(state, model, w_path, cfg["name"])
+    check_weights(state, model, w_path, name)
     ref = model.state_dict()
     state = {k: v.to(ref[k].dtype) if k in ref and v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(state, strict=True)

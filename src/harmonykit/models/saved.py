@@ -42,6 +42,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "TrainingRecord",
     "SavedModelConfig",
+    "NotAModelConfig",
     "run_region_settings",
 ]
 
@@ -83,6 +84,11 @@ class TrainingRecord:
         return out
 
 
+class NotAModelConfig(HarmonykitError):
+    """A parsed ``config.json`` that is not a model config (not an object, no ``name``,
+    ``kwargs`` not an object)."""
+
+
 @dataclass(frozen=True)
 class SavedModelConfig:
     """A model folder's ``config.json`` (module docstring).
@@ -114,16 +120,16 @@ class SavedModelConfig:
         """Check and type a parsed ``config.json`` (``source``: named in errors).
 
         Raises:
-            HarmonykitError: not a JSON object, no model ``name``, ``kwargs`` not an object.
+            NotAModelConfig: not a JSON object, no model ``name``, ``kwargs`` not an object.
         """
         where = f"{source}: " if source is not None else ""
         if not isinstance(data, Mapping):
-            raise HarmonykitError(f"{where}model config must be a JSON object, got {type(data).__name__}")
+            raise NotAModelConfig(f"{where}model config must be a JSON object, got {type(data).__name__}")
         if not isinstance(data.get("name"), str):
-            raise HarmonykitError(f"{where}model config has no model name (\"name\")")
+            raise NotAModelConfig(f"{where}model config has no model name (\"name\")")
         kwargs = data.get("kwargs", {})
         if not isinstance(kwargs, Mapping):
-            raise HarmonykitError(f"{where}\"kwargs\" must be a JSON object, got {type(kwargs).__name__}")
+            raise NotAModelConfig(f"{where}\"kwargs\" must be a JSON object, got {type(kwargs).__name__}")
         known = {"name", "kwargs"}
         version = data.get("harmonykit_version")
         if isinstance(version, str):
@@ -153,6 +159,8 @@ class SavedModelConfig:
         path = Path(directory) / CONFIG_NAME
         try:
             text = path.read_text("utf-8")
+        except UnicodeDecodeError as exc:
+            raise HarmonykitError(f"{path}: invalid JSON ({exc})") from None
         except FileNotFoundError:
             raise HarmonykitError(f"{Path(directory)}: not a model directory ({CONFIG_NAME} is missing)") from None
         except OSError as exc:
