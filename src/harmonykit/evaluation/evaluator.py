@@ -187,10 +187,10 @@ def _plan(benchmark: Any, model: RunnerSpec, opts: EvalOptions) -> _Plan:
     indices = list(range(min(n_total, opts.limit) if opts.limit else n_total))
     plan = _Plan(method, dataset, layout, decision, indices, n_total)
     if runner.uses_regions:
-        from harmonykit.regionmaps import merge_region_settings, region_provider_from_settings
+        from harmonykit.regionmaps import merge_region_map_settings, region_provider_from_settings
 
         # the model's own (training) maps unless the command line overrides them
-        plan.region_cfg = merge_region_settings(runner.region_settings, opts.regions, opts.sam_checkpoint,
+        plan.region_cfg = merge_region_map_settings(runner.region_settings, opts.regions, opts.sam_checkpoint,
                                                 opts.sam_model_type)
         plan.provider = region_provider_from_settings(plan.region_cfg)
         if plan.region_cfg["kind"] == "sam" and opts.workers:

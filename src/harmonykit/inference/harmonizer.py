@@ -397,7 +397,7 @@ class Harmonizer:
             HarmonykitError: the spec names nothing loadable; the message says what was
                 tried (and, for ``default``, that the packaged model is not installed).
         """
-        from harmonykit.regionmaps import merge_region_settings
+        from harmonykit.regionmaps import merge_region_map_settings
         from harmonykit.runners.model import ModelRunner
         from harmonykit.runners.resolver import resolve
 
@@ -406,7 +406,7 @@ class Harmonizer:
         runner = resolve(spec, dev)
         region_cfg = None
         if runner.uses_regions:
-            region_cfg = merge_region_settings(runner.region_settings, regions, sam_checkpoint, sam_model_type)
+            region_cfg = merge_region_map_settings(runner.region_settings, regions, sam_checkpoint, sam_model_type)
         label = spec
         if isinstance(runner, ModelRunner) and Path(spec).expanduser().exists():
             label = f"{runner.name} ({runner.source})"

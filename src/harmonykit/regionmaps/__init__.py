@@ -50,9 +50,6 @@ from harmonykit.regionmaps.settings import (
     merge_region_map_settings,
 )
 
-#: the former name of :func:`merge_region_map_settings` (evaluation and inference still use it)
-merge_region_settings = merge_region_map_settings
-
 __all__ = [
     "SUPERPIXEL_METHODS",
     "LABELER_KINDS",
@@ -76,7 +73,6 @@ __all__ = [
     "LabelerConfig",
     "RegionMapSettings",
     "merge_region_map_settings",
-    "merge_region_settings",
     "region_provider_from_settings",
     "CachedRegionMaps",
     "image_digest",
