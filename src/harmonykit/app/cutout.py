@@ -2,7 +2,7 @@
 
 ``POST /api/composites`` (:mod:`harmonykit.app.routes`) sends a cut-out (an image with
 alpha), a background, the cut-out's top-left corner ``x, y`` in background pixels and its
-``scale``; :func:`open_composite` pastes it with :func:`harmonykit.composite.composite`
+``scale``; :meth:`harmonykit.app.service.EditorService.open_composite` pastes it with :func:`harmonykit.composite.composite`
 (the placed alpha, soft edges kept, is the mask), harmonizes with that mask and opens an
 editing session on the result, so the page's usual editing flow (sliders, regions,
 before / after, downloads) goes on from there.
@@ -18,21 +18,18 @@ whole image, like any upload's. Downloads add the composite and its mask
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harmonykit.composite import Composite, composite, output_names
-from harmonykit.errors import HarmonykitError
+from harmonykit.app.errors import EditorError
+from harmonykit.composite import Composite
 from harmonykit.inference.editing import EditSession, downscale
 
 if TYPE_CHECKING:
-    from harmonykit.app.service import EditorService
     from harmonykit.app.sessions import Session
 
-__all__ = ["CutoutEditSession", "open_composite", "composite_png", "composite_mask_png"]
+__all__ = ["CutoutEditSession", "composite_png", "composite_mask_png"]
 
 
 def blend_by_alpha(comp: np.ndarray, out: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -80,61 +77,7 @@ class CutoutEditSession(EditSession):
         return blend_by_alpha(self.image, out, self.cutout.mask) if self._blends() else out
 
 
-def open_composite(service: EditorService, cutout_path: Path, background_path: Path, cutout_name: str,
-                   background_name: str, x: float, y: float, scale: float = 1.0,
-                   preview: int | None = None) -> dict[str, Any]:
-    """Paste, harmonize, open the session; the page's session payload plus ``composite``
-    facts (``box``, ``x``, ``y``, ``scale``, download names). Numbers out of range: 422
-    (:mod:`harmonykit.limits`); unreadable files, a cut-out without transparency or one
-    placed wholly outside the background: 400, naming the uploaded file."""
-    from harmonykit.app.service import EditorError
-    from harmonykit.inference.harmonizer import load_image_input
-    from harmonykit.limits import check
-
-    side = service.preview_side if preview is None else check("preview_side", preview, "preview")
-    at = (check("position", x, "x"), check("position", y, "y"))
-    scale = float(check("cutout_scale", scale, "scale"))
-    names = {cutout_path: cutout_name, background_path: background_name}
-
-    def named(text: str) -> str:  # the uploaded files' names, not the temporary paths
-        for path, name in names.items():
-            text = text.replace(str(path), name)
-        return text
-
-    arrays = []
-    for path, what in ((cutout_path, "cut-out"), (background_path, "background")):
-        try:
-            prep = load_image_input(path)
-        except HarmonykitError as exc:
-            raise EditorError(f"the {what} could not be read: {named(str(exc))}", 400) from None
-        arrays.append(prep)
-    fg, bg = arrays
-    if fg.alpha is None:
-        raise EditorError(f"the cut-out {cutout_name} has no alpha channel: upload a PNG (or WebP, TIFF) whose "
-                          "transparent pixels are the background, e.g. exported from a background remover", 400)
-    t0 = time.perf_counter()
-    try:
-        with service._run_lock:
-            c = composite(np.dstack([fg.rgb, fg.alpha]), bg.rgb, at, scale, service.harmonizer)
-    except HarmonykitError as exc:
-        text = named(str(exc))
-        if "no transparent pixels" in text:
-            text = f"the cut-out {cutout_name} " + text.removeprefix("the cut-out ")
-        raise EditorError(text, getattr(exc, "status_code", 400)) from None
-    seconds = time.perf_counter() - t0
-    out_names = output_names(cutout_name, background_name)
-    edit = CutoutEditSession(c, out_names, preview_side=side)
-    timings = dict(c.result.timings) if c.result is not None else {}
-    timings["composite"] = max(0.0, seconds - sum(timings.get(k, 0.0) for k in ("network", "apply")))
-    payload = service.opened(edit, out_names["composite"], timings, [named(n) for n in c.notes])
-    payload["cutout"] = {"box": list(c.box), "x": at[0], "y": at[1], "scale": scale,
-                         "cutout": cutout_name, "background": background_name, "downloads": out_names}
-    return payload
-
-
 def _cutout_edit(session: Session) -> CutoutEditSession:
-    from harmonykit.app.service import EditorError
-
     if not isinstance(session.edit, CutoutEditSession):
         raise EditorError("this image was not made from a cut-out (POST /api/composites): it has no composite "
                           "to download", 404)

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from harmonykit.app.responses import content_disposition
 from harmonykit.app.schemas import CompositeForm, RegionRequest, RenderRequest
-from harmonykit.app.server import content_disposition
 from harmonykit.app.service import EditorService
 from harmonykit.app.sessions import Session
 

@@ -49,24 +49,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from harmonykit.app.responses import content_disposition
 from harmonykit.app.service import EditorService, data_url
 from harmonykit.errors import HarmonykitError, MissingDependencyError
 
 __all__ = ["create_app", "data_url", "content_disposition"]
-
-
-def content_disposition(filename: str) -> str:
-    """``Content-Disposition: attachment`` for any file name: an ASCII ``filename=``
-    fallback (non-ASCII, quotes, backslashes and control characters replaced by ``_``) and
-    the exact name as RFC 5987 ``filename*=UTF-8''<percent-encoded>``.
-
-    >>> print(content_disposition('猫 "cat".png'))
-    attachment; filename="_ _cat_.png"; filename*=UTF-8''%E7%8C%AB%20%22cat%22.png
-    """
-    from urllib.parse import quote
-
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "download"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _import_fastapi() -> Any:
@@ -138,7 +125,7 @@ def create_app(
 
 
 async def _user_error(request: Any, exc: Exception) -> Any:
-    """A user mistake: 400, or the status of an :class:`~harmonykit.app.service.EditorError`."""
+    """A user mistake: 400, or the status of an :class:`~harmonykit.app.errors.EditorError`."""
     from fastapi.responses import JSONResponse
 
     return JSONResponse(status_code=getattr(exc, "status_code", 400), content={"detail": str(exc)})

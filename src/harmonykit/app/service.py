@@ -21,20 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from harmonykit.app.errors import EditorError
 from harmonykit.app.gallery import get_example, list_examples
 from harmonykit.app.sessions import Session, SessionStore
 from harmonykit.errors import HarmonykitError
 from harmonykit.mask_metadata import mask_metadata
 
 __all__ = ["EditorError", "EditorService", "data_url"]
-
-
-class EditorError(HarmonykitError):
-    """A request the editor refuses; ``status_code`` is the HTTP status (400, 404, 413)."""
-
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(message)
-        self.status_code = int(status_code)
 
 
 def data_url(array: np.ndarray, fmt: str = "png", alpha: np.ndarray | None = None, quality: int = 92) -> str:
@@ -170,11 +163,57 @@ class EditorService:
 
     def open_composite(self, cutout_path: Path, background_path: Path, cutout_name: str, background_name: str,
                        x: float, y: float, scale: float = 1.0, preview: int | None = None) -> dict[str, Any]:
-        """Paste a cut-out onto a background, harmonize with its alpha as the mask and open
-        the session (:func:`harmonykit.app.cutout.open_composite`)."""
-        from harmonykit.app.cutout import open_composite
+        """Paste a cut-out onto a background (:func:`harmonykit.composite.composite`),
+        harmonize with its alpha as the mask and open the session (a
+        :class:`~harmonykit.app.cutout.CutoutEditSession`): the page's session payload plus
+        ``cutout`` facts (``box``, ``x``, ``y``, ``scale``, download names). Numbers out of
+        range: 422 (:mod:`harmonykit.limits`); unreadable files, a cut-out without
+        transparency or one placed wholly outside the background: 400, naming the uploaded
+        file."""
+        from harmonykit.app.cutout import CutoutEditSession
+        from harmonykit.composite import composite, output_names
+        from harmonykit.inference.harmonizer import load_image_input
+        from harmonykit.limits import check
 
-        return open_composite(self, cutout_path, background_path, cutout_name, background_name, x, y, scale, preview)
+        side = self.preview_side if preview is None else check("preview_side", preview, "preview")
+        at = (check("position", x, "x"), check("position", y, "y"))
+        scale = float(check("cutout_scale", scale, "scale"))
+        names = {cutout_path: cutout_name, background_path: background_name}
+
+        def named(text: str) -> str:  # the uploaded files' names, not the temporary paths
+            for path, name in names.items():
+                text = text.replace(str(path), name)
+            return text
+
+        arrays = []
+        for path, what in ((cutout_path, "cut-out"), (background_path, "background")):
+            try:
+                prep = load_image_input(path)
+            except HarmonykitError as exc:
+                raise EditorError(f"the {what} could not be read: {named(str(exc))}", 400) from None
+            arrays.append(prep)
+        fg, bg = arrays
+        if fg.alpha is None:
+            raise EditorError(f"the cut-out {cutout_name} has no alpha channel: upload a PNG (or WebP, TIFF) whose "
+                              "transparent pixels are the background, e.g. exported from a background remover", 400)
+        t0 = time.perf_counter()
+        try:
+            with self._run_lock:
+                c = composite(np.dstack([fg.rgb, fg.alpha]), bg.rgb, at, scale, self.harmonizer)
+        except HarmonykitError as exc:
+            text = named(str(exc))
+            if "no transparent pixels" in text:
+                text = f"the cut-out {cutout_name} " + text.removeprefix("the cut-out ")
+            raise EditorError(text, getattr(exc, "status_code", 400)) from None
+        seconds = time.perf_counter() - t0
+        out_names = output_names(cutout_name, background_name)
+        edit = CutoutEditSession(c, out_names, preview_side=side)
+        timings = dict(c.result.timings) if c.result is not None else {}
+        timings["composite"] = max(0.0, seconds - sum(timings.get(k, 0.0) for k in ("network", "apply")))
+        payload = self.opened(edit, out_names["composite"], timings, [named(n) for n in c.notes])
+        payload["cutout"] = {"box": list(c.box), "x": at[0], "y": at[1], "scale": scale,
+                             "cutout": cutout_name, "background": background_name, "downloads": out_names}
+        return payload
 
     # ----------------------------------------------------------------- examples
     def examples(self) -> list[dict[str, Any]]:
