@@ -33,8 +33,8 @@ import numpy as np
 _CHILD = r"""
 import json, resource, sys, time
 from harmonykit.video import VideoHarmonizer
-clip, out, mask, model, ws = sys.argv[1:6]
-vh = VideoHarmonizer.from_pretrained(model, work_size=int(ws))
+clip, out, mask, model, ws, every = sys.argv[1:7]
+vh = VideoHarmonizer.from_pretrained(model, work_size=int(ws), network_every=int(every))
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 c0 = time.process_time()
 s = vh.harmonize_video(clip, out, mask=None if mask == "-" else mask, show_progress=False)
@@ -80,10 +80,10 @@ def make_clip(path: Path, mask_path: Path, frames: int, width: int, height: int,
         o.close()
 
 
-def measure(clip: Path, mask: Path | None, model: str, work_size: int, out: Path) -> dict:
+def measure(clip: Path, mask: Path | None, model: str, work_size: int, out: Path, network_every: int = 1) -> dict:
     env = {**os.environ, "HARMONYKIT_NO_PROGRESS": "1"}
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(clip), str(out), str(mask) if mask else "-", model,
-                           str(work_size)], capture_output=True, text=True, env=env, check=False)
+                           str(work_size), str(network_every)], capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     row = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="default")
     p.add_argument("--work-size", type=int, default=256)
     p.add_argument("--no-mask", action="store_true", help="mask-free (the model localises)")
+    p.add_argument("--network-every", type=int, nargs="+", default=[1],
+                   help="run the network on every Nth frame (one row per value)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--quick", action="store_true", help="64x48, 12 frames: a plumbing check, not a measurement")
     a = p.parse_args(argv)
@@ -109,13 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         for n in a.frames:
             clip, mask = Path(tmp) / f"clip{n}.mp4", Path(tmp) / f"mask{n}.mp4"
             make_clip(clip, mask, n, a.width, a.height)
-            row = measure(clip, None if a.no_mask else mask, a.model, a.work_size if not a.quick else 32,
-                          Path(tmp) / f"out{n}.mp4")
-            row.update(width=a.width, height=a.height, mask=not a.no_mask)
-            rows.append(row)
-            print(f"{a.width}x{a.height} {n:>5} frames {'with' if row['mask'] else 'without'} mask: "
-                  f"{row['fps']:6.1f} frames/s, {row['cpu_per_frame'] * 1000:6.0f} ms CPU/frame, peak "
-                  f"{row['peak_mib']:7.0f} MiB (base {row['base_mib']:.0f}), load {row['load_1min']:.2f}")
+            for every in a.network_every:
+                row = measure(clip, None if a.no_mask else mask, a.model, a.work_size if not a.quick else 32,
+                              Path(tmp) / f"out{n}.mp4", every)
+                row.update(width=a.width, height=a.height, mask=not a.no_mask, network_every=every)
+                rows.append(row)
+                print(f"{a.width}x{a.height} {n:>5} frames {'with' if row['mask'] else 'without'} mask, network "
+                      f"every {every}: "
+                      f"{row['fps']:6.1f} frames/s, {row['cpu_per_frame'] * 1000:6.0f} ms CPU/frame, peak "
+                      f"{row['peak_mib']:7.0f} MiB (base {row['base_mib']:.0f}), load {row['load_1min']:.2f}")
     if a.json:
         a.json.write_text(json.dumps(rows, indent=1) + "\n")
     return 0

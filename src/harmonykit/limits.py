@@ -81,6 +81,7 @@ RANGES: dict[str, Range] = {
     "position": Range(-16384, 16384, "pixels: the cut-out's top-left corner on the background"),
     "cutout_scale": Range(0.01, 20, "a factor on the cut-out's size", integer=False),
     "cutout_side": Range(1, 16384, "pixels per side of the scaled cut-out"),
+    "network_every": Range(1, 30, "frames: the network runs on every Nth frame of a clip"),
 }
 
 #: hard bounds of a gain (factor on the change from identity); the editor's sliders use a

@@ -146,3 +146,63 @@ def test_prefetched_passes_errors_through_in_order():
             got.append(x)
     assert got == [1, 2]
     assert list(prefetched(iter(range(50)), depth=2))[:3] == [0, 1, 2]
+
+
+def _count_network_runs(monkeypatch, model) -> list[int]:
+    calls: list[int] = []
+    for name in ("harmonize_with_mask", "localise"):
+        original = getattr(model, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            if _name == "harmonize_with_mask" or not calls or calls[-1] != -1:
+                calls.append(1 if _name == "harmonize_with_mask" else -1)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(model, name, counted)
+    return calls
+
+
+def test_network_every_n_frames_reapplies_the_smoothed_masks_with_each_frames_mask(vh, vid, monkeypatch):
+    from harmonykit.imageops import downsize
+    from harmonykit.video import VideoHarmonizer
+
+    frames, masks = vid.pan_frames(n=7), vid.box_masks(n=7)
+    every = VideoHarmonizer(vh.harmonizer, smoothing=0.8, network_every=3)
+    calls = _count_network_runs(monkeypatch, vh.harmonizer.model)
+    res = list(every.frames(frames, masks))
+    assert calls.count(1) == 3  # frames 0, 3 and 6
+    ident = np.array([1.0 if c.endswith("_mul") else 0.0 for c in res[0].operator_masks.channels])
+    for r, f, m in zip(res, frames, masks):
+        assert r.rgb.shape == f.shape and r.operator_masks is not None
+        v = r.operator_masks.values[0].numpy()  # (C, h, w) at the work size
+        small = downsize(m, v.shape[1:]).clamp(0, 1)[0, 0].numpy()  # as the video path resizes it
+        outside = small == 0
+        # the moving box: where this frame's mask is 0 the masks are the identity, skipped frames too
+        assert np.allclose(v[:, outside], ident[:, None], atol=1e-5)
+        far = np.flatnonzero(m.any(axis=1))[0] // 2  # rows well above the box (upsampling blurs its edge)
+        assert np.array_equal(r.rgb[:far], f[:far])
+    # frame 0 is the same as with the network on every frame
+    first = next(iter(VideoHarmonizer(vh.harmonizer, smoothing=0.8).frames(frames[:1], masks[:1])))
+    assert np.array_equal(first.rgb, res[0].rgb)
+
+
+def test_network_every_runs_on_a_scene_cut_and_mask_free(vh, vid, monkeypatch):
+    from harmonykit.video import VideoHarmonizer
+
+    frames = vid.pan_frames(seed=0, n=6) + [f // 3 for f in vid.pan_frames(seed=5, n=6)]  # a cut at 6
+    every = VideoHarmonizer(vh.harmonizer, smoothing=0.8, network_every=4)
+    calls = _count_network_runs(monkeypatch, vh.harmonizer.model)
+    res = list(every.frames(frames))  # mask-free: localise + harmonize on network frames only
+    assert calls.count(-1) == 4  # frames 0, 4, 6 (the cut resets the smoothing) and 8
+    assert [i for i, r in enumerate(res) if r.cut][-1] == 6
+    assert all(np.isfinite(r.operator_masks.values).all() for r in res)
+
+
+def test_network_every_is_checked():
+    from harmonykit.errors import ConfigError
+    from harmonykit.video import VideoHarmonizer
+
+    with pytest.raises(ConfigError, match="network_every"):
+        VideoHarmonizer.from_pretrained("reinhard", network_every=0)
+    with pytest.raises(HarmonykitError, match="needs smoothing > 0"):
+        VideoHarmonizer.from_pretrained("reinhard", smoothing=0.0, network_every=2)

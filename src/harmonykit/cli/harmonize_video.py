@@ -28,6 +28,9 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cut-threshold", type=float, default=DEFAULT_CUT_THRESHOLD, metavar="D",
                        help="colour-histogram distance between consecutive frames that counts as a scene cut and "
                             f"resets the smoothing (default {DEFAULT_CUT_THRESHOLD})")
+    group.add_argument("--network-every", type=int, default=1, metavar="N",
+                       help="run the network on every Nth frame only; the frames between re-apply the smoothed "
+                            "operator masks with their own mask (speed; default 1 = every frame, range 1..30)")
     group.add_argument("--crf", type=int, default=18, metavar="Q",
                        help="x264 quality of the output clip (0 lossless .. 51; default 18)")
 
@@ -47,6 +50,11 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
         raise HarmonykitError(f"--smoothing must be in [0, 1), got {args.smoothing}")
     if not 0.0 < args.cut_threshold <= 1.0:
         raise HarmonykitError(f"--cut-threshold must be in (0, 1], got {args.cut_threshold}")
+    from harmonykit.limits import check
+
+    check("network_every", args.network_every, "--network-every")
+    if args.network_every > 1 and args.smoothing == 0:
+        raise HarmonykitError("--network-every > 1 needs --smoothing > 0 (the smoothed masks are re-applied)")
     if args.compare:
         print("note: --compare applies to photos; it is ignored for clips", file=sys.stderr)
     mask_arg = args.mask
@@ -63,7 +71,8 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
     from harmonykit.video.sources import find_clip_mask
 
     vh = VideoHarmonizer.from_pretrained(args.model, smoothing=args.smoothing, cut_threshold=args.cut_threshold,
-                                         device=args.device, work_size=args.work_size)
+                                         network_every=args.network_every, device=args.device,
+                                         work_size=args.work_size)
     for note in vh.notes:
         print(f"note: {note}", file=sys.stderr)
     h = vh.harmonizer

@@ -99,12 +99,21 @@ class VideoHarmonizer:
         smoothing: EMA decay in ``[0, 1)`` for the operator masks and the localisation
             (0: frames independent).
         cut_threshold: histogram distance that counts as a scene cut (resets smoothing).
+        network_every: run the network on every Nth frame only (1: every frame). On the
+            frames between, the smoothed operator masks are re-applied with that frame's gate
+            (its given mask, resized; mask-free, the last localisation), so a given mask
+            still follows the object; a scene cut always runs the network. Needs
+            ``smoothing > 0`` (it is the smoother's state that is re-applied).
     """
 
     def __init__(self, harmonizer: Harmonizer, smoothing: float = DEFAULT_SMOOTHING,
-                 cut_threshold: float = DEFAULT_CUT_THRESHOLD) -> None:
+                 cut_threshold: float = DEFAULT_CUT_THRESHOLD, network_every: int = 1) -> None:
+        from harmonykit.limits import check
         from harmonykit.models.heads import OperatorMaskHead
 
+        self.network_every = int(check("network_every", network_every, "network_every"))
+        if self.network_every > 1 and not float(smoothing) > 0:
+            raise HarmonykitError("network_every > 1 needs smoothing > 0 (the smoothed masks are re-applied)")
         self.harmonizer = harmonizer
         self.smoothing = float(smoothing)
         self.cut_threshold = float(cut_threshold)
@@ -119,12 +128,13 @@ class VideoHarmonizer:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "default", *, smoothing: float = DEFAULT_SMOOTHING,
-                        cut_threshold: float = DEFAULT_CUT_THRESHOLD, **kwargs: Any) -> VideoHarmonizer:
+                        cut_threshold: float = DEFAULT_CUT_THRESHOLD, network_every: int = 1,
+                        **kwargs: Any) -> VideoHarmonizer:
         """:meth:`Harmonizer.from_pretrained` (``device``, ``work_size``... in ``kwargs``), wrapped."""
         from harmonykit.inference import Harmonizer
 
         return cls(Harmonizer.from_pretrained(name_or_path, **kwargs), smoothing=smoothing,
-                   cut_threshold=cut_threshold)
+                   cut_threshold=cut_threshold, network_every=network_every)
 
     @property
     def smooths(self) -> bool:
@@ -290,6 +300,8 @@ class _State:
         self.two_stage = model is not None and model.has_localisation and (
             model.mask_free == "two_stage" or model.localiser is not None)
         self.gated = model is not None and model.has_localisation
+        self.last_gate: Tensor | None = None  # mask-free: the last network frame's soft mask
+        self.ran = 0  # network runs (tests, figures)
 
     def step(self, index: int, rgb: np.ndarray, mask: np.ndarray | None) -> FrameResult:
         from harmonykit.imageops import downsize
@@ -312,6 +324,11 @@ class _State:
         model = self.vh._model
         assert model is not None
         small_mask = None if mask is None else downsize(mask, size, h.tile_rows).clamp_(0, 1).to(dev)
+        smoother = self.smoother
+        if (index % self.vh.network_every != 0 and not cut and smoother is not None and smoother.primed
+                and (small_mask is not None or not self.gated or self.last_gate is not None)):
+            return self._reuse(index, rgb, cut, smoother, small_mask)
+        self.ran += 1
         p_s = None
         with torch.inference_mode(), torch_threads(h._network_threads() if dev.type == "cpu" else None):
             if small_mask is not None:
@@ -338,17 +355,32 @@ class _State:
                 gate = F.interpolate(gate.float(), size=values.shape[-2:], mode="area"
                                      if gate.shape[-1] >= values.shape[-1] else "bilinear")
             values = self.smoother(values, gate)
+            self.last_gate = gate if small_mask is None else None
+        self.channels, self.space = masks.channels, masks.space
         smoothed = OperatorMasks(values, masks.channels, masks.space)
         full = smoothed.apply_uint8(rgb, tile_rows=h.tile_rows, device=dev)
         return FrameResult(index, full, smoothed.to("cpu"), cut, p_s)
 
 
+    def _reuse(self, index: int, rgb: np.ndarray, cut: bool, smoother: MaskSmoother,
+               small_mask: Tensor | None) -> FrameResult:
+        """A frame the network skips: the smoother's state with this frame's gate."""
+        h = self.h
+        gate = small_mask if (small_mask is not None and self.gated) else self.last_gate
+        shape = smoother.current().shape[-2:]
+        if gate is not None and gate.shape[-2:] != shape:
+            gate = F.interpolate(gate.float(), size=shape, mode="area" if gate.shape[-1] >= shape[-1] else "bilinear")
+        smoothed = OperatorMasks(smoother.current(gate), self.channels, self.space)
+        full = smoothed.apply_uint8(rgb, tile_rows=h.tile_rows, device=h.device)
+        return FrameResult(index, full, smoothed.to("cpu"), cut, None)
+
+
 def harmonize_video(clip: str | Path, out: str | Path, model: str | Path = "default", mask: Any = None, *,
                     smoothing: float = DEFAULT_SMOOTHING, cut_threshold: float = DEFAULT_CUT_THRESHOLD,
                     save_masks: str | Path | None = None, device: str = "cpu", work_size: int = 256,
-                    show_progress: bool = True) -> VideoSummary:
+                    network_every: int = 1, show_progress: bool = True) -> VideoSummary:
     """Harmonize ``clip`` into ``out`` with a packaged model, a model folder or a baseline
     (see :meth:`VideoHarmonizer.harmonize_video`)."""
     vh = VideoHarmonizer.from_pretrained(model, smoothing=smoothing, cut_threshold=cut_threshold, device=device,
-                                         work_size=work_size)
+                                         work_size=work_size, network_every=network_every)
     return vh.harmonize_video(clip, out, mask=mask, save_masks=save_masks, show_progress=show_progress)

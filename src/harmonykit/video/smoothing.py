@@ -120,6 +120,24 @@ class MaskSmoother:
     def reset(self) -> None:
         self._num = self._den = None
 
+    @property
+    def primed(self) -> bool:
+        """A frame has been seen since the last :meth:`reset`."""
+        return self._num is not None
+
+    def current(self, gate: Tensor | None = None) -> Tensor:
+        """The smoothed values with this frame's ``gate`` and no new observation (a frame
+        the network skipped): ``identity + gate * N / W`` with the state as it is.
+
+        Raises:
+            RuntimeError: nothing observed yet (:attr:`primed` is false).
+        """
+        if self._num is None or self._den is None:
+            raise RuntimeError("MaskSmoother.current before any frame was observed")
+        ident = self.identity.to(self._num.device)
+        g = torch.ones_like(self._num[:, :1]) if gate is None else gate.detach().float().to(self._num.device)
+        return ident + g * (self._num / self._den.clamp(min=_EPS))
+
     def __call__(self, values: Tensor, gate: Tensor | None = None) -> Tensor:
         """Smoothed ``(1, C, h, w)`` values for this frame's ``values`` and ``gate``
         ``(1, 1, h, w)`` in ``[0, 1]`` (``None``: 1 everywhere)."""
