@@ -51,7 +51,7 @@ def _quick_source(folder: Path) -> Path:
 
 
 def run(source: Path, out: Path, model: str, clips: int, frames: int, size: int, smoothing: float, work_size: int,
-        split: str | None, seed: int = 0) -> dict:
+        split: str | None, seed: int = 0, network_every: tuple[int, ...] = ()) -> dict:
     from harmonykit.video import VideoHarmonizer
     from harmonykit.video.benchmark import VideoBenchSettings, build_video_benchmark
     from harmonykit.video.metrics import evaluate_video_benchmark
@@ -67,6 +67,11 @@ def run(source: Path, out: Path, model: str, clips: int, frames: int, size: int,
         t = time.perf_counter()
         rows[name] = evaluate_video_benchmark(out, VideoHarmonizer(vh.harmonizer, smoothing=a))
         rows[name]["seconds"] = time.perf_counter() - t
+    for n in network_every:  # the speed lever: the network on every Nth frame only
+        t = time.perf_counter()
+        rows[f"every {n}"] = evaluate_video_benchmark(out, VideoHarmonizer(vh.harmonizer, smoothing=smoothing,
+                                                                            network_every=n))
+        rows[f"every {n}"]["seconds"] = time.perf_counter() - t
     ind, smo = rows["independent"]["mean"], rows["smoothed"]["mean"]
     goals = {
         "mse_within_5pct": smo["mse"] <= 1.05 * ind["mse"],
@@ -103,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=256, help="clip width (height 3/4 of it)")
     p.add_argument("--smoothing", type=float, default=0.8)
     p.add_argument("--work-size", type=int, default=256)
+    p.add_argument("--network-every", type=int, nargs="*", default=[],
+                   help="also score smoothing with the network on every Nth frame only (one row per N)")
     p.add_argument("--out", type=Path, default=None, help="where to build the clips (default: a temporary folder)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--quick", action="store_true", help="2 synthetic photos, 6 frames of 64x48, the tiny "
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             source = _quick_source(tmp_path / "photos")
             clips, frames, size, ws = 2, 6, 64, 32
         res = run(source, a.out or tmp_path / "bench", a.model, clips, frames, size, a.smoothing, ws,
-                  None if a.quick else a.split)
+                  None if a.quick else a.split, network_every=tuple(a.network_every))
     print(report(res))
     if a.json:
         a.json.write_text(json.dumps(res, indent=1) + "\n")
