@@ -75,6 +75,27 @@ def test_evaluate_options(tmp_path, capsys, argv, message):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["build-benchmark", "SRC", "--size", "5"], "--size 5 is out of range: must be within 16..4096"),
+    (["build-benchmark", "SRC", "--degrade-prob", "1.5"], "--degrade-prob 1.5 is out of range"),
+    (["build-benchmark", "SRC", "--samples-per-image", "0"], "--samples-per-image 0 is out of range"),
+    (["build-benchmark", "SRC", "--video", "--fps", "0"], "--fps 0 is out of range"),
+    (["regions", "SRC", "--n-segments", "0"], "--n-segments 0 is out of range"),
+    (["harmonize", "CLIP.mp4", "--smoothing", "1"], "--smoothing 1 is out of range: must be within 0..0.999"),
+    (["harmonize", "CLIP.mp4", "--crf", "60"], "--crf 60 is out of range: must be within 0..51"),
+])
+def test_more_commands_use_the_one_validator(tmp_path, capsys, monkeypatch, argv, message):
+    src = tmp_path / "src"
+    src.mkdir()
+    clip = tmp_path / "CLIP.mp4"
+    clip.write_bytes(b"")  # never opened: the range check comes first
+    argv = [str(src) if a == "SRC" else str(clip) if a == "CLIP.mp4" else a for a in argv]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
 def test_ranges_are_inclusive_and_whole_numbers_where_said():
     assert check("work_size", 16) == 16 and check("work_size", 2048.0) == 2048
     assert check("eval_size", 0) == 0 and check("point", 1.0) == 1.0

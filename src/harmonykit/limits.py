@@ -82,6 +82,21 @@ RANGES: dict[str, Range] = {
     "cutout_scale": Range(0.01, 20, "a factor on the cut-out's size", integer=False),
     "cutout_side": Range(1, 16384, "pixels per side of the scaled cut-out"),
     "network_every": Range(1, 30, "frames: the network runs on every Nth frame of a clip"),
+    "smoothing": Range(0, 0.999, "EMA decay of the temporal smoothing (0 = frames independent)", integer=False),
+    "cut_threshold": Range(0.001, 1, "colour-histogram distance that counts as a scene cut", integer=False),
+    "crf": Range(0, 51, "x264 quality (0 lossless, 18 visually lossless)"),
+    "bench_size": Range(16, 4096, "pixels per side of a benchmark pair"),
+    "seed": Range(0, 2**32 - 1, "a whole number"),
+    "probability": Range(0, 1, "a probability", integer=False),
+    "samples_per_image": Range(1, 1000, "composites per source photo"),
+    "val_fraction": Range(0, 0.9, "the share of source photos in the val split", integer=False),
+    "frames": Range(2, 100000, "frames per clip"),
+    "fps": Range(1, 240, "frames per second"),
+    "points_per_side": Range(1, 256, "SAM point grid per side"),
+    "n_segments": Range(1, 100000, "superpixels"),
+    "compactness": Range(0.001, 10000, "SLIC compactness", integer=False),
+    "felzenszwalb_scale": Range(0.001, 1e6, "Felzenszwalb scale", integer=False),
+    "min_size": Range(1, 10**8, "pixels"),
 }
 
 #: hard bounds of a gain (factor on the change from identity); the editor's sliders use a

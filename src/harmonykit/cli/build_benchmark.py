@@ -92,7 +92,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     video.add_argument("--fps", type=int, default=12, metavar="R", help="--video: frame rate (default 12)")
 
 
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Every numeric option against its documented range (:mod:`harmonykit.limits`)."""
+    from harmonykit.limits import check
+
+    for name, value, label in (("bench_size", args.size, "--size"), ("seed", args.seed, "--seed"),
+                               ("samples_per_image", args.samples_per_image, "--samples-per-image"),
+                               ("workers", args.workers, "--workers"), ("val_fraction", args.val_fraction,
+                                                                       "--val-fraction"),
+                               ("probability", args.degrade_prob, "--degrade-prob"), ("limit", args.limit, "--limit"),
+                               ("frames", args.frames, "--frames"), ("fps", args.fps, "--fps")):
+        if value is not None:
+            check(name, value, label)
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_numbers(args)
     if args.video:
         return _run_video(args)
     from tqdm.auto import tqdm

@@ -46,13 +46,12 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
     from harmonykit.video.io import require_av
 
     require_av()
-    if not 0.0 <= args.smoothing < 1.0:
-        raise HarmonykitError(f"--smoothing must be in [0, 1), got {args.smoothing}")
-    if not 0.0 < args.cut_threshold <= 1.0:
-        raise HarmonykitError(f"--cut-threshold must be in (0, 1], got {args.cut_threshold}")
     from harmonykit.limits import check
 
     check("network_every", args.network_every, "--network-every")
+    check("smoothing", args.smoothing, "--smoothing")
+    check("cut_threshold", args.cut_threshold, "--cut-threshold")
+    check("crf", args.crf, "--crf")
     if args.network_every > 1 and args.smoothing == 0:
         raise HarmonykitError("--network-every > 1 needs --smoothing > 0 (the smoothed masks are re-applied)")
     if args.compare:

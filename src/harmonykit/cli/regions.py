@@ -144,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         check("limit", args.limit, "--limit")
     check("max_side", args.max_side, "--max-side")
+    for name, value, label in (("points_per_side", args.points_per_side, "--points-per-side"),
+                               ("n_segments", args.n_segments, "--n-segments"),
+                               ("compactness", args.compactness, "--compactness"),
+                               ("felzenszwalb_scale", args.scale, "--scale"), ("min_size", args.min_size, "--min-size")):
+        if value is not None:
+            check(name, value, label)
     check_writable(args.out, "--out")  # before any item is read or a labeller is loaded
     names, reader, layout = _open_items(args)
     provider = _provider(args)
