@@ -111,6 +111,8 @@ class VideoHarmonizer:
         from harmonykit.limits import check
         from harmonykit.models.heads import OperatorMaskHead
 
+        check("smoothing", smoothing, "smoothing")
+        check("cut_threshold", cut_threshold, "cut_threshold")
         self.network_every = int(check("network_every", network_every, "network_every"))
         if self.network_every > 1 and not float(smoothing) > 0:
             raise HarmonykitError("network_every > 1 needs smoothing > 0 (the smoothed masks are re-applied)")
