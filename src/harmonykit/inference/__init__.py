@@ -9,8 +9,9 @@ Importing the package does not import PyTorch (the command line checks its argum
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from harmonykit.utils.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from harmonykit.inference.editing import ChannelEdit, EditSession, parse_assignments
@@ -28,11 +29,4 @@ _LAZY = {"Harmonizer": "harmonizer", "Result": "harmonizer", "load_image_input":
          "parse_assignments": "editing"}
 
 
-def __getattr__(name: str) -> Any:
-    """Load the module of a name on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -26,10 +26,10 @@ the package does not import PyTorch; the runners' modules are loaded on first us
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harmonykit.runners.spec import BaselineSpec, ModelDirSpec, locate
+from harmonykit.utils.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from harmonykit.runners.base import (
@@ -72,11 +72,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load the module of a runner name on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

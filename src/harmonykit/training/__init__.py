@@ -21,8 +21,9 @@ on first use (as in :mod:`harmonykit.runners`), so that importing one training m
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from harmonykit.utils.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from harmonykit.training.config import TrainConfig, load_train_config, validate_train_config
@@ -44,11 +45,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load the module of a training name on first use (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
