@@ -240,3 +240,14 @@ def test_jpeg_mask_rule_in_the_harmonizer_mask_inputs(tmp_path):
         np.testing.assert_array_equal(load_mask_input(im, ref.shape), ref)
     soft = np.asarray(Image.open(tmp_path / "m.jpg").convert("L"))
     assert len(np.unique(load_mask_input(soft, ref.shape))) > 2  # arrays are taken as they are
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_max_over_channels_equals_numpy_max(dtype, channels):
+    from harmonykit.io import max_over_channels
+
+    arr = (np.random.default_rng(channels).random((7, 9, channels)) * 200).astype(dtype)
+    got = max_over_channels(arr)
+    assert got.dtype == arr.dtype and np.array_equal(got, arr.max(axis=2))
+    assert not np.shares_memory(got, arr)

@@ -12,7 +12,10 @@ then scores, per clip and averaged over clips (docs/evaluation.md, "Video"):
 
 * ``composite``: the composites themselves;
 * ``independent``: every frame harmonized on its own (``--smoothing 0``);
-* ``smoothed``: the temporal smoothing (``--smoothing``, default 0.8, scene-cut reset).
+* ``smoothed``: the defaults of ``harmonykit harmonize CLIP``: the temporal smoothing
+  (``--smoothing``, default 0.8, scene-cut reset) with the network on every second frame;
+* ``every N`` (``--network-every N ...``): the smoothing with the network on every Nth
+  frame (``every 1``: on every frame).
 
 Columns: per-frame MSE, fMSE, PSNR and the temporal-consistency error (TCE: the
 frame-to-frame change of the foreground's mean colour beyond the real clip's). The goals
@@ -81,12 +84,14 @@ def run(source: Path, out: Path, model: str, clips: int, frames: int, size: int,
     }
     return {"clips": len(manifest["clips"]), "frames_per_clip": frames, "size": list(settings.size),
             "model": vh.harmonizer.name, "smoothing": smoothing, "work_size": work_size, "build_s": built,
+            "network_every": VideoHarmonizer(vh.harmonizer, smoothing=smoothing).network_every,
             "rows": rows, "goals": goals}
 
 
 def report(res: dict) -> str:
     lines = [f"{res['clips']} clips x {res['frames_per_clip']} frames at {res['size'][1]}x{res['size'][0]}, "
-             f"model {res['model']}, work size {res['work_size']}, smoothing {res['smoothing']}",
+             f"model {res['model']}, work size {res['work_size']}, smoothing {res['smoothing']} "
+             f"(network every {res.get('network_every', 1)})",
              f"{'':<12} {'MSE':>9} {'fMSE':>9} {'PSNR':>7} {'TCE':>8}"]
     for name, row in res["rows"].items():
         m = row["mean"]

@@ -56,6 +56,7 @@ __all__ = [
     "READABLE_EXTENSIONS",
     "GRAY_MODES",
     "read_mask",
+    "max_over_channels",
     "JPEG_MASK_THRESHOLD",
     "JPEG_FORMATS",
     "binarize_jpeg_mask",
@@ -227,6 +228,20 @@ def binarize_jpeg_mask(m: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(m) >= JPEG_MASK_THRESHOLD, np.uint8(255), np.uint8(0))
 
 
+def max_over_channels(arr: np.ndarray) -> np.ndarray:
+    """The maximum over the last axis of an ``(H, W, C)`` array, ``(H, W)`` of its dtype:
+    ``arr.max(axis=2)`` as an elementwise chain over the channel planes, about ten times
+    faster on interleaved images (NumPy reduces a short last axis slowly).
+
+    >>> max_over_channels(np.array([[[1, 5, 2], [7, 0, 3]]], dtype=np.uint8))
+    array([[5, 7]], dtype=uint8)
+    """
+    out = np.array(arr[..., 0], copy=True)
+    for c in range(1, arr.shape[-1]):
+        np.maximum(out, arr[..., c], out=out)
+    return out
+
+
 def read_mask(
     path: str | Path,
     size: tuple[int, int] | None = None,
@@ -254,13 +269,13 @@ def read_mask(
         if colour.min() == colour.max():
             m = np.asarray(im.getchannel("A"))
         else:
-            m = colour.max(axis=2)
+            m = max_over_channels(colour)
     elif im.mode in ("L", "1", "P"):
         m = np.asarray(im.convert("L"))
     elif im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         m = _to_uint8_gray(im)
     else:
-        m = np.asarray(im.convert("RGB")).max(axis=2)
+        m = max_over_channels(np.asarray(im.convert("RGB")))
     if jpeg:
         m = binarize_jpeg_mask(m)
     out = m.astype(np.float32) / 255.0

@@ -64,8 +64,10 @@ def test_smoothing_reduces_frame_to_frame_change_of_the_masks(vh, vid):
 
 
 def test_mask_free_smooths_the_localisation_and_empty_masks_pass_frames_through(vh, vid):
+    from harmonykit.video import VideoHarmonizer
+
     frames = vid.pan_frames(n=3)
-    res = list(vh.frames(frames))
+    res = list(VideoHarmonizer(vh.harmonizer, network_every=1).frames(frames))
     assert all(r.localisation is not None and r.operator_masks is not None for r in res)
     empty = [np.zeros((vid.H, vid.W), np.uint8)] * 3
     out = list(vh.frames(frames, empty))
@@ -206,3 +208,13 @@ def test_network_every_is_checked():
         VideoHarmonizer.from_pretrained("reinhard", network_every=0)
     with pytest.raises(HarmonykitError, match="needs smoothing > 0"):
         VideoHarmonizer.from_pretrained("reinhard", smoothing=0.0, network_every=2)
+
+
+def test_network_every_defaults_to_2_with_smoothing_and_1_without(vh, vid):
+    from harmonykit.video import VideoHarmonizer
+    from harmonykit.video.settings import DEFAULT_NETWORK_EVERY
+
+    smooth, independent = VideoHarmonizer(vh.harmonizer), VideoHarmonizer(vh.harmonizer, smoothing=0.0)
+    assert (smooth.network_every, independent.network_every) == (DEFAULT_NETWORK_EVERY, 1) == (2, 1)
+    res = list(smooth.frames(vid.pan_frames(n=4)))  # mask-free: skipped frames carry no new localisation
+    assert [r.localisation is not None for r in res] == [True, False, True, False]

@@ -19,7 +19,7 @@ __all__ = ["add_video_arguments", "run_clips", "run_edit_clip"]
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     """The clip options of ``harmonize``."""
-    from harmonykit.video.settings import DEFAULT_CUT_THRESHOLD, DEFAULT_SMOOTHING
+    from harmonykit.video.settings import DEFAULT_CUT_THRESHOLD, DEFAULT_NETWORK_EVERY, DEFAULT_SMOOTHING
 
     group = parser.add_argument_group("clips (INPUT is a .mp4, .mov, .mkv, .webm or .avi file)")
     group.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING, metavar="A",
@@ -28,9 +28,10 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cut-threshold", type=float, default=DEFAULT_CUT_THRESHOLD, metavar="D",
                        help="colour-histogram distance between consecutive frames that counts as a scene cut and "
                             f"resets the smoothing (default {DEFAULT_CUT_THRESHOLD})")
-    group.add_argument("--network-every", type=int, default=1, metavar="N",
+    group.add_argument("--network-every", type=int, default=None, metavar="N",
                        help="run the network on every Nth frame only; the frames between re-apply the smoothed "
-                            "operator masks with their own mask (speed; default 1 = every frame, range 1..30)")
+                            f"operator masks with their own mask (speed; default {DEFAULT_NETWORK_EVERY} with "
+                            "smoothing, 1 without; 1 = every frame, range 1..30)")
     group.add_argument("--crf", type=int, default=18, metavar="Q",
                        help="x264 quality of the output clip (0 lossless .. 51; default 18)")
 
@@ -48,8 +49,11 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
     require_av()
     from harmonykit.limits import check
 
-    check("network_every", args.network_every, "--network-every")
+    from harmonykit.video.settings import resolve_network_every
+
     check("smoothing", args.smoothing, "--smoothing")
+    args.network_every = resolve_network_every(args.network_every, args.smoothing)
+    check("network_every", args.network_every, "--network-every")
     check("cut_threshold", args.cut_threshold, "--cut-threshold")
     check("crf", args.crf, "--crf")
     if args.network_every > 1 and args.smoothing == 0:

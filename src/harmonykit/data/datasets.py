@@ -55,7 +55,7 @@ from harmonykit.imageops import (
     to_tensor_image,
     to_tensor_mask,
 )
-from harmonykit.io import IMAGE_EXTENSIONS, list_images, read_image, read_mask
+from harmonykit.io import IMAGE_EXTENSIONS, list_images, max_over_channels, read_image, read_mask
 
 __all__ = [
     "LAYOUTS",
@@ -150,7 +150,7 @@ def _read_triptych(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     w = w3 // 3
     real = np.ascontiguousarray(img[:, :w])
     comp = np.ascontiguousarray(img[:, w : 2 * w])
-    mask = img[:, 2 * w :].max(axis=2).astype(np.float32) / 255.0
+    mask = max_over_channels(img[:, 2 * w :]).astype(np.float32) / 255.0
     return comp, real, mask
 
 

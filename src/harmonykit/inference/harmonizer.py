@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from harmonykit.errors import HarmonykitError, ImageReadError
-from harmonykit.io import JPEG_FORMATS, binarize_jpeg_mask
+from harmonykit.io import JPEG_FORMATS, binarize_jpeg_mask, max_over_channels
 from harmonykit.limits import WorkSize, check
 from harmonykit.operators import OperatorMasks
 from harmonykit.pipeline import harmonize_images
@@ -148,14 +148,14 @@ def mask_array(mask: MaskInput, size: tuple[int, int]) -> np.ndarray | None:
     elif isinstance(mask, Image.Image):
         arr = np.asarray(mask.convert("L") if mask.mode in ("1", "P", "LA", "I", "I;16", "F") else mask)
         if arr.ndim == 3:
-            arr = arr[..., :3].max(axis=2)
+            arr = max_over_channels(arr[..., :3])
         m = np.asarray(arr, dtype=np.uint8)
         if mask.format in JPEG_FORMATS:
             m = binarize_jpeg_mask(m)
     elif isinstance(mask, np.ndarray):
         arr = mask
         if arr.ndim == 3 and arr.shape[2] in (1, 3, 4):
-            arr = arr[..., :3].max(axis=2)
+            arr = max_over_channels(arr[..., :3])
         if arr.ndim != 2:
             raise HarmonykitError(f"mask array must be (H, W), (H, W, 1) or (H, W, 3), got {mask.shape}")
         if arr.dtype == bool:

@@ -11,8 +11,10 @@ a scene-cut reset; mask-free two-stage models also smooth their localisation bef
 becomes the soft mask), and applied to the full-resolution frame in row tiles. RGB models
 and baselines run frame by frame through the harmonizer, unsmoothed (a note says so).
 
-Frames are streamed: decoding runs a few frames ahead on a thread, each frame is encoded
-as soon as it is done, so memory does not grow with the clip's length. The output is
+Frames are streamed through four threads, a stage each: decoding (with the work-size
+copies), the network and the smoothing (in frame order, the caller's thread), the
+full-resolution apply, the encoder; the bounded queues between them keep memory
+independent of the clip's length. The output is
 written to a temporary file next to it and renamed at the end: an error (a corrupt frame,
 a mask clip of another length) or a kill leaves no output, and a rerun writes it whole.
 """
@@ -103,16 +105,20 @@ class VideoHarmonizer:
             frames between, the smoothed operator masks are re-applied with that frame's gate
             (its given mask, resized; mask-free, the last localisation), so a given mask
             still follows the object; a scene cut always runs the network. Needs
-            ``smoothing > 0`` (it is the smoother's state that is re-applied).
+            ``smoothing > 0`` (it is the smoother's state that is re-applied). ``None``:
+            :data:`~harmonykit.video.settings.DEFAULT_NETWORK_EVERY` (2) with smoothing,
+            1 without.
     """
 
     def __init__(self, harmonizer: Harmonizer, smoothing: float = DEFAULT_SMOOTHING,
-                 cut_threshold: float = DEFAULT_CUT_THRESHOLD, network_every: int = 1) -> None:
+                 cut_threshold: float = DEFAULT_CUT_THRESHOLD, network_every: int | None = None) -> None:
         from harmonykit.limits import check
         from harmonykit.models.heads import OperatorMaskHead
+        from harmonykit.video.settings import resolve_network_every
 
         check("smoothing", smoothing, "smoothing")
         check("cut_threshold", cut_threshold, "cut_threshold")
+        network_every = resolve_network_every(network_every, smoothing)
         self.network_every = int(check("network_every", network_every, "network_every"))
         if self.network_every > 1 and not float(smoothing) > 0:
             raise HarmonykitError("network_every > 1 needs smoothing > 0 (the smoothed masks are re-applied)")
@@ -130,7 +136,7 @@ class VideoHarmonizer:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "default", *, smoothing: float = DEFAULT_SMOOTHING,
-                        cut_threshold: float = DEFAULT_CUT_THRESHOLD, network_every: int = 1,
+                        cut_threshold: float = DEFAULT_CUT_THRESHOLD, network_every: int | None = None,
                         **kwargs: Any) -> VideoHarmonizer:
         """:meth:`Harmonizer.from_pretrained` (``device``, ``work_size``... in ``kwargs``), wrapped."""
         from harmonykit.inference import Harmonizer
@@ -161,35 +167,21 @@ class VideoHarmonizer:
             HarmonykitError: frames of different sizes, a mask of another size, or fewer /
                 more masks than frames.
         """
-        from harmonykit.inference.harmonizer import mask_array
-
         state = _State(self)
-        mask_iter = iter(masks) if masks is not None else None
-        size: tuple[int, int] | None = None
-        i = -1
-        for i, rgb in enumerate(frames):
-            if size is None:
-                size = rgb.shape[:2]
-            elif rgb.shape[:2] != size:
-                raise HarmonykitError(f"frame {i + 1} is {rgb.shape[1]}x{rgb.shape[0]}, the first was {size[1]}x{size[0]}")
-            m = mask
-            if mask_iter is not None:
-                m = next(mask_iter, _MISSING)
-                if m is _MISSING:
-                    raise HarmonykitError(f"the masks end after {i} frames, the clip goes on")
-            try:
-                m_arr = mask_array(m, size)
-            except HarmonykitError as exc:
-                raise HarmonykitError(f"frame {i + 1}: {exc}") from None
-            yield state.step(i, rgb, m_arr)
-        if mask_iter is not None and next(mask_iter, _MISSING) is not _MISSING:
-            raise HarmonykitError(f"there are more masks than the clip's {i + 1} frames")
+        for item in _validated(frames, masks, mask):
+            assert isinstance(item, _Prepared)
+            yield state.render(state.plan(item))
 
     # -------------------------------------------------------------------- file
     def harmonize_video(self, clip: str | Path, out: str | Path, mask: Any = None,
                         save_masks: str | Path | None = None, crf: int = 18, preset: str = "veryfast",
                         show_progress: bool = True) -> VideoSummary:
         """Harmonize ``clip`` into ``out`` (``.mp4``, ``.mkv`` or ``.mov``).
+
+        Four threads, a stage each: decoding (with the work-size copies), the network and
+        the smoothing (the caller's thread), the full-resolution apply, the encoder; the
+        queues between them hold a few frames, so memory does not depend on the clip's
+        length, and the frames come out in order, as :meth:`frames` gives them.
 
         Args:
             clip: the source clip (any FFmpeg-readable video).
@@ -210,7 +202,9 @@ class VideoHarmonizer:
         from harmonykit.mask_metadata import mask_metadata
         from harmonykit.utils.progress import progress
         from harmonykit.video.io import (
+            AudioPacket,
             VideoWriter,
+            in_background,
             iter_frames,
             open_source_audio,
             prefetched,
@@ -221,20 +215,11 @@ class VideoHarmonizer:
 
         info = probe(clip)
         out = Path(out)
-        masks_iter, static = mask_source(mask, info)
+        # the decoders make the network's copies (FFmpeg's area scaling: ~1 ms a frame, not ~10)
+        small = self.harmonizer.work_size if self._model is not None else None
+        masks_iter, static = mask_source(mask, info, small=small)
         t0 = time.perf_counter()
-        items = prefetched(iter_frames(clip, audio=True), depth=4)
-        audio_items: list[Any] = []
-
-        def video_frames() -> Iterator[np.ndarray]:
-            from harmonykit.video.io import AudioPacket
-
-            for item in items:
-                if isinstance(item, AudioPacket):
-                    audio_items.append(item)  # muxed by the consumer as soon as possible
-                else:
-                    yield item
-
+        state = _State(self)
         src, audio_stream, start = open_source_audio(clip)
         masks_writer = None
         if save_masks is not None and self._model is not None:
@@ -249,22 +234,32 @@ class VideoHarmonizer:
             with atomic_write(out) as tmp:
                 writer = VideoWriter(tmp, info.width, info.height, info.fps, audio_from=audio_stream,
                                      audio_offset=start, crf=crf, preset=preset)
+
+                def encode(item: FrameResult | AudioPacket) -> None:  # on the encoder thread, in order
+                    if isinstance(item, AudioPacket):
+                        writer.mux_audio(item)
+                        return
+                    writer.write(item.rgb)
+                    if masks_writer is not None and item.operator_masks is not None:
+                        masks_writer.add(item.operator_masks)
+                    if item.cut and item.index > 0:
+                        summary.cuts.append(item.index)
+                    summary.frames += 1
+                    bar.update(1)
+
                 try:
-                    for res in self.frames(video_frames(), masks_iter, static):
-                        for a in audio_items:
-                            writer.mux_audio(a)
-                        audio_items.clear()
-                        writer.write(res.rgb)
-                        if masks_writer is not None and res.operator_masks is not None:
-                            masks_writer.add(res.operator_masks)
-                        if res.cut and res.index > 0:
-                            summary.cuts.append(res.index)
-                        summary.frames += 1
-                        bar.update(1)
+                    inputs = prefetched(_validated(iter_frames(clip, audio=True, small=small), masks_iter, static,
+                                                   prepare=state.prepare), depth=4)
+                    with in_background(encode, depth=2, name="harmonykit-video-encode") as encoder:
+
+                        def render(item: _Planned | AudioPacket) -> None:  # on the apply thread, in order
+                            encoder.put(item if isinstance(item, AudioPacket) else state.render(item))
+
+                        with in_background(render, depth=2, name="harmonykit-video-apply") as renderer:
+                            for item in inputs:
+                                renderer.put(item if isinstance(item, AudioPacket) else state.plan(item))
                     if summary.frames == 0:
                         raise HarmonykitError(f"{clip}: has no frames")
-                    for a in audio_items:
-                        writer.mux_audio(a)
                     writer.close()
                 except BaseException:
                     writer.abort()
@@ -282,15 +277,89 @@ class VideoHarmonizer:
                 masks_writer.discard()
         summary.seconds = time.perf_counter() - t0
         log.debug("%s: %d frames in %.1f s (%.1f frames/s)", out, summary.frames, summary.seconds,
-                 summary.frames_per_second)
+                  summary.frames_per_second)
         return summary
 
 
 _MISSING: Any = object()
 
 
+@dataclass
+class _Prepared:
+    """A frame with its mask and their work-size copies (made ahead, on the reader thread)."""
+
+    index: int
+    rgb: np.ndarray
+    mask: np.ndarray | None           # full size; None: mask-free, or only ``small_mask`` was decoded
+    small: Tensor | None = None       # (1, 3, h, w) in [0, 1]; None for RGB models / baselines
+    small_mask: Tensor | None = None  # (1, 1, h, w) in [0, 1]
+    empty: bool = False               # a mask was given and it is all zeros
+
+
+@dataclass
+class _Planned:
+    """What the network and the smoothing decided for a frame: the operator masks to apply
+    at full resolution, or the finished frame (RGB models, baselines, an empty mask)."""
+
+    index: int
+    rgb: np.ndarray
+    cut: bool = False
+    masks: OperatorMasks | None = None
+    localisation: Tensor | None = None
+    done: np.ndarray | None = None
+
+
+def _validated(frames: Iterable[Any], masks: Iterable[np.ndarray | None] | None, mask: Any,
+               prepare: Any = None) -> Iterator[Any]:
+    """``frames`` paired with their masks as :class:`_Prepared` items (through ``prepare``,
+    by default a plain pairing), checked: one size for all frames, masks of that size, as
+    many masks as frames. Other items (audio packets) pass through unchanged, in order."""
+    from harmonykit.inference.harmonizer import mask_array
+
+    mask_iter = iter(masks) if masks is not None else None
+    size: tuple[int, int] | None = None
+    i = -1
+    from harmonykit.video.io import SizedFrame, SmallMask
+
+    for item in frames:
+        small = None
+        if isinstance(item, SizedFrame):
+            item, small = item.rgb, item.small
+        if not isinstance(item, np.ndarray):
+            yield item
+            continue
+        i += 1
+        rgb = item
+        if size is None:
+            size = rgb.shape[:2]
+        elif rgb.shape[:2] != size:
+            raise HarmonykitError(f"frame {i + 1} is {rgb.shape[1]}x{rgb.shape[0]}, the first was {size[1]}x{size[0]}")
+        m = mask
+        if mask_iter is not None:
+            m = next(mask_iter, _MISSING)
+            if m is _MISSING:
+                raise HarmonykitError(f"the masks end after {i} frames, the clip goes on")
+        if isinstance(m, SmallMask):
+            if m.size != size:
+                raise HarmonykitError(f"frame {i + 1}: the mask is {m.size[1]}x{m.size[0]}, the clip {size[1]}x{size[0]}")
+            m_arr: Any = m
+        else:
+            try:
+                m_arr = mask_array(m, size)
+            except HarmonykitError as exc:
+                raise HarmonykitError(f"frame {i + 1}: {exc}") from None
+        yield prepare(i, rgb, m_arr, small) if prepare is not None else _Prepared(i, rgb, m_arr)
+    if mask_iter is not None and next(mask_iter, _MISSING) is not _MISSING:
+        raise HarmonykitError(f"there are more masks than the clip's {i + 1} frames")
+
+
 class _State:
-    """The per-clip state of :meth:`VideoHarmonizer.frames`: cut detector and smoothers."""
+    """The per-clip state of :meth:`VideoHarmonizer.frames`: cut detector and smoothers.
+
+    A frame goes through :meth:`prepare` (stateless: the work-size copies), :meth:`plan`
+    (in frame order: cut detection, network, smoothing) and :meth:`render` (stateless:
+    the full-resolution apply), so that the first and the last can run on other threads.
+    """
 
     def __init__(self, vh: VideoHarmonizer) -> None:
         self.vh = vh
@@ -305,27 +374,54 @@ class _State:
         self.last_gate: Tensor | None = None  # mask-free: the last network frame's soft mask
         self.ran = 0  # network runs (tests, figures)
 
-    def step(self, index: int, rgb: np.ndarray, mask: np.ndarray | None) -> FrameResult:
+    def prepare(self, index: int, rgb: np.ndarray, mask: Any, small_rgb: np.ndarray | None = None) -> _Prepared:
+        """The work-size copies of ``rgb`` and ``mask`` (a full-size array, a
+        :class:`~harmonykit.video.io.SmallMask` or ``None``; nothing for RGB models).
+        ``small_rgb``: a uint8 copy of ``rgb`` at the work size already made (the decoder's)."""
         from harmonykit.imageops import downsize
+        from harmonykit.video.io import SmallMask
+
+        h = self.h
+        size = tuple(h.work_size or rgb.shape[:2])
+        if isinstance(mask, SmallMask):
+            if self.vh._model is None or mask.small.shape != size:
+                raise HarmonykitError("internal: a mask decoded at the work size for another size or model")
+            small_mask = torch.from_numpy(np.ascontiguousarray(mask.small))[None, None].float().div_(255.0)
+            empty, mask = not mask.small.any(), None
+        else:
+            small_mask, empty = None, mask is not None and not mask.any()
+        if self.vh._model is None:
+            return _Prepared(index, rgb, mask, empty=empty)
+        if small_rgb is not None and small_rgb.shape[:2] == size:
+            small = torch.from_numpy(np.ascontiguousarray(small_rgb)).permute(2, 0, 1)[None].float().div_(255.0)
+        else:
+            small = downsize(rgb, size, h.tile_rows)
+        if mask is not None:
+            small_mask = downsize(mask, size, h.tile_rows).clamp_(0, 1)
+        return _Prepared(index, rgb, mask, small, small_mask, empty)
+
+    def plan(self, prep: _Prepared) -> _Planned:
         from harmonykit.pipeline.render import torch_threads
 
         h = self.h
+        index, rgb, mask = prep.index, prep.rgb, prep.mask
         if self.vh._model is None:  # RGB model or baseline: the still-image path
-            res = h(rgb, mask)
-            return FrameResult(index, res.rgb)
+            return _Planned(index, rgb, done=h(rgb, mask).rgb)
+        if prep.small is None:
+            prep = self.prepare(index, rgb, mask)
+        assert prep.small is not None
         dev = h.device
-        size = h.work_size or rgb.shape[:2]
-        small = downsize(rgb, size, h.tile_rows).to(dev)
+        small = prep.small.to(dev)
         cut = self.cuts(small)
         if cut:
             self.loc.reset()
             if self.smoother is not None:
                 self.smoother.reset()
-        if mask is not None and not mask.any():  # the object is not in this frame
-            return FrameResult(index, rgb.copy(), None, cut)
+        if prep.empty:  # the object is not in this frame
+            return _Planned(index, rgb, cut, done=rgb.copy())
         model = self.vh._model
         assert model is not None
-        small_mask = None if mask is None else downsize(mask, size, h.tile_rows).clamp_(0, 1).to(dev)
+        small_mask = None if prep.small_mask is None else prep.small_mask.to(dev)
         smoother = self.smoother
         if (index % self.vh.network_every != 0 and not cut and smoother is not None and smoother.primed
                 and (small_mask is not None or not self.gated or self.last_gate is not None)):
@@ -359,28 +455,30 @@ class _State:
             values = self.smoother(values, gate)
             self.last_gate = gate if small_mask is None else None
         self.channels, self.space = masks.channels, masks.space
-        smoothed = OperatorMasks(values, masks.channels, masks.space)
-        full = smoothed.apply_uint8(rgb, tile_rows=h.tile_rows, device=dev)
-        return FrameResult(index, full, smoothed.to("cpu"), cut, p_s)
-
+        return _Planned(index, rgb, cut, OperatorMasks(values, masks.channels, masks.space), p_s)
 
     def _reuse(self, index: int, rgb: np.ndarray, cut: bool, smoother: MaskSmoother,
-               small_mask: Tensor | None) -> FrameResult:
+               small_mask: Tensor | None) -> _Planned:
         """A frame the network skips: the smoother's state with this frame's gate."""
-        h = self.h
         gate = small_mask if (small_mask is not None and self.gated) else self.last_gate
         shape = smoother.current().shape[-2:]
         if gate is not None and gate.shape[-2:] != shape:
             gate = F.interpolate(gate.float(), size=shape, mode="area" if gate.shape[-1] >= shape[-1] else "bilinear")
-        smoothed = OperatorMasks(smoother.current(gate), self.channels, self.space)
-        full = smoothed.apply_uint8(rgb, tile_rows=h.tile_rows, device=h.device)
-        return FrameResult(index, full, smoothed.to("cpu"), cut, None)
+        return _Planned(index, rgb, cut, OperatorMasks(smoother.current(gate), self.channels, self.space))
+
+    def render(self, planned: _Planned) -> FrameResult:
+        """The full-resolution frame of ``planned`` (the operator masks applied in row tiles)."""
+        if planned.masks is None:
+            assert planned.done is not None
+            return FrameResult(planned.index, planned.done, None, planned.cut)
+        full = planned.masks.apply_uint8(planned.rgb, tile_rows=self.h.tile_rows, device=self.h.device)
+        return FrameResult(planned.index, full, planned.masks.to("cpu"), planned.cut, planned.localisation)
 
 
 def harmonize_video(clip: str | Path, out: str | Path, model: str | Path = "default", mask: Any = None, *,
                     smoothing: float = DEFAULT_SMOOTHING, cut_threshold: float = DEFAULT_CUT_THRESHOLD,
                     save_masks: str | Path | None = None, device: str = "cpu", work_size: int = 256,
-                    network_every: int = 1, show_progress: bool = True) -> VideoSummary:
+                    network_every: int | None = None, show_progress: bool = True) -> VideoSummary:
     """Harmonize ``clip`` into ``out`` with a packaged model, a model folder or a baseline
     (see :meth:`VideoHarmonizer.harmonize_video`)."""
     vh = VideoHarmonizer.from_pretrained(model, smoothing=smoothing, cut_threshold=cut_threshold, device=device,

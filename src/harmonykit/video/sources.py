@@ -37,12 +37,14 @@ def _folder_masks(files: list[Path], size: tuple[int, int]) -> Iterator[np.ndarr
         yield m
 
 
-def mask_source(mask: Any, info: VideoInfo) -> tuple[Iterator[np.ndarray] | None, Any]:
+def mask_source(mask: Any, info: VideoInfo, small: tuple[int, int] | None = None
+                ) -> tuple[Iterator[Any] | None, Any]:
     """``(per-frame masks or None, one mask for every frame or None)`` for ``mask``.
 
     ``mask``: ``None``; a mask clip (its size and declared frame count must match the
     clip's); a mask image (its size must match); a folder of mask images, one per frame in
-    name order; or an array / PIL image (every frame).
+    name order; or an array / PIL image (every frame). ``small`` ``(h, w)``: a mask clip
+    is decoded at that size only (:class:`~harmonykit.video.io.SmallMask` items).
 
     Raises:
         HarmonykitError: the mask does not exist or does not fit the clip.
@@ -65,7 +67,7 @@ def mask_source(mask: Any, info: VideoInfo) -> tuple[Iterator[np.ndarray] | None
             raise HarmonykitError(f"mask clip {p} is {m.width}x{m.height} but the clip is {info.width}x{info.height}")
         if m.frames is not None and info.frames is not None and m.frames != info.frames:
             raise HarmonykitError(f"mask clip {p} has {m.frames} frames but the clip has {info.frames}")
-        return iter_mask_frames(p), None
+        return iter_mask_frames(p, small=small), None
     from harmonykit.io import read_mask
 
     static = read_mask(p)
