@@ -1,8 +1,10 @@
 """README gallery of real composites: composite | with the mask | mask-free | localisation.
 
-Regenerate the README figure (after changing the packaged ``default`` model, say)::
+Regenerate the README figures (after changing the packaged ``default`` model, say)::
 
     python -m benchmarks.results.gallery_figure --model default --out docs/figures/public_composites.jpg
+    python -m benchmarks.results.gallery_figure --folder ../shared/data/lalonde/onlineDb --split val --pick 8 \
+        --model default --out docs/figures/lalonde_composites.jpg
 
 (``--folder`` defaults to ``../shared/data/real_composites_public`` beside the checkout; any
 folder of ``X.<ext>`` + ``X_mask.<ext>`` works, ``X_real.<ext>`` ground-truth photos are
@@ -50,15 +52,16 @@ def thumb_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def gallery_row(h: object, image: np.ndarray, mask: np.ndarray, mask_path: Path, height: int) -> list[np.ndarray]:
-    """The four cells of one composite (``h`` a Harmonizer; ``mask`` the bool mask of
-    ``mask_path`` for the outlines)."""
+    """The four cells of one composite (``h`` a Harmonizer; ``mask`` the bool mask read
+    from ``mask_path`` by :func:`~harmonykit.data.composites.read_composite`, JPEG masks
+    binarised, ``.mat`` annotations rasterised: the mask given and the outlines)."""
     from harmonykit.evaluation.reference_free import heatmap_rgb, mask_outline
 
     def outlined(img: np.ndarray) -> np.ndarray:
         small = fit_box(img, height, pad=False)
         return mask_outline(small, thumb_mask(mask, small.shape[:2]))
 
-    with_mask = fit_box(h(image, mask=mask_path).rgb, height) if h.mask_use != "never" else na_tile(height)
+    with_mask = fit_box(h(image, mask=mask).rgb, height) if h.mask_use != "never" else na_tile(height)
     if h.mask_use == "required":
         free_cell, loc_cell = na_tile(height, "needs a mask"), na_tile(height)
     else:
@@ -100,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=int, default=160, help="cell height in pixels (default 160)")
     ap.add_argument("--quality", type=int, default=85, help="JPEG quality (default 85)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N composites")
+    ap.add_argument("--pick", type=int, default=None,
+                    help="N composites evenly spaced over the set (a large set, e.g. an onlineDb's 500)")
+    ap.add_argument("--split", choices=("train", "val"), default=None,
+                    help="an onlineDb's composites of that split only (by source photo; val: held out in training)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
 
@@ -107,10 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     from harmonykit.inference import Harmonizer
     from harmonykit.io import write_image
 
-    composites = open_composites(args.folder)
+    composites = open_composites(args.folder, split=args.split)
     for p in composites.problems:
         print(f"skipped {p.id}: {p.path}: {p.reason}", file=sys.stderr)
     items = composites.items[: args.limit] if args.limit else composites.items
+    if args.pick and len(items) > args.pick:
+        items = [items[round(i * (len(items) - 1) / max(1, args.pick - 1))] for i in range(args.pick)]
     if not items:
         print(f"error: {args.folder}: no composite with its mask", file=sys.stderr)
         return 2

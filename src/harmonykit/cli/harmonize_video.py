@@ -19,7 +19,11 @@ __all__ = ["add_video_arguments", "run_clips", "run_edit_clip"]
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     """The clip options of ``harmonize``."""
-    from harmonykit.video.settings import DEFAULT_CUT_THRESHOLD, DEFAULT_NETWORK_EVERY, DEFAULT_SMOOTHING
+    from harmonykit.video.settings import (
+        DEFAULT_CUT_THRESHOLD,
+        DEFAULT_NETWORK_EVERY,
+        DEFAULT_SMOOTHING,
+    )
 
     group = parser.add_argument_group("clips (INPUT is a .mp4, .mov, .mkv, .webm or .avi file)")
     group.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING, metavar="A",
@@ -48,7 +52,6 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
 
     require_av()
     from harmonykit.limits import check
-
     from harmonykit.video.settings import resolve_network_every
 
     check("smoothing", args.smoothing, "--smoothing")

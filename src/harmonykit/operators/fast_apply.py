@@ -31,8 +31,10 @@ path used in training) is unchanged.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import threading
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -40,7 +42,7 @@ import torch
 from torch import Tensor
 
 from harmonykit.color import EPS_LAB, KAPPA, WHITE_D65, XYZ_FROM_RGB
-from harmonykit.operators.channels import SPACES, apply_operator_values
+from harmonykit.operators.channels import SPACES, apply_operator_values, identity_value
 from harmonykit.operators.tiling import (
     DEFAULT_TILE_PIXELS,
     RowResampler,
@@ -50,7 +52,7 @@ from harmonykit.operators.tiling import (
 )
 
 __all__ = [
-    "DEFAULT_TILE_PIXELS", "for_each_tile", "lab_apply_uint8", "lab_coefficients", "native_kernel",
+    "DEFAULT_TILE_PIXELS", "changed_rows", "for_each_tile", "lab_apply_uint8", "lab_coefficients", "native_kernel",
     "native_kernel_problem", "srgb_encode_table",
 ]
 
@@ -274,7 +276,7 @@ def native_kernel_problem() -> str | None:
 
 def _lab_apply_native(
     kernel: ModuleType, coeffs: Tensor, resampler: RowResampler, image: np.ndarray, out: np.ndarray,
-    rows: int, workers: int | None,
+    rows: int, workers: int | None, run_rows: Callable[..., None] | None = None,
 ) -> np.ndarray:
     """:func:`lab_apply_uint8` with the compiled kernel: the same row tiles on the same
     threads (the kernel releases the GIL)."""
@@ -295,7 +297,7 @@ def _lab_apply_native(
         kernel.apply_rows(src, out, height, width, y0, y1, cf, k, h, w, i0, i1, lam_y, j0, lam_x, lut, to_t,
                           to_rgb, bias, table, _OUT_SHIFT, EPS_LAB, KAPPA, _F_EPS)
 
-    for_each_tile(height, rows, work, workers=workers)
+    (run_rows or for_each_tile)(height, rows, work, workers=workers)
     return out
 
 
@@ -320,6 +322,7 @@ def lab_apply_uint8(
     tile_rows: int | None = None,
     workers: int | None = None,
     native: bool | None = None,
+    span: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Apply CIELAB operator values to a uint8 photo on the CPU, in row tiles.
 
@@ -340,15 +343,28 @@ def lab_apply_uint8(
         native: ``None`` (default): the compiled kernel (:func:`native_kernel`) when it was
             built, else the PyTorch kernel; ``True``: the compiled one or ``RuntimeError``;
             ``False``: the PyTorch one. Both give the same result within one level.
+        span: ``(y0, y1)``: only rows ``y0 <= y < y1`` are retouched (with the whole-image
+            resize of ``values``), the others are copied from ``image`` unchanged: for
+            values that are the identity outside those rows (:func:`changed_rows`), the
+            same picture at a fraction of the cost.
 
     Returns:
         ``out``.
     """
     if not out.flags.c_contiguous:
-        tmp = lab_apply_uint8(values, channels, image, np.empty_like(image), tile_rows, workers, native)
+        tmp = lab_apply_uint8(values, channels, image, np.empty_like(image), tile_rows, workers, native, span)
         out[...] = tmp
         return out
     height, width = image.shape[:2]
+    run_rows = None
+    if span is not None:
+        y0, y1 = max(0, int(span[0])), min(height, int(span[1]))
+        if out is not image:
+            out[:y0] = image[:y0]
+            out[y1:] = image[y1:]
+        if y1 <= y0:
+            return out
+        run_rows = _offset_rows(y0, y1)
     rows = min(rows_per_tile(width, tile_rows), height)
     coeffs = lab_coefficients(values, channels)
     add_only = coeffs.shape[0] == 3
@@ -357,7 +373,7 @@ def lab_apply_uint8(
     if native and kernel is None:
         raise RuntimeError(f"the compiled kernel is not available: {native_kernel_problem()}")
     if kernel is not None:
-        return _lab_apply_native(kernel, coeffs, resampler, image, out, rows, workers)
+        return _lab_apply_native(kernel, coeffs, resampler, image, out, rows, workers, run_rows)
     lut = srgb_lut(torch.device("cpu"))
     table = srgb_encode_table()
     # 3x3 products as three broadcast multiply-adds (columns (3, 1)): BLAS is slow for K = 3
@@ -414,5 +430,39 @@ def lab_apply_uint8(
         torch.stack((planes[0], planes[1], planes[2]), dim=1, out=dst[y0:y1].view(n, 3))
 
     with torch.no_grad():
-        for_each_tile(height, rows, work, workers=workers)
+        (run_rows or for_each_tile)(height, rows, work, workers=workers)
     return out
+
+
+def _offset_rows(y0: int, y1: int) -> Callable[..., None]:
+    """:func:`for_each_tile` over rows ``y0 .. y1`` only (tiles start at ``y0``)."""
+
+    def run(height: int, rows: int, work: Callable[[int, int], None], workers: int | None = None) -> None:
+        for_each_tile(y1 - y0, rows, lambda a, b: work(y0 + a, y0 + b), workers=workers)
+
+    return run
+
+
+def changed_rows(values: Tensor, channels: tuple[str, ...], height: int) -> tuple[int, int] | None:
+    """The rows ``(y0, y1)`` of a ``height``-row image that ``(C, h, w)`` operator
+    ``values``, bilinearly resized (``align_corners=False``), can change: every row outside
+    them gets only identity values. ``None``: the identity everywhere.
+
+    >>> v = torch.zeros(3, 8, 8); v[1, 3, 2] = 5.0
+    >>> changed_rows(v, ("l_add", "a_add", "b_add"), 80)
+    (23, 47)
+    >>> changed_rows(torch.zeros(3, 8, 8), ("l_add", "a_add", "b_add"), 80) is None
+    True
+    """
+    ident = torch.tensor([identity_value(c) for c in channels], dtype=values.dtype).view(-1, 1, 1)
+    moved = (values.detach().cpu() != ident).any(dim=0).any(dim=1).nonzero()
+    if moved.numel() == 0:
+        return None
+    h = values.shape[-2]
+    i0, i1 = int(moved[0]), int(moved[-1])
+    # output row y reads source rows floor(s), floor(s) + 1 with s = (y + 0.5) h / H - 0.5:
+    # it can see row i0 .. i1 only if i0 - 1 <= floor(s) <= i1 (one row of margin each side)
+    scale = height / h
+    y0 = math.floor((i0 - 1 + 0.5) * scale - 0.5) - 1
+    y1 = math.ceil((i1 + 1 + 0.5) * scale - 0.5) + 2
+    return max(0, y0), min(height, y1)

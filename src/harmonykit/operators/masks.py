@@ -226,6 +226,14 @@ class OperatorMasks:
                 )
         return out
 
+    def changed_rows(self, height: int, index: int = 0) -> tuple[int, int] | None:
+        """The rows ``(y0, y1)`` of a ``height``-row image that mask ``index`` can change
+        once resized (outside them every value is the identity), or ``None`` (identity
+        everywhere). See :func:`~harmonykit.operators.fast_apply.changed_rows`."""
+        from harmonykit.operators.fast_apply import changed_rows
+
+        return changed_rows(self.values[index], self.channels, height)
+
     def apply_uint8(
         self,
         image: np.ndarray,
@@ -233,6 +241,7 @@ class OperatorMasks:
         tile_rows: int | None = None,
         out: np.ndarray | None = None,
         device: torch.device | str | None = None,
+        only_changed_rows: bool = False,
     ) -> np.ndarray:
         """Fast full-resolution apply for inference: uint8 RGB in, uint8 RGB out.
 
@@ -247,6 +256,9 @@ class OperatorMasks:
             tile_rows: rows per tile.
             out: optional ``(H, W, 3)`` uint8 array to write into (may be ``image`` itself).
             device: where to compute (default: the masks' device).
+            only_changed_rows: retouch only the rows the masks can change
+                (:meth:`changed_rows`; gated masks of a small object) and copy the others
+                unchanged (CIELAB on the CPU; elsewhere every row is retouched).
 
         Returns:
             ``(H, W, 3)`` uint8 RGB.
@@ -268,7 +280,9 @@ class OperatorMasks:
         dev = torch.device(device) if device is not None else self.values.device
         if self.space == "lab" and dev.type == "cpu":  # the fast uint8 kernel
             rows_per_tile(arr.shape[1], tile_rows)  # checks tile_rows
-            lab_apply_uint8(self.values[index], self.channels, np.ascontiguousarray(arr), out, tile_rows)
+            span = self.changed_rows(arr.shape[0], index) if only_changed_rows else None
+            lab_apply_uint8(self.values[index], self.channels, np.ascontiguousarray(arr), out, tile_rows,
+                            span=(0, 0) if only_changed_rows and span is None else span)
             return out
         src = tensor_view(np.ascontiguousarray(arr))
         dst = torch.from_numpy(out)

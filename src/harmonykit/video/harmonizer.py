@@ -471,7 +471,9 @@ class _State:
         if planned.masks is None:
             assert planned.done is not None
             return FrameResult(planned.index, planned.done, None, planned.cut)
-        full = planned.masks.apply_uint8(planned.rgb, tile_rows=self.h.tile_rows, device=self.h.device)
+        # a given mask gates the masks: rows the object does not reach are copied, not retouched
+        full = planned.masks.apply_uint8(planned.rgb, tile_rows=self.h.tile_rows, device=self.h.device,
+                                         only_changed_rows=True)
         return FrameResult(planned.index, full, planned.masks.to("cpu"), planned.cut, planned.localisation)
 
 
