@@ -240,3 +240,23 @@ def test_format_cube_keeps_non_default_domain():
     lut = _random_lut(2, domain_min=(-1.0, 0.0, 0.0), domain_max=(1.0, 1.0, 2.0))
     text = format_cube(lut)
     assert "DOMAIN_MIN -1.0 0.0 0.0" in text and "DOMAIN_MAX 1.0 1.0 2.0" in text
+
+
+def test_plain_tables_take_the_fast_path_and_equal_the_line_by_line_parse():
+    from harmonykit.lut import format_cube, parse_cube
+
+    rng = np.random.default_rng(3)
+    lut = parse_cube("LUT_3D_SIZE 5\n" + "".join(f"{a!r} {b!r} {c!r}\n" for a, b, c in rng.random((125, 3)).tolist()))
+    plain = format_cube(lut)
+    commented = plain.replace("\n", "  # a comment\n", 40)  # comments in rows: the line-by-line parse
+    assert parse_cube(commented).sha256 == parse_cube(plain).sha256 == lut.sha256
+    assert np.array_equal(parse_cube(commented).table, lut.table)
+
+
+def test_a_row_of_two_numbers_next_to_one_of_four_is_named():
+    from harmonykit.lut import CubeFormatError, parse_cube
+
+    rows = ["0 0 0"] * 8
+    rows[3], rows[4] = "0 0", "0 0 0 0"
+    with pytest.raises(CubeFormatError, match="line 5"):
+        parse_cube("LUT_3D_SIZE 2\n" + "\n".join(rows) + "\n")

