@@ -43,7 +43,7 @@ def object_stats(rgb: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """
     from harmonykit.color import rgb_to_lab
 
-    lab = rgb_to_lab(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].double() / 255.0)[0]
+    lab = rgb_to_lab(torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].double() / 255.0)[0]
     inside = torch.from_numpy(np.asarray(mask) >= 0.5)
     L, a, b = (lab[i][inside] for i in range(3))
     return float(torch.sqrt(a * a + b * b).mean()), float(L.std(unbiased=False))

@@ -141,3 +141,46 @@ def test_pretrained_loads_imagenet_weights_into_every_encoder():
     for enc in (m.backbone.encoder, m.localiser.backbone.encoder):
         assert torch.equal(enc.conv_stem.weight, ref.conv_stem.weight)
         assert torch.equal(enc.blocks[15].bn2.running_var, ref.blocks[15].bn2.running_var)
+
+
+@pytest.mark.parametrize("in_channels", [3, 4])
+def test_colour_input_adds_lab_channels_and_statistics(in_channels):
+    net = EffUNet(in_channels, colour_input=True, **TINY)
+    plain = EffUNet(in_channels, **TINY)
+    # 3 Lab channels at every level; the context conv also reads 12 Lab statistics with a mask
+    assert [lv.conv.in_channels - p.conv.in_channels for lv, p in zip(net.levels, plain.levels)] == [3] * 4
+    if in_channels == 4:
+        assert net.context.in_channels - plain.context.in_channels == 12
+    out = net(torch.rand(2, in_channels, 33, 17))
+    assert out.shape == (2, 8, 17, 9)
+
+
+def test_colour_input_sees_a_colour_cast_that_frozen_features_barely_do():
+    """With the whole encoder frozen, only the colour input can tell a cast object from the
+    original: its features change much more than the plain model's."""
+    torch.manual_seed(0)
+    x = _image(b=1)
+    mask = torch.zeros(1, 1, 40, 36)
+    mask[..., 10:30, 8:28] = 1
+    cast = x.clone()
+    cast[:, 2] = torch.where(mask[:, 0] > 0, (cast[:, 2] * 1.3).clamp(0, 1), cast[:, 2])  # bluer object
+    change = {}
+    for colour in (False, True):
+        torch.manual_seed(0)
+        net = EffUNet(4, colour_input=colour, frozen_stages=6, **TINY).eval()
+        with torch.no_grad():
+            a, b = net(torch.cat([x, mask], 1)), net(torch.cat([cast, mask], 1))
+        change[colour] = float((a - b).abs().mean())
+    assert change[True] > change[False] > 0
+
+
+def test_colour_input_trains_and_is_saved_in_the_config(tmp_path):
+    m = _perturb(create_model("om_effunet_tiny", mask_use="optional", gate="learned", colour_input=True))
+    x = _image()
+    mask = torch.zeros(2, 1, 40, 36)
+    mask[..., 10:30, 8:28] = 1
+    m(x, mask).image.mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.backbone.context.parameters())
+    m.save_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["kwargs"]["colour_input"] is True
+    assert load_model(tmp_path / "m").backbone.colour_input

