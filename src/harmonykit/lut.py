@@ -234,27 +234,28 @@ def _fast_table(body: list[str], n: int) -> np.ndarray | None:
     if any("#" in line for line in body):
         return None
     rows = [line for line in body if line and not line.isspace()]
-    if len(rows) != n**3 or any(len(line.split()) != 3 for line in rows):
+    return _plain_array(rows) if len(rows) == n**3 else None
+
+
+def _plain_array(rows: list[str]) -> np.ndarray | None:
+    """``(len(rows), 3)`` float64 when every row is three finite numbers, else ``None``."""
+    split = [r.split() for r in rows]
+    if not all(len(s) == 3 for s in split):
         return None
     try:
-        arr = np.array(" ".join(rows).split(), dtype=np.float64)
+        arr = np.array(split, dtype=np.float64)
     except ValueError:
         return None
-    return arr.reshape(-1, 3) if np.isfinite(arr).all() else None
+    return arr if np.isfinite(arr).all() else None
 
 
 def _rows_to_array(path: str, rows: list[str], row_lines: list[int]) -> np.ndarray:
     """``(len(rows), 3)`` float64; on a bad row, raise naming its line."""
-    split = [r.split() for r in rows]
-    try:
-        if all(len(s) == 3 for s in split):
-            arr = np.array(split, dtype=np.float64)
-            if np.isfinite(arr).all():
-                return arr
-    except ValueError:
-        pass
-    for no, s in zip(row_lines, split):  # the slow path: which row is wrong
-        _numbers(path, no, s, 3, "table row")
+    arr = _plain_array(rows)
+    if arr is not None:
+        return arr
+    for no, r in zip(row_lines, rows):  # the slow path: which row is wrong
+        _numbers(path, no, r.split(), 3, "table row")
     raise AssertionError("unreachable: a bad row was not found")  # pragma: no cover
 
 

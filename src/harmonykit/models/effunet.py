@@ -77,11 +77,16 @@ def _lab_input(rgb: Tensor) -> Tensor:
         return rgb_to_lab(rgb.float().clamp(0, 1)).to(rgb.dtype) / 100.0
 
 
+def _weight_like(mask: Tensor, x: Tensor) -> Tensor:
+    """``mask`` area-resized to ``x``'s size, in ``x``'s dtype."""
+    m = F.interpolate(mask, size=x.shape[-2:], mode="area") if mask.shape[-2:] != x.shape[-2:] else mask
+    return m.to(x.dtype)
+
+
 def _masked_moments(x: Tensor, mask: Tensor) -> Tensor:
     """``(B, 4C, 1, 1)``: mean and standard deviation of ``x`` weighted by ``mask`` and by
     ``1 - mask`` (mean in, std in, mean out, std out)."""
-    m = F.interpolate(mask, size=x.shape[-2:], mode="area") if mask.shape[-2:] != x.shape[-2:] else mask
-    m = m.to(x.dtype)
+    m = _weight_like(mask, x)
     out = []
     for w in (m, 1 - m):
         total = w.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-3)
@@ -93,8 +98,7 @@ def _masked_moments(x: Tensor, mask: Tensor) -> Tensor:
 
 def _masked_means(feat: Tensor, mask: Tensor) -> Tensor:
     """``(B, 2C, 1, 1)``: ``feat`` averaged with weights ``mask`` and ``1 - mask``."""
-    m = F.interpolate(mask, size=feat.shape[-2:], mode="area") if mask.shape[-2:] != feat.shape[-2:] else mask
-    m = m.to(feat.dtype)
+    m = _weight_like(mask, feat)
     inside = (feat * m).sum(dim=(-2, -1), keepdim=True) / m.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-3)
     outside = (feat * (1 - m)).sum(dim=(-2, -1), keepdim=True) / (1 - m).sum(dim=(-2, -1), keepdim=True).clamp_min(1e-3)
     return torch.cat([inside, outside], dim=1)

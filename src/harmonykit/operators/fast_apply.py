@@ -34,7 +34,6 @@ import importlib
 import math
 import os
 import threading
-from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -276,7 +275,7 @@ def native_kernel_problem() -> str | None:
 
 def _lab_apply_native(
     kernel: ModuleType, coeffs: Tensor, resampler: RowResampler, image: np.ndarray, out: np.ndarray,
-    rows: int, workers: int | None, run_rows: Callable[..., None] | None = None,
+    rows: int, workers: int | None, first: int = 0, stop: int | None = None,
 ) -> np.ndarray:
     """:func:`lab_apply_uint8` with the compiled kernel: the same row tiles on the same
     threads (the kernel releases the GIL)."""
@@ -297,7 +296,7 @@ def _lab_apply_native(
         kernel.apply_rows(src, out, height, width, y0, y1, cf, k, h, w, i0, i1, lam_y, j0, lam_x, lut, to_t,
                           to_rgb, bias, table, _OUT_SHIFT, EPS_LAB, KAPPA, _F_EPS)
 
-    (run_rows or for_each_tile)(height, rows, work, workers=workers)
+    for_each_tile(height if stop is None else stop, rows, work, workers=workers, start=first)
     return out
 
 
@@ -356,15 +355,14 @@ def lab_apply_uint8(
         out[...] = tmp
         return out
     height, width = image.shape[:2]
-    run_rows = None
+    first, stop = 0, height
     if span is not None:
-        y0, y1 = max(0, int(span[0])), min(height, int(span[1]))
+        first, stop = max(0, int(span[0])), min(height, int(span[1]))
         if out is not image:
-            out[:y0] = image[:y0]
-            out[y1:] = image[y1:]
-        if y1 <= y0:
+            out[:first] = image[:first]
+            out[stop:] = image[stop:]
+        if stop <= first:
             return out
-        run_rows = _offset_rows(y0, y1)
     rows = min(rows_per_tile(width, tile_rows), height)
     coeffs = lab_coefficients(values, channels)
     add_only = coeffs.shape[0] == 3
@@ -373,7 +371,7 @@ def lab_apply_uint8(
     if native and kernel is None:
         raise RuntimeError(f"the compiled kernel is not available: {native_kernel_problem()}")
     if kernel is not None:
-        return _lab_apply_native(kernel, coeffs, resampler, image, out, rows, workers, run_rows)
+        return _lab_apply_native(kernel, coeffs, resampler, image, out, rows, workers, first, stop)
     lut = srgb_lut(torch.device("cpu"))
     table = srgb_encode_table()
     # 3x3 products as three broadcast multiply-adds (columns (3, 1)): BLAS is slow for K = 3
@@ -430,17 +428,8 @@ def lab_apply_uint8(
         torch.stack((planes[0], planes[1], planes[2]), dim=1, out=dst[y0:y1].view(n, 3))
 
     with torch.no_grad():
-        (run_rows or for_each_tile)(height, rows, work, workers=workers)
+        for_each_tile(stop, rows, work, workers=workers, start=first)
     return out
-
-
-def _offset_rows(y0: int, y1: int) -> Callable[..., None]:
-    """:func:`for_each_tile` over rows ``y0 .. y1`` only (tiles start at ``y0``)."""
-
-    def run(height: int, rows: int, work: Callable[[int, int], None], workers: int | None = None) -> None:
-        for_each_tile(y1 - y0, rows, lambda a, b: work(y0 + a, y0 + b), workers=workers)
-
-    return run
 
 
 def changed_rows(values: Tensor, channels: tuple[str, ...], height: int) -> tuple[int, int] | None:

@@ -61,9 +61,10 @@ _TILE_THREAD = threading.local()
 
 
 def for_each_tile(
-    height: int, rows: int, work: Callable[[int, int], None], workers: int | None = None
+    height: int, rows: int, work: Callable[[int, int], None], workers: int | None = None, start: int = 0
 ) -> None:
-    """Call ``work(y0, y1)`` for the row tiles ``[0, rows), [rows, 2 rows), ...`` of ``height``.
+    """Call ``work(y0, y1)`` for the row tiles ``[start, start + rows), ...`` up to ``height``
+    (``start``: the first row, 0 by default).
 
     With ``workers > 1`` (default: ``torch.get_num_threads()``) the tiles run on that many
     Python threads, each with single-threaded PyTorch ops: tiles are independent, so no
@@ -72,7 +73,7 @@ def for_each_tile(
     ``work`` must only write its own rows. Exceptions propagate; the caller's thread count
     is restored.
     """
-    starts = list(range(0, height, max(1, rows)))
+    starts = list(range(start, height, max(1, rows)))
     n = torch.get_num_threads() if workers is None else int(workers)
     n = max(1, min(n, len(starts)))
     if n == 1:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,7 +168,7 @@ class VideoHarmonizer:
                 more masks than frames.
         """
         state = _State(self)
-        for item in _validated(frames, masks, mask):
+        for item in _validated(frames, masks, mask, state.prepare):
             assert isinstance(item, _Prepared)
             yield state.render(state.plan(item))
 
@@ -249,7 +249,7 @@ class VideoHarmonizer:
 
                 try:
                     inputs = prefetched(_validated(iter_frames(clip, audio=True, small=small), masks_iter, static,
-                                                   prepare=state.prepare), depth=4)
+                                                   state.prepare), depth=4)
                     with in_background(encode, depth=2, name="harmonykit-video-encode") as encoder:
 
                         def render(item: _Planned | AudioPacket) -> None:  # on the apply thread, in order
@@ -310,9 +310,9 @@ class _Planned:
 
 
 def _validated(frames: Iterable[Any], masks: Iterable[np.ndarray | None] | None, mask: Any,
-               prepare: Any = None) -> Iterator[Any]:
-    """``frames`` paired with their masks as :class:`_Prepared` items (through ``prepare``,
-    by default a plain pairing), checked: one size for all frames, masks of that size, as
+               prepare: Callable[..., _Prepared]) -> Iterator[Any]:
+    """``frames`` paired with their masks as :class:`_Prepared` items (through ``prepare``),
+    checked: one size for all frames, masks of that size, as
     many masks as frames. Other items (audio packets) pass through unchanged, in order."""
     from harmonykit.inference.harmonizer import mask_array
 
@@ -348,7 +348,7 @@ def _validated(frames: Iterable[Any], masks: Iterable[np.ndarray | None] | None,
                 m_arr = mask_array(m, size)
             except HarmonykitError as exc:
                 raise HarmonykitError(f"frame {i + 1}: {exc}") from None
-        yield prepare(i, rgb, m_arr, small) if prepare is not None else _Prepared(i, rgb, m_arr)
+        yield prepare(i, rgb, m_arr, small)
     if mask_iter is not None and next(mask_iter, _MISSING) is not _MISSING:
         raise HarmonykitError(f"there are more masks than the clip's {i + 1} frames")
 
@@ -378,7 +378,7 @@ class _State:
         """The work-size copies of ``rgb`` and ``mask`` (a full-size array, a
         :class:`~harmonykit.video.io.SmallMask` or ``None``; nothing for RGB models).
         ``small_rgb``: a uint8 copy of ``rgb`` at the work size already made (the decoder's)."""
-        from harmonykit.imageops import downsize
+        from harmonykit.imageops import downsize, to_tensor_image, to_tensor_mask
         from harmonykit.video.io import SmallMask
 
         h = self.h
@@ -386,14 +386,14 @@ class _State:
         if isinstance(mask, SmallMask):
             if self.vh._model is None or mask.small.shape != size:
                 raise HarmonykitError("internal: a mask decoded at the work size for another size or model")
-            small_mask = torch.from_numpy(np.ascontiguousarray(mask.small))[None, None].float().div_(255.0)
+            small_mask = to_tensor_mask(mask.small)[None]
             empty, mask = not mask.small.any(), None
         else:
             small_mask, empty = None, mask is not None and not mask.any()
         if self.vh._model is None:
             return _Prepared(index, rgb, mask, empty=empty)
         if small_rgb is not None and small_rgb.shape[:2] == size:
-            small = torch.from_numpy(np.ascontiguousarray(small_rgb)).permute(2, 0, 1)[None].float().div_(255.0)
+            small = to_tensor_image(small_rgb)[None]
         else:
             small = downsize(rgb, size, h.tile_rows)
         if mask is not None:
@@ -407,8 +407,6 @@ class _State:
         index, rgb, mask = prep.index, prep.rgb, prep.mask
         if self.vh._model is None:  # RGB model or baseline: the still-image path
             return _Planned(index, rgb, done=h(rgb, mask).rgb)
-        if prep.small is None:
-            prep = self.prepare(index, rgb, mask)
         assert prep.small is not None
         dev = h.device
         small = prep.small.to(dev)
