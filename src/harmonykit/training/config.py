@@ -11,7 +11,7 @@ Reference of every key: ``docs/training.md``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,11 +32,13 @@ __all__ = [
     "OptimConfig",
     "PerceptualConfig",
     "GanConfig",
+    "LossPhase",
     "TrainConfig",
     "load_train_config",
     "validate_train_config",
     "RESUME_MUTABLE_KEYS",
     "config_diff",
+    "same_loss_until",
     "scaled_milestones",
 ]
 
@@ -238,6 +240,40 @@ class GanConfig:
 
 
 @dataclass
+class LossPhase:
+    """Loss weights that change during a run: after ``start`` steps (counted as
+    ``optim.milestones`` are), the weights named in ``loss`` replace those of the run's
+    ``loss:`` section; the others keep their values. Phases are listed by increasing
+    ``start``; each replaces the previous one's changes.
+
+    >>> phase = LossPhase(start=12000, loss={"fg_mse": 1.0})
+    >>> phase.weights(LossWeights(lpips=0.0)).fg_mse
+    1.0
+    """
+
+    start: int
+    loss: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.start < 1:
+            raise ConfigError(f"loss_phases: start must be >= 1, got {self.start}")
+        if not self.loss:
+            raise ConfigError(f"loss_phases: the phase at step {self.start} changes no weight (loss: is empty)")
+        known = {f.name for f in fields(LossWeights)}
+        for name in self.loss:
+            if name not in known:
+                raise ConfigError(f"loss_phases: the phase at step {self.start} names an unknown loss "
+                                  f"weight {name!r}; known: {', '.join(sorted(known))}")
+
+    def weights(self, base: LossWeights) -> LossWeights:
+        """``base`` with this phase's weights (checked as ``loss:`` is)."""
+        try:
+            return replace(base, **self.loss)
+        except ConfigError as exc:
+            raise ConfigError(f"loss_phases (step {self.start}): {exc}") from None
+
+
+@dataclass
 class TrainConfig:
     """A training run. See ``docs/training.md`` for every key."""
 
@@ -258,6 +294,20 @@ class TrainConfig:
     snapshot_every: int | None = None
     init_from: Path | None = None
     init_localiser_from: Path | None = None
+    loss_phases: list[LossPhase] = field(default_factory=list)
+
+    def loss_at(self, step: int) -> LossWeights:
+        """The loss weights of the step that follows ``step`` completed steps: ``loss``,
+        or the last phase of ``loss_phases`` whose ``start`` is at most ``step``."""
+        current = self.loss
+        for phase in self.loss_phases:
+            if phase.start <= step:
+                current = phase.weights(self.loss)
+        return current
+
+    def loss_changes(self) -> list[int]:
+        """The steps at which the loss weights may change: 0 and each phase's ``start``."""
+        return [0, *(p.start for p in self.loss_phases)]
 
     def __post_init__(self) -> None:
         if self.snapshot_every is not None and (
@@ -278,6 +328,15 @@ class TrainConfig:
             raise ConfigError(f"max_minutes must be > 0 or null, got {self.max_minutes}")
         if self.loss.gan > 0 and self.gan is None:
             raise ConfigError("loss.gan > 0 needs a gan: section (discriminator, init_from)")
+        starts = [p.start for p in self.loss_phases]
+        if starts != sorted(set(starts)):
+            raise ConfigError(f"loss_phases: starts must be strictly increasing, got {starts}")
+        for phase in self.loss_phases:
+            weights = phase.weights(self.loss)
+            if weights.gan > 0 and self.gan is None:
+                raise ConfigError(f"loss_phases (step {phase.start}): gan > 0 needs a gan: section")
+        if starts and starts[-1] >= self.optim.iterations:
+            raise ConfigError(f"loss_phases: start {starts[-1]} must be below optim.iterations ({self.optim.iterations})")
         if self.gan is not None and self.loss.gan == 0:
             raise ConfigError("a gan: section is set but loss.gan is 0; set loss.gan (paper: 0.005)")
         if self.optim.milestones and self.optim.milestones[-1] >= self.optim.iterations:
@@ -340,12 +399,15 @@ def validate_train_config(cfg: TrainConfig) -> None:
                 f"data.{key}={value} needs a mask-optional model; "
                 f"{cfg.model.name} has mask_use={model.mask_use!r}"
             )
-    for term in ("localisation", "localisation_dice"):
-        if getattr(cfg.loss, term) > 0 and not model.has_localisation:
-            raise ConfigError(
-                f"loss.{term}={getattr(cfg.loss, term)} needs a model with a localisation gate; "
-                f"add gate: learned to model.kwargs ({cfg.model.name} has none)"
-            )
+    for step in cfg.loss_changes():
+        weights = cfg.loss_at(step)
+        for term in ("localisation", "localisation_dice"):
+            if getattr(weights, term) > 0 and not model.has_localisation:
+                where = "loss" if step == 0 else f"loss_phases (step {step})"
+                raise ConfigError(
+                    f"{where}: {term}={getattr(weights, term)} needs a model with a localisation gate; "
+                    f"add gate: learned to model.kwargs ({cfg.model.name} has none)"
+                )
     if cfg.gan is not None:
         with torch.device("meta"):
             cfg.gan.create_discriminator()
@@ -434,3 +496,9 @@ def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:
     walk(to_dict(a), to_dict(b), "")
     return out
 
+
+def same_loss_until(a: TrainConfig, b: TrainConfig, step: int) -> bool:
+    """Whether ``a`` and ``b`` give every one of the first ``step`` steps the same loss
+    weights (what lets ``--resume`` add or change a loss phase that starts later)."""
+    points = {s for s in (*a.loss_changes(), *b.loss_changes()) if s < step}
+    return all(a.loss_at(s) == b.loss_at(s) for s in points)

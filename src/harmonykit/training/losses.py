@@ -53,6 +53,7 @@ __all__ = [
     "relativistic_g_loss",
     "LossWeights",
     "GeneratorLoss",
+    "LossSchedule",
 ]
 
 
@@ -312,3 +313,36 @@ class GeneratorLoss(nn.Module):
             terms["outside"] = outside_l1(pred, target, mask)
             total = total + w.outside * terms["outside"]
         return total, terms
+
+
+class LossSchedule:
+    """The generator loss of each step: ``phases`` are ``(start, loss)`` pairs, the first
+    starting at 0, by increasing ``start``; step ``s`` (0-based: ``s`` steps done before
+    it) uses the last loss whose ``start`` is at most ``s``.
+
+    >>> a, b = GeneratorLoss(LossWeights(lpips=0.0)), GeneratorLoss(LossWeights(lpips=0.0, fg_mse=1.0))
+    >>> schedule = LossSchedule([(0, a), (100, b)])
+    >>> schedule.at(99) is a, schedule.at(100) is b
+    (True, True)
+    >>> schedule.term_names()
+    ['charbonnier', 'fg_mse']
+    """
+
+    def __init__(self, phases: list[tuple[int, GeneratorLoss]]) -> None:
+        starts = [start for start, _ in phases]
+        if not phases or starts[0] != 0 or starts != sorted(set(starts)):
+            raise ValueError(f"phases must start at 0 and increase, got starts {starts}")
+        self.phases = phases
+
+    def at(self, step: int) -> GeneratorLoss:
+        """The loss of step ``step`` (0-based)."""
+        current = self.phases[0][1]
+        for start, loss in self.phases:
+            if start <= step:
+                current = loss
+        return current
+
+    def term_names(self) -> list[str]:
+        """The terms any phase computes, in :data:`TERM_NAMES` order (``gan`` as ``gan_g``)."""
+        active = [t for t in TERM_NAMES if any(getattr(loss.weights, t) > 0 for _, loss in self.phases)]
+        return [("gan_g" if t == "gan" else t) for t in active]

@@ -53,12 +53,13 @@ from harmonykit.training.config import (
     RESUME_MUTABLE_KEYS,
     TrainConfig,
     config_diff,
+    same_loss_until,
     validate_train_config,
 )
 from harmonykit.training.data import StepBatchSampler, build_dataset, build_loader
 from harmonykit.training.distributed import DistContext
 from harmonykit.training.ema import EMA
-from harmonykit.training.losses import TERM_NAMES, GeneratorLoss
+from harmonykit.training.losses import GeneratorLoss, LossSchedule
 from harmonykit.utils.seeding import derive_seed
 
 __all__ = [
@@ -81,13 +82,15 @@ _AMP_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat
 
 
 # --------------------------------------------------------------------------- run dir
-def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
+def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool, done: int = 0) -> None:
     """Check ``run_dir`` against ``cfg`` and write ``config.yaml`` (rank 0 only).
 
     * fresh run: refuses a folder that already holds a checkpoint (use ``--resume`` or
       another ``--out``);
-    * ``--resume``: the saved ``config.yaml`` must equal ``cfg`` except for
-      :data:`~harmonykit.training.config.RESUME_MUTABLE_KEYS`.
+    * ``--resume`` from a checkpoint after ``done`` steps: the saved ``config.yaml`` must
+      equal ``cfg`` except for :data:`~harmonykit.training.config.RESUME_MUTABLE_KEYS`, and
+      ``loss_phases`` may change where the steps already done keep their loss weights
+      (a phase that starts at ``done`` or later).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     saved_path = run_dir / CONFIG_FILE
@@ -98,11 +101,15 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> None:
         )
     if resume and saved_path.is_file():
         saved = load_config(saved_path, TrainConfig)
-        diff = [k for k in config_diff(saved, cfg) if k not in RESUME_MUTABLE_KEYS]
+        mutable = set(RESUME_MUTABLE_KEYS)
+        if same_loss_until(saved, cfg, done):
+            mutable.add("loss_phases")
+        diff = [k for k in config_diff(saved, cfg) if k not in mutable]
         if diff:
             raise ConfigError(
                 f"--resume: the configuration differs from {saved_path} in {', '.join(diff)}; only "
-                f"{', '.join(RESUME_MUTABLE_KEYS)} may change when resuming"
+                f"{', '.join(RESUME_MUTABLE_KEYS)} may change when resuming, and loss_phases that "
+                f"start at the checkpoint's step ({done}) or later"
             )
     dump_config(cfg, saved_path)
 
@@ -185,7 +192,7 @@ class RunState:
     Attributes:
         ctx: this process's place in the run (rank, world size, device).
         amp_dtype: the autocast dtype (``None``: fp32, no autocast).
-        loss_fn: the generator loss.
+        losses: the generator loss of each step (``losses.at(step)``).
         model: the generator; ``model_ddp`` is what the forward pass calls (the DDP wrapper
             in multi-process runs, else ``model`` itself).
         ema: the EMA copy of the generator (what ``RUN/weights`` holds).
@@ -200,7 +207,7 @@ class RunState:
 
     ctx: DistContext
     amp_dtype: torch.dtype | None
-    loss_fn: GeneratorLoss
+    losses: LossSchedule
     model: HarmonizationModel
     model_ddp: nn.Module
     ema: EMA
@@ -241,8 +248,10 @@ def build_run_state(cfg: TrainConfig, run_dir: Path, resume: bool, ctx: DistCont
         raise ConfigError("amp: fp16 needs CUDA (GradScaler); use amp: bf16 or fp32 on CPU")
     validate_train_config(cfg)
     # missing LPIPS weights stop the run before anything is written
-    perceptual = build_perceptual(cfg.perceptual).to(ctx.device) if cfg.loss.lpips > 0 else None
-    loss_fn = GeneratorLoss(cfg.loss, perceptual)
+    phases = [(step, cfg.loss_at(step)) for step in cfg.loss_changes()]
+    needs_lpips = any(weights.lpips > 0 for _, weights in phases)
+    perceptual = build_perceptual(cfg.perceptual).to(ctx.device) if needs_lpips else None
+    losses = LossSchedule([(step, GeneratorLoss(weights, perceptual)) for step, weights in phases])
     ckpt = _open_run(cfg, run_dir, resume, ctx)
     start_step = ckpt.step if ckpt is not None else 0
     model, ema, disc = _build_networks(cfg, ckpt, ctx)
@@ -255,9 +264,9 @@ def build_run_state(cfg: TrainConfig, run_dir: Path, resume: bool, ctx: DistCont
     sampler = StepBatchSampler(len(dataset), cfg.optim.batch_size, cfg.seed, start_step, cfg.optim.iterations,
                                rank=ctx.rank, world_size=ctx.world_size)
     loader = build_loader(dataset, sampler, cfg.data.workers, cfg.seed, pin_memory=ctx.device.type == "cuda")
-    state = RunState(ctx=ctx, amp_dtype=_AMP_DTYPES[cfg.amp], loss_fn=loss_fn, model=model, model_ddp=model_ddp,
+    state = RunState(ctx=ctx, amp_dtype=_AMP_DTYPES[cfg.amp], losses=losses, model=model, model_ddp=model_ddp,
                      ema=ema, opt_g=opt_g, dataset=dataset, sampler=sampler, loader=loader,
-                     log=_open_log(cfg, run_dir, disc is not None, ckpt, ctx), start_step=start_step,
+                     log=_open_log(losses, run_dir, disc is not None, ckpt, ctx), start_step=start_step,
                      last_ckpt_step=start_step if ckpt is not None else None, disc=disc, disc_ddp=disc_ddp,
                      opt_d=opt_d)
     if ctx.is_main and ckpt is not None and weights_step(run_dir) != ckpt.step:
@@ -271,10 +280,10 @@ def build_run_state(cfg: TrainConfig, run_dir: Path, resume: bool, ctx: DistCont
 
 def _open_run(cfg: TrainConfig, run_dir: Path, resume: bool, ctx: DistContext) -> Checkpoint | None:
     """Check and prepare ``run_dir`` (rank 0) and read its last checkpoint (``resume``)."""
-    if ctx.is_main:
-        prepare_run_dir(cfg, run_dir, resume)
-        remove_stale_temporaries(run_dir)
     ckpt = load_checkpoint(run_dir, map_location="cpu") if resume else None
+    if ctx.is_main:
+        prepare_run_dir(cfg, run_dir, resume, done=ckpt.step if ckpt is not None else 0)
+        remove_stale_temporaries(run_dir)
     if resume and ckpt is None and ctx.is_main:
         log.info("%s has no checkpoint yet, starting from step 0", run_dir)
     if ckpt is not None and ckpt.step > cfg.optim.iterations:
@@ -340,10 +349,11 @@ def _wrap_distributed(model: nn.Module, disc: nn.Module | None,
     return model_ddp, disc_ddp
 
 
-def _open_log(cfg: TrainConfig, run_dir: Path, adversarial: bool, ckpt: Checkpoint | None,
+def _open_log(losses: LossSchedule, run_dir: Path, adversarial: bool, ckpt: Checkpoint | None,
               ctx: DistContext) -> CsvLog:
-    """``RUN/log.csv`` with a column per active loss term (rows up to the checkpoint kept)."""
-    terms = [("gan_g" if t == "gan" else t) for t in TERM_NAMES if getattr(cfg.loss, t) > 0]
+    """``RUN/log.csv`` with a column per loss term of any phase (rows up to the checkpoint kept;
+    a term a phase does not compute is left empty)."""
+    terms = losses.term_names()
     if adversarial:
         terms.append("gan_d")
     csv_log = CsvLog(run_dir / LOG_FILE, ["step", "lr", "samples_per_s", "elapsed_s", "total", *terms])

@@ -278,7 +278,7 @@ class Trainer:
             with self._autocast():
                 logits = st.disc(torch.cat([real, pred], dim=0)).float()
             real_logits, fake_logits = logits.chunk(2, dim=0)
-        total, terms = st.loss_fn(pred, real, mask, fake_logits=fake_logits, real_logits=real_logits,
+        total, terms = st.losses.at(step)(pred, real, mask, fake_logits=fake_logits, real_logits=real_logits,
                                   localisation_logit=out.localisation_logit)
         values = torch.stack([total.detach(), *[t.detach() for t in terms.values()]]).float().cpu().tolist()
         logged = dict(zip(["total", *terms], values))
