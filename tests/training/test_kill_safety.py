@@ -87,3 +87,35 @@ def test_two_kills_in_checkpoint_swaps_always_leave_a_complete_checkpoint(write_
     ck_full, ck_run = load_checkpoint(full), load_checkpoint(run)
     assert all(torch.equal(ck_full.model[k], ck_run.model[k]) for k in ck_full.model)
     assert _log_steps(run) == [1, 2, 3, 4, 5, 6]
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(write_config, tmp_path):
+    """A real SIGTERM (what a scheduler or ``kill PID`` sends) mid-run: the run ends the step
+    it is in with a checkpoint and weights at that step, says "stopped", and resumes from it."""
+    import signal
+    import time
+
+    cfg_path = write_config(optim="{iterations: 400, milestones: [], batch_size: 2}",
+                            checkpoint_every="1000", sample_every="1")
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HARMONYKIT_NO_PROGRESS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "harmonykit", "train", str(cfg_path), "--out", str(run)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while not any((run / "samples").glob("step_*.png")):  # a sample grid after every step
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    step = load_checkpoint(run).step
+    assert 1 <= step < 400 and f"stopped at step {step}" in out
+    assert weights_step(run) == step and _log_steps(run) == list(range(1, step + 1))
+    assert "Traceback" not in err
+    ema = load_checkpoint(run).ema
+    assert all(torch.equal(ema[k], v) for k, v in _weights(run).items())
+    assert cli(["train", "--resume", "--out", str(run), "--set", f"optim.iterations={step + 2}"]) == 0
+    assert load_checkpoint(run).step == weights_step(run) == step + 2

@@ -70,6 +70,7 @@ from harmonykit.training.distributed import (
 )
 from harmonykit.training.ema import EMA
 from harmonykit.training.losses import relativistic_d_loss
+from harmonykit.training.signals import StopRequest
 from harmonykit.training.state import (
     CONFIG_FILE,
     LOG_FILE,
@@ -103,7 +104,8 @@ class TrainResult:
     Attributes:
         run_dir: the run directory.
         step: steps completed (the checkpoint's step).
-        status: ``"done"`` (all iterations) or ``"time_budget"`` (``max_minutes`` reached).
+        status: ``"done"`` (all iterations), ``"time_budget"`` (``max_minutes`` reached) or
+            ``"stopped"`` (a SIGTERM, :mod:`harmonykit.training.signals`; checkpointed).
         samples_per_s: mean training throughput of this invocation (all ranks together),
             the first step excluded (warm-up) when there were several.
         last: the last logged row.
@@ -349,28 +351,36 @@ class Trainer:
         bar = progress(total=iters, initial=st.start_step, desc=desc, unit="step", disable=None if ctx.is_main else True)
         meter = _Meter(time.perf_counter(), cfg.optim.batch_size * ctx.world_size)
         status = "done"
-        try:
-            for step, batch in zip(range(st.start_step, iters), st.loader):
-                logged = self._step(step, batch)
-                done = step + 1
-                meter.count(logged, ctx.is_main)
-                over = budget_s is not None and (time.perf_counter() - meter.t0) > budget_s
-                if budget_s is not None:
-                    (flag,) = all_reduce_flags(ctx, [1.0 if over else 0.0])
-                    over = bool(flag)
-                    bar.total = budget_total(done, iters, meter.n_done, time.perf_counter() - meter.t0, budget_s)
-                bar.update(1)
-                end = done == iters
-                self._after_step(done, end or over, meter, bar)  # the final step of this invocation: log, sample, checkpoint
-                if over and not end:
-                    status = "time_budget"
-                    if ctx.is_main:
-                        log.info("max_minutes=%s reached at step %d; continue with --resume", cfg.max_minutes, done)
-                    break
-        finally:
-            bar.close()
-            if ctx.is_main:
-                st.log.flush()
+        with StopRequest() as stop:
+            try:
+                for step, batch in zip(range(st.start_step, iters), st.loader):
+                    logged = self._step(step, batch)
+                    done = step + 1
+                    meter.count(logged, ctx.is_main)
+                    over = budget_s is not None and (time.perf_counter() - meter.t0) > budget_s
+                    over_flag, stop_flag = all_reduce_flags(ctx, [float(over), float(stop.requested)])
+                    over, stopping = bool(over_flag), bool(stop_flag)
+                    if budget_s is not None:
+                        bar.total = budget_total(done, iters, meter.n_done, time.perf_counter() - meter.t0, budget_s)
+                    bar.update(1)
+                    end = done == iters
+                    # the final step of this invocation: log, sample, checkpoint
+                    self._after_step(done, end or over or stopping, meter, bar)
+                    if stopping and not end:
+                        status = "stopped"
+                        if ctx.is_main:
+                            log.info("stopped by %s at step %d (checkpoint written); continue with --resume",
+                                     stop.signal_name or "a signal on another rank", done)
+                        break
+                    if over and not end:
+                        status = "time_budget"
+                        if ctx.is_main:
+                            log.info("max_minutes=%s reached at step %d; continue with --resume", cfg.max_minutes, done)
+                        break
+            finally:
+                bar.close()
+                if ctx.is_main:
+                    st.log.flush()
         final = st.last_ckpt_step if st.last_ckpt_step is not None else st.start_step
         return TrainResult(self.run_dir, final, status, meter.samples_per_s(), meter.last)
 
