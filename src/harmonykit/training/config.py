@@ -22,7 +22,7 @@ from harmonykit.data.perturb.luts import LutConfig, lut_library
 from harmonykit.data.perturb.transfer import TransferConfig
 from harmonykit.errors import ConfigError, HarmonykitError
 from harmonykit.regionmaps.settings import LabelerConfig
-from harmonykit.training.losses import LossWeights
+from harmonykit.training.losses import LossWeights, at_step
 
 log = logging.getLogger(__name__)
 
@@ -296,18 +296,18 @@ class TrainConfig:
     init_localiser_from: Path | None = None
     loss_phases: list[LossPhase] = field(default_factory=list)
 
+    def loss_schedule(self) -> list[tuple[int, LossWeights]]:
+        """``(start, weights)`` of every phase: ``(0, loss)``, then each of ``loss_phases``."""
+        return [(0, self.loss), *((p.start, p.weights(self.loss)) for p in self.loss_phases)]
+
     def loss_at(self, step: int) -> LossWeights:
         """The loss weights of the step that follows ``step`` completed steps: ``loss``,
         or the last phase of ``loss_phases`` whose ``start`` is at most ``step``."""
-        current = self.loss
-        for phase in self.loss_phases:
-            if phase.start <= step:
-                current = phase.weights(self.loss)
-        return current
+        return at_step(self.loss_schedule(), step)
 
     def loss_changes(self) -> list[int]:
         """The steps at which the loss weights may change: 0 and each phase's ``start``."""
-        return [0, *(p.start for p in self.loss_phases)]
+        return [start for start, _ in self.loss_schedule()]
 
     def __post_init__(self) -> None:
         if self.snapshot_every is not None and (
@@ -331,10 +331,9 @@ class TrainConfig:
         starts = [p.start for p in self.loss_phases]
         if starts != sorted(set(starts)):
             raise ConfigError(f"loss_phases: starts must be strictly increasing, got {starts}")
-        for phase in self.loss_phases:
-            weights = phase.weights(self.loss)
+        for start, weights in self.loss_schedule()[1:]:
             if weights.gan > 0 and self.gan is None:
-                raise ConfigError(f"loss_phases (step {phase.start}): gan > 0 needs a gan: section")
+                raise ConfigError(f"loss_phases (step {start}): gan > 0 needs a gan: section")
         if starts and starts[-1] >= self.optim.iterations:
             raise ConfigError(f"loss_phases: start {starts[-1]} must be below optim.iterations ({self.optim.iterations})")
         if self.gan is not None and self.loss.gan == 0:
@@ -399,8 +398,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
                 f"data.{key}={value} needs a mask-optional model; "
                 f"{cfg.model.name} has mask_use={model.mask_use!r}"
             )
-    for step in cfg.loss_changes():
-        weights = cfg.loss_at(step)
+    for step, weights in cfg.loss_schedule():
         for term in ("localisation", "localisation_dice"):
             if getattr(weights, term) > 0 and not model.has_localisation:
                 where = "loss" if step == 0 else f"loss_phases (step {step})"

@@ -36,11 +36,16 @@ per image).
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+T = TypeVar("T")
 
 __all__ = [
     "charbonnier",
@@ -54,6 +59,7 @@ __all__ = [
     "LossWeights",
     "GeneratorLoss",
     "LossSchedule",
+    "at_step",
 ]
 
 
@@ -336,13 +342,19 @@ class LossSchedule:
 
     def at(self, step: int) -> GeneratorLoss:
         """The loss of step ``step`` (0-based)."""
-        current = self.phases[0][1]
-        for start, loss in self.phases:
-            if start <= step:
-                current = loss
-        return current
+        return at_step(self.phases, step)
 
     def term_names(self) -> list[str]:
         """The terms any phase computes, in :data:`TERM_NAMES` order (``gan`` as ``gan_g``)."""
         active = [t for t in TERM_NAMES if any(getattr(loss.weights, t) > 0 for _, loss in self.phases)]
         return [("gan_g" if t == "gan" else t) for t in active]
+
+
+def at_step(phases: Sequence[tuple[int, T]], step: int) -> T:
+    """The value of the last ``(start, value)`` of ``phases`` (by increasing ``start``, the
+    first at 0) whose ``start`` is at most ``step``.
+
+    >>> at_step([(0, "a"), (100, "b")], 99), at_step([(0, "a"), (100, "b")], 100)
+    ('a', 'b')
+    """
+    return phases[bisect.bisect_right([start for start, _ in phases], step) - 1][1]

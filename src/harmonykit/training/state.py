@@ -248,7 +248,7 @@ def build_run_state(cfg: TrainConfig, run_dir: Path, resume: bool, ctx: DistCont
         raise ConfigError("amp: fp16 needs CUDA (GradScaler); use amp: bf16 or fp32 on CPU")
     validate_train_config(cfg)
     # missing LPIPS weights stop the run before anything is written
-    phases = [(step, cfg.loss_at(step)) for step in cfg.loss_changes()]
+    phases = cfg.loss_schedule()
     needs_lpips = any(weights.lpips > 0 for _, weights in phases)
     perceptual = build_perceptual(cfg.perceptual).to(ctx.device) if needs_lpips else None
     losses = LossSchedule([(step, GeneratorLoss(weights, perceptual)) for step, weights in phases])
