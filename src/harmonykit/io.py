@@ -33,11 +33,12 @@ import io
 import logging
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,8 @@ from harmonykit.errors import ImageReadError
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "previous_dir",
+    "replace_dir",
     "IMAGE_EXTENSIONS",
     "DEFAULT_MAX_PIXELS",
     "read_image",
@@ -427,6 +430,44 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def previous_dir(path: str | Path) -> Path:
+    """``.NAME.old`` beside ``path``: the previous copy of a folder during :func:`replace_dir`.
+
+    >>> previous_dir(Path("runs/a/weights")).as_posix()
+    'runs/a/.weights.old'
+    """
+    path = Path(path)
+    return path.parent / f".{path.name}.old"
+
+
+def replace_dir(target: str | Path, fill: Callable[[Path], None]) -> None:
+    """Build a folder with ``fill(tmp)`` beside ``target`` and swap it in place of ``target``.
+
+    A complete copy exists at every instant: ``target`` (only ever made by renaming a
+    complete temporary), else :func:`previous_dir` of it, which is kept until the new copy
+    is in place (a kill between the two renames of an earlier swap leaves only that one).
+    When ``fill`` raises, the temporary is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        fill(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = previous_dir(target)
+    if target.exists():
+        if old.exists():
+            shutil.rmtree(old)  # ``target`` is complete meanwhile
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def encode_png(array: np.ndarray, alpha: np.ndarray | None = None, compress_level: int = 1) -> bytes:

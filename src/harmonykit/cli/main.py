@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "train": "harmonykit.cli.train",
     "evaluate": "harmonykit.cli.evaluate",
     "compare": "harmonykit.cli.compare",
+    "export": "harmonykit.cli.export",
     "harmonize": "harmonykit.cli.harmonize",
     "edit": "harmonykit.cli.edit",
     "composite": "harmonykit.cli.composite",

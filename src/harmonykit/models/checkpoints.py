@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from harmonykit.errors import HarmonykitError
+from harmonykit.io import previous_dir
 from harmonykit.models.saved import WEIGHTS_NAME, SavedModelConfig
 
 __all__ = [
@@ -54,11 +55,6 @@ def decode_state(obj: Any, tensors: dict[str, Tensor]) -> Any:
             return Counter({decode_state(k, tensors): decode_state(v, tensors) for k, v in obj["__counter__"]})
         return {k: decode_state(v, tensors) for k, v in obj.items()}
     return obj
-
-
-def previous_dir(path: Path) -> Path:
-    """``.NAME.old`` beside ``path``: the previous copy during a swap."""
-    return path.parent / f".{path.name}.old"
 
 
 def readable_dir(target: Path) -> Path | None:

@@ -33,17 +33,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch  # noqa: F401  (the doctest of encode_state uses it)
 from torch import Tensor
 
-from harmonykit.io import atomic_write_bytes, atomic_write_text
+from harmonykit.io import atomic_write_bytes, atomic_write_text, replace_dir
 from harmonykit.models.checkpoints import (  # the reading side, re-exported: this module's API
     CHECKPOINT_FORMAT,
     Checkpoint,
@@ -51,7 +49,6 @@ from harmonykit.models.checkpoints import (  # the reading side, re-exported: th
     decode_state,
     has_checkpoint,
     load_checkpoint,
-    previous_dir,
     weights_step,
 )
 
@@ -101,35 +98,6 @@ def encode_state(obj: Any, tensors: dict[str, Tensor], key: str = "") -> Any:
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise TypeError(f"cannot store {type(obj).__name__} at {key!r} in a checkpoint")
-
-
-# --------------------------------------------------------------------------- folders
-
-
-def replace_dir(target: Path, fill: Callable[[Path], None]) -> None:
-    """Build a folder with ``fill(tmp)`` and swap it in place of ``target`` atomically."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        fill(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    # A complete copy exists at every instant: ``target`` (only ever made by renaming a
-    # complete temporary), else ``old``. When ``target`` is missing, a kill fell between
-    # the two renames of an earlier swap and ``old`` is the only complete copy: it is kept
-    # until the new one is in place.
-    old = previous_dir(target)
-    if target.exists():
-        if old.exists():
-            shutil.rmtree(old)  # ``target`` is complete meanwhile
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- checkpoints

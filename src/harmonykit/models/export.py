@@ -1,0 +1,125 @@
+"""Export a saved model: a copy for sharing or packaging, optionally in float16 and with
+other weight-neutral inference settings.
+
+A training run publishes float32 EMA weights in ``RUN/weights`` with the kwargs it was
+trained with. What a user ships (the packaged ``default`` is made this way) is usually
+half the size and may run mask-free with another soft-mask power, chosen on validation
+pairs. :func:`export_model` makes that copy and nothing else: the weights are the same
+tensors (rounded when ``dtype`` is given), the config keeps every record of the source
+(``training``, ``regions``, a model card) and adds an optional ``about`` record.
+
+>>> import tempfile
+>>> from harmonykit.models import create_model
+>>> tmp = Path(tempfile.mkdtemp())
+>>> src = create_model("om_unet_tiny", mask_use="optional", gate="learned").save_pretrained(tmp / "run")
+>>> out = export_model(src, tmp / "shared", dtype="float16", inference={"mask_free": "two_stage"},
+...                    about={"recipe": "configs/x.yaml"})
+>>> saved = SavedModelConfig.read(out)
+>>> saved.kwargs["mask_free"], saved.extra["trained"]["recipe"]
+('two_stage', 'configs/x.yaml')
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from harmonykit.errors import HarmonykitError
+from harmonykit.io import replace_dir
+from harmonykit.models.saved import WEIGHTS_NAME, SavedModelConfig
+
+__all__ = ["ExportDtype", "EXPORT_DTYPES", "INFERENCE_KWARGS", "export_model"]
+
+log = logging.getLogger(__name__)
+
+#: the kwargs an export may set: they change how the weights are used, not which there are
+INFERENCE_KWARGS: tuple[str, ...] = ("mask_free", "two_stage_power")
+
+ExportDtype = Literal["float32", "float16"]
+#: the weight types an export may store
+EXPORT_DTYPES: tuple[str, ...] = ("float32", "float16")
+
+
+def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | None = None,
+                 inference: Mapping[str, Any] | None = None, about: Mapping[str, Any] | None = None,
+                 overwrite: bool = False) -> Path:
+    """Write a copy of the model folder ``source`` into ``out`` and return ``out``.
+
+    Args:
+        source: a model folder (``config.json`` + ``model.safetensors``), e.g. ``RUN/weights``.
+        out: the folder to write. It is built beside its final place and swapped in at once,
+            so ``out`` is at every instant either absent, the previous model or the new one.
+        dtype: ``"float16"`` (half the size) or ``"float32"``; ``None`` keeps the source's.
+        inference: weight-neutral kwargs to record instead of the source's
+            (:data:`~harmonykit.models.base.WEIGHT_NEUTRAL_KWARGS`: ``mask_free``,
+            ``two_stage_power``), e.g. ``{"two_stage_power": 3.0}``.
+        about: a JSON-able record stored as ``"trained"`` in ``config.json`` (the model
+            card: recipe, data, budget, steps); merged over the source's.
+        overwrite: replace an existing, non-empty ``out``.
+
+    Raises:
+        HarmonykitError: ``source`` is not a loadable model, ``out`` is ``source`` or exists
+            and is not empty (without ``overwrite``), an unknown ``dtype``, an ``inference``
+            key that would change the weights or a value the model rejects, or ``about``
+            not a mapping. Nothing is written then.
+    """
+    import torch
+
+    from harmonykit.models.base import load_model
+
+    source, out = Path(source), Path(out)
+    if dtype is not None and dtype not in EXPORT_DTYPES:
+        raise HarmonykitError(f"dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
+    inference = dict(inference or {})
+    bad = sorted(set(inference) - set(INFERENCE_KWARGS))
+    if bad:
+        raise HarmonykitError(f"inference settings may only be weight-neutral ones (mask_free, two_stage_power), "
+                              f"not {', '.join(bad)}: they would change the weights")
+    if about is not None and not isinstance(about, Mapping):
+        raise HarmonykitError(f"about must be a mapping (the model card), got {type(about).__name__}")
+    if out.exists() and source.exists() and os.path.samefile(out, source):
+        raise HarmonykitError(f"{out}: the export would replace its own source; choose another folder")
+    if out.exists() and not out.is_dir():
+        raise HarmonykitError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise HarmonykitError(f"{out}: exists and is not empty (pass overwrite=True / --force to replace it)")
+    model = load_model(source)  # validated: names the file and the problem
+    saved = SavedModelConfig.read(source)
+    try:
+        from harmonykit.models.registry import create_model
+
+        kwargs = {**dict(saved.kwargs), **inference}
+        if kwargs.get("pretrained"):  # the check needs no ImageNet weights
+            kwargs["pretrained"] = False
+        create_model(saved.name, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise HarmonykitError(f"{saved.name} rejects the inference settings {inference}: {exc}") from None
+    extra: dict[str, Any] = saved.to_dict()
+    for key in ("name", "kwargs", "harmonykit_version"):
+        extra.pop(key, None)
+    if about:
+        extra["trained"] = {**dict(extra.get("trained") or {}), **dict(about)}
+    neutral = {k: v for k, v in saved.kwargs.items() if k in INFERENCE_KWARGS}
+    neutral.update(inference)
+    torch_dtype = {"float16": torch.float16, "float32": torch.float32}.get(dtype or _stored_dtype(source))
+    replace_dir(out, lambda tmp: model.save_pretrained(tmp, dtype=torch_dtype, extra=extra,
+                                                       neutral_kwargs=neutral or None))
+    size = (out / WEIGHTS_NAME).stat().st_size
+    log.info("exported %s to %s (%.1f MB%s)", source, out, size / 1e6, f", {dtype}" if dtype else "")
+    return out
+
+
+def _stored_dtype(source: Path) -> str:
+    """``"float16"`` when the source's floating tensors are stored in half precision, else
+    ``"float32"`` (what an export without ``dtype`` keeps)."""
+    from safetensors import safe_open
+
+    with safe_open(str(source / WEIGHTS_NAME), framework="pt") as f:
+        for key in f.keys():
+            kind = f.get_slice(key).get_dtype()
+            if kind.startswith("F") or kind.startswith("BF"):
+                return "float16" if kind == "F16" else "float32"
+    return "float32"
