@@ -190,3 +190,14 @@ def test_downsize_matches_whole_image_resize(photo):
                         mode="bilinear", align_corners=False, antialias=True)
     for rows in (None, 1, 7):
         assert torch.allclose(_downsize(photo, (20, 30), rows), ref, atol=1e-6)
+
+
+def test_network_thread_count(om_tiny_dir, monkeypatch):
+    # small models run on one thread (no intra-op stalls on a busy machine), large ones on all
+    assert Harmonizer.from_pretrained(om_tiny_dir).network_thread_count() == 1
+    assert Harmonizer.from_pretrained(om_tiny_dir, network_threads=3).network_thread_count() == 3
+    h = Harmonizer.from_pretrained(om_tiny_dir)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 7)
+    big = torch.nn.Linear(1, 5_000_000)
+    h.model.add_module("extra", big)  # over 5 M parameters
+    assert h.network_thread_count() == 7

@@ -492,7 +492,7 @@ class Harmonizer:
         done = harmonize_images(
             self.runner, [prep.rgb], [m], work_size=self.work, device=self.device,
             region_provider=self.region_provider() if self.uses_regions else None, tile_rows=self.tile_rows,
-            network_threads=self._network_threads() if self.runner.kind == "model" else None, name=self.name,
+            network_threads=self.network_thread_count() if self.runner.kind == "model" else None, name=self.name,
             sources=[source], hint=" (pass mask=..., or --mask on the command line)")[0]
         assert done is not None  # non-finite outputs raise
         timings = dict(done.timings)
@@ -504,7 +504,10 @@ class Harmonizer:
             localisation_work=done.localisation, gray=prep.gray, mask_status=done.decision.status,
         )
 
-    def _network_threads(self) -> int:
+    def network_thread_count(self) -> int:
+        """CPU threads the network runs with: ``network_threads`` when given, else 1 for
+        models under 5 M parameters and ``torch.get_num_threads()`` for larger ones (and
+        baselines)."""
         if self.network_threads is not None:
             return self.network_threads
         model = self.model

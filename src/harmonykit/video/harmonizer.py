@@ -426,7 +426,7 @@ class _State:
             return self._reuse(index, rgb, cut, smoother, small_mask)
         self.ran += 1
         p_s = None
-        with torch.inference_mode(), torch_threads(h._network_threads() if dev.type == "cpu" else None):
+        with torch.inference_mode(), torch_threads(h.network_thread_count() if dev.type == "cpu" else None):
             if small_mask is not None:
                 out = model.harmonize_with_mask(small, small_mask)
                 gate = small_mask if self.gated else None
