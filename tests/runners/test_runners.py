@@ -165,7 +165,7 @@ def test_saved_region_settings_travel_with_the_runner(srin_tiny_dir, tmp_path):
     cfg = json.loads((model_dir / "config.json").read_text())
     cfg["regions"] = {"kind": "felzenszwalb", "max_side": 64}
     (model_dir / "config.json").write_text(json.dumps(cfg))
-    assert resolve(model_dir).region_settings == {"kind": "felzenszwalb", "max_side": 64}
+    assert resolve(model_dir).region_settings.to_dict() == {"kind": "felzenszwalb", "max_side": 64}
 
 
 def test_importing_runners_and_locating_specs_does_not_import_torch():
@@ -188,7 +188,7 @@ def test_loading_models_and_runs_does_not_import_training(srin_tiny_dir, tmp_pat
     code = (
         "import sys, json; from harmonykit.runners import resolve\n"
         f"ema = resolve({str(run)!r}); raw = resolve({str(run)!r}, weights='raw')\n"
-        "print(json.dumps([ema.region_settings, 'step 3' in raw.description,\n"
+        "print(json.dumps([ema.region_settings.to_dict(), 'step 3' in raw.description,\n"
         "                  sorted(m for m in sys.modules if m.startswith('harmonykit.training'))]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

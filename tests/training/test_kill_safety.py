@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -89,24 +90,34 @@ def test_two_kills_in_checkpoint_swaps_always_leave_a_complete_checkpoint(write_
     assert _log_steps(run) == [1, 2, 3, 4, 5, 6]
 
 
-def test_sigterm_stops_after_the_step_with_a_checkpoint(write_config, tmp_path):
-    """A real SIGTERM (what a scheduler or ``kill PID`` sends) mid-run: the run ends the step
-    it is in with a checkpoint and weights at that step, says "stopped", and resumes from it."""
+@pytest.mark.parametrize("target", ["process", "group"])
+def test_sigterm_stops_after_the_step_with_a_checkpoint(write_config, photos, tmp_path, target):
+    """A real SIGTERM mid-run, to the trainer (``kill PID``) or to every process of the run,
+    its DataLoader worker included (a scheduler, ``kill -- -PGID``, ``pkill -f``): the run ends
+    the step it is in with a checkpoint and weights at that step, says "stopped", and resumes
+    from it."""
     import signal
     import time
 
+    workers = 0 if target == "process" else 1
     cfg_path = write_config(optim="{iterations: 400, milestones: [], batch_size: 2}",
-                            checkpoint_every="1000", sample_every="1")
+                            checkpoint_every="1000", sample_every="1",
+                            data=f"{{kind: onthefly, images: {photos}, size: 32, workers: {workers}, "
+                                 "regions: {n_segments: 4}}")
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HARMONYKIT_NO_PROGRESS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "harmonykit", "train", str(cfg_path), "--out", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
     try:
         deadline = time.monotonic() + 180
         while not any((run / "samples").glob("step_*.png")):  # a sample grid after every step
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        if target == "group":
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()

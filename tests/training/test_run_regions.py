@@ -96,7 +96,7 @@ def test_runs_published_before_the_settings_were_saved_use_their_config_yaml(tra
     meta = json.loads(cfg_file.read_text())
     del meta["regions"]
     cfg_file.write_text(json.dumps(meta))
-    assert saved_region_settings(run / "weights") == TRAIN_REGIONS
+    assert saved_region_settings(run / "weights").to_dict() == TRAIN_REGIONS
     assert Harmonizer.from_pretrained(str(run)).region_provider().settings == \
         build_region_provider(cfg.data.regions).settings
 

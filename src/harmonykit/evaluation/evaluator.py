@@ -61,7 +61,7 @@ from harmonykit.utils.progress import progress
 if TYPE_CHECKING:
     from torch import nn
 
-    from harmonykit.regionmaps import RegionProvider
+    from harmonykit.regionmaps import RegionMapSettings, RegionProvider
     from harmonykit.runners.resolver import RunnerSpec
 
 __all__ = [
@@ -119,7 +119,7 @@ class _Plan:
     decision: MaskDecision
     indices: list[int]
     n_total: int
-    region_cfg: dict[str, Any] | None = None
+    region_cfg: RegionMapSettings | None = None
     provider: RegionProvider | None = None
 
 
@@ -193,7 +193,7 @@ def _plan(benchmark: Any, model: RunnerSpec, opts: EvalOptions) -> _Plan:
         plan.region_cfg = merge_region_map_settings(runner.region_settings, opts.regions, opts.sam_checkpoint,
                                                 opts.sam_model_type)
         plan.provider = region_provider_from_settings(plan.region_cfg)
-        if plan.region_cfg["kind"] == "sam" and opts.workers:
+        if plan.region_cfg.kind == "sam" and opts.workers:
             # the SAM network is not copied into every decoding process
             raise ConfigError("--regions sam runs SAM in the main process: use --workers 0")
     return plan
@@ -298,11 +298,11 @@ def _settings(benchmark: Any, plan: _Plan, opts: EvalOptions, lpips_reason: str 
         "work_size": opts.size if opts.size else opts.work_size,
         "resize": dict(RESIZE_RULES) if opts.size else {"image": "none (original resolution)",
                                                         "mask": "none", "output": RESIZE_RULES["output"]},
-        "regions": region_cfg["kind"] if region_cfg else None,
-        "region_settings": region_cfg,
+        "regions": region_cfg.kind if region_cfg else None,
+        "region_settings": region_cfg.to_dict() if region_cfg else None,
         "weights": opts.weights if runner.kind == "model" else None,
-        "region_settings_source": None if region_cfg is None else _region_source(bool(runner.region_settings), opts),
-        "sam_checkpoint": region_cfg.get("sam_checkpoint") if region_cfg else None,
+        "region_settings_source": None if region_cfg is None else _region_source(runner.region_settings is not None, opts),
+        "sam_checkpoint": region_cfg.sam_checkpoint if region_cfg else None,
         "om_threshold_rel": om_threshold_of(opts),
         "om_iou_protocol": opts.om_iou_protocol,
         "om_iou_from": om_iou_source(runner, opts),

@@ -47,6 +47,7 @@ from harmonykit.io import JPEG_FORMATS, binarize_jpeg_mask, max_over_channels
 from harmonykit.limits import WorkSize, check
 from harmonykit.operators import OperatorMasks
 from harmonykit.pipeline import harmonize_images
+from harmonykit.regionmaps.settings import RegionMapSettings
 from harmonykit.runners.base import Runner
 
 if TYPE_CHECKING:
@@ -350,7 +351,7 @@ class Harmonizer:
         region_provider: RegionProvider | None = None,
         name: str | None = None,
         tile_rows: int | None = None,
-        region_settings: Mapping[str, Any] | None = None,
+        region_settings: RegionMapSettings | Mapping[str, Any] | None = None,
         network_threads: int | None = None,
         runner: Runner | None = None,
     ) -> None:
@@ -362,7 +363,7 @@ class Harmonizer:
         self.network_threads = None if network_threads is None else check("network_threads", network_threads)
         self.tile_rows = None if tile_rows is None else check("tile_rows", tile_rows)
         self._region_provider = region_provider
-        self._region_settings = dict(region_settings or {})
+        self._region_settings = RegionMapSettings.from_mapping(region_settings or {})
         from harmonykit.runners.resolver import resolve
 
         self.runner: Runner = resolve(given[0], self.device)

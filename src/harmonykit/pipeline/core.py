@@ -184,9 +184,9 @@ def _run_model(runner: Runner, images: list[np.ndarray], masks: list[np.ndarray]
     if runner.uses_regions:
         provider = region_provider
         if provider is None:
-            from harmonykit.regionmaps import region_provider_from_settings
+            from harmonykit.regionmaps import RegionMapSettings, region_provider_from_settings
 
-            provider = region_provider_from_settings(runner.region_settings or {})
+            provider = region_provider_from_settings(runner.region_settings or RegionMapSettings())
         small_np = to_uint8_half_up(small).permute(0, 2, 3, 1).cpu().numpy()
         regions = torch.stack([provider(np.ascontiguousarray(s)).to_tensor() for s in small_np]).to(dev)
     t_regions = time.perf_counter() - t0

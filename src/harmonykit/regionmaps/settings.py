@@ -88,6 +88,12 @@ class RegionMapSettings:
         return self.values.get("max_side", DEFAULT_MAX_SIDE)
 
     @property
+    def sam_checkpoint(self) -> str | None:
+        """The SAM weights file of ``kind: sam`` settings (``None`` when not set)."""
+        value = self.values.get("sam_checkpoint")
+        return None if value is None else str(value)
+
+    @property
     def labeler_options(self) -> dict[str, Any]:
         """The labeller's keyword arguments (the known keys but ``kind`` and ``max_side``)."""
         return {k: v for k, v in self.values.items() if k in REGION_SETTING_KEYS and k not in ("kind", "max_side")}
@@ -149,7 +155,7 @@ def merge_region_map_settings(
     kind: str | None = None,
     sam_checkpoint: str | Path | None = None,
     sam_model_type: str | None = None,
-) -> dict[str, Any]:
+) -> RegionMapSettings:
     """A model's saved region-map settings with command-line overrides applied.
 
     ``saved``: the settings the model was trained with (``None``: a model saved without
@@ -157,9 +163,10 @@ def merge_region_map_settings(
     (the maps then differ from training; a warning is logged). ``sam_checkpoint`` /
     ``sam_model_type``: replace the saved ones (e.g. the SAM file lives elsewhere here).
 
-    >>> merge_region_map_settings({"kind": "slic", "n_segments": 16, "max_side": 512})
+    >>> saved = {"kind": "slic", "n_segments": 16, "max_side": 512}
+    >>> merge_region_map_settings(saved).to_dict()
     {'kind': 'slic', 'n_segments': 16, 'max_side': 512}
-    >>> merge_region_map_settings({"kind": "slic", "n_segments": 16, "max_side": 512}, kind="felzenszwalb")
+    >>> merge_region_map_settings(saved, kind="felzenszwalb").to_dict()
     {'kind': 'felzenszwalb', 'max_side': 512}
     """
     if isinstance(saved, RegionMapSettings):
@@ -179,4 +186,4 @@ def merge_region_map_settings(
     if s["kind"] != "sam":
         s.pop("sam_checkpoint", None)
         s.pop("sam_model_type", None)
-    return s
+    return RegionMapSettings.from_mapping(s)

@@ -16,9 +16,8 @@ masks ``(B, 1, H, W)`` in ``[0, 1]``, region maps ``(B, 3, H, W)`` in ``[0, 1]``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
 from harmonykit.maskuse import MASK_USES, MaskUse
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from harmonykit.operators import OperatorMasks
+    from harmonykit.regionmaps.settings import RegionMapSettings
 
 __all__ = ["MaskUse", "MASK_USES", "RunnerKind", "RunOutput", "Runner", "NonFiniteOutputError", "check_finite_output"]
 
@@ -96,7 +96,7 @@ class Runner(Protocol):
     description: str
     mask_use: MaskUse
     uses_regions: bool
-    region_settings: Mapping[str, Any] | None
+    region_settings: RegionMapSettings | None
     channels: tuple[str, ...]
     space: str | None
     has_localisation: bool

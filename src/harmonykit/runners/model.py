@@ -15,6 +15,7 @@ from harmonykit.errors import ConfigError, HarmonykitError
 from harmonykit.models.base import HarmonizationModel, check_weights, load_model
 from harmonykit.models.heads import OperatorMaskHead
 from harmonykit.models.saved import SavedModelConfig, run_region_settings
+from harmonykit.regionmaps.settings import RegionMapSettings
 from harmonykit.runners.base import MaskUse, RunnerKind, RunOutput
 
 __all__ = ["WEIGHT_CHOICES", "Weights", "ModelRunner", "load_model_runner", "load_raw_weights",
@@ -53,14 +54,15 @@ class ModelRunner:
         spec: str | None = None,
         description: str | None = None,
         source: Path | None = None,
-        region_settings: Mapping[str, Any] | None = None,
+        region_settings: RegionMapSettings | Mapping[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.name = str(model.config.get("name", type(model).__name__))
         self.spec = spec if spec is not None else f"<{self.name}>"
         self.description = description or f"model {self.name} (in memory)"
         self.source = source
-        self.region_settings = dict(region_settings) if region_settings else None
+        self.region_settings: RegionMapSettings | None = (
+            RegionMapSettings.from_mapping(region_settings) if region_settings else None)
         head = model.head
         operator = isinstance(head, OperatorMaskHead)
         self.channels: tuple[str, ...] = tuple(head.channels) if operator else ()
@@ -150,7 +152,7 @@ def load_raw_weights(model: HarmonizationModel, directory: Path, device: str | t
     return ckpt.step
 
 
-def saved_region_settings(model_dir: str | Path) -> dict[str, Any] | None:
+def saved_region_settings(model_dir: str | Path) -> RegionMapSettings | None:
     """The region-map settings a model was trained with: ``"regions"`` in its ``config.json``
     (written by the trainer, :class:`~harmonykit.models.saved.SavedModelConfig`), else, for a
     run's ``weights/`` published before the trainer saved them, ``data.regions`` of the run's
@@ -163,11 +165,11 @@ def saved_region_settings(model_dir: str | Path) -> dict[str, Any] | None:
     except HarmonykitError:
         saved = None
     if saved is not None and saved.regions is not None:
-        return saved.regions.to_dict()
+        return saved.regions
     run_cfg = directory.parent / "config.yaml"
     if directory.name == "weights" and run_cfg.is_file():
         try:
-            return run_region_settings(run_cfg).to_dict()
+            return run_region_settings(run_cfg)
         except HarmonykitError as exc:
             logger.warning("%s: cannot read the run's region settings (%s)", run_cfg, exc)
     return None

@@ -269,7 +269,19 @@ def build_loader(
         generator=g,
         persistent_workers=False,
         prefetch_factor=2 if workers > 0 else None,
+        worker_init_fn=ignore_sigterm if workers > 0 else None,
     )
+
+
+def ignore_sigterm(worker_id: int) -> None:
+    """DataLoader workers ignore SIGTERM: a scheduler (Slurm, ``kill -- -PGID``, ``pkill -f``)
+    sends it to every process of the run, and a worker killed by it makes the main process
+    fail with a traceback instead of stopping after the step (:mod:`harmonykit.training.signals`).
+    The workers still end with the loader, or when the main process is gone (PyTorch's
+    worker watchdog)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def mask_dropout_rate(start: float, end: float | None, step: int, iterations: int) -> float:
