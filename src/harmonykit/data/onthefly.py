@@ -178,6 +178,22 @@ class OnTheFlyPairs(torch.utils.data.Dataset):
 
     # -------------------------------------------------------------------- epochs
 
+    def set_mix(self, mix: FamilyMix) -> None:
+        """Draw the samples made from now on with the perturbation mix ``mix`` (a training
+        run's data phases). A sample's source image, crop and flip do not depend on the mix:
+        the family drawn and what follows from it do.
+
+        Raises:
+            ConfigError: ``mix`` gives the lut family a weight and no LUT folder was given.
+        """
+        if mix.lut > 0 and self.luts is None:
+            raise ConfigError("the lut family needs a LUT folder (luts=DIR)")
+        if mix.colour_transfer > 0 and self.references is None:
+            from harmonykit.data.references import ReferencePool
+
+            self.references = ReferencePool(self.items)
+        self.mix = mix
+
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose samples ``__getitem__(int)`` makes."""
         self.epoch = int(epoch)

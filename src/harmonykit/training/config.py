@@ -39,6 +39,8 @@ __all__ = [
     "RESUME_MUTABLE_KEYS",
     "config_diff",
     "same_loss_until",
+    "same_data_until",
+    "DataPhase",
     "scaled_milestones",
 ]
 
@@ -274,6 +276,26 @@ class LossPhase:
 
 
 @dataclass
+class DataPhase:
+    """A perturbation mix that changes during a run (on-the-fly data): after ``start`` steps
+    (counted as ``optim.milestones`` are), the samples are drawn with ``mix`` instead of
+    ``data.mix``. Phases are listed by increasing ``start``; each replaces the previous one.
+    A sample's source image, crop and flip are those it would have had without the phase:
+    the family drawn, and what follows from it, change.
+
+    >>> DataPhase(start=20000, mix=FamilyMix(sgmmh=0.3, colour_transfer=0.6, none=0.1)).mix.colour_transfer
+    0.6
+    """
+
+    start: int
+    mix: FamilyMix
+
+    def __post_init__(self) -> None:
+        if self.start < 1:
+            raise ConfigError(f"data_phases: start must be >= 1, got {self.start}")
+
+
+@dataclass
 class TrainConfig:
     """A training run. See ``docs/training.md`` for every key."""
 
@@ -295,6 +317,15 @@ class TrainConfig:
     init_from: Path | None = None
     init_localiser_from: Path | None = None
     loss_phases: list[LossPhase] = field(default_factory=list)
+    data_phases: list[DataPhase] = field(default_factory=list)
+
+    def mix_schedule(self) -> list[tuple[int, FamilyMix]]:
+        """``(start, mix)`` of every data phase: ``(0, data.mix)``, then each of ``data_phases``."""
+        return [(0, self.data.mix), *((p.start, p.mix) for p in self.data_phases)]
+
+    def mix_at(self, step: int) -> FamilyMix:
+        """The perturbation mix of the step that follows ``step`` completed steps."""
+        return at_step(self.mix_schedule(), step)
 
     def loss_schedule(self) -> list[tuple[int, LossWeights]]:
         """``(start, weights)`` of every phase: ``(0, loss)``, then each of ``loss_phases``."""
@@ -304,6 +335,21 @@ class TrainConfig:
         """The loss weights of the step that follows ``step`` completed steps: ``loss``,
         or the last phase of ``loss_phases`` whose ``start`` is at most ``step``."""
         return at_step(self.loss_schedule(), step)
+
+    def _check_data_phases(self) -> None:
+        if not self.data_phases:
+            return
+        if self.data.kind != "onthefly":
+            raise ConfigError(f"data_phases apply to on-the-fly pairs only, not to data.kind {self.data.kind!r}")
+        starts = [p.start for p in self.data_phases]
+        if starts != sorted(set(starts)):
+            raise ConfigError(f"data_phases: starts must be strictly increasing, got {starts}")
+        if starts[-1] >= self.optim.iterations:
+            raise ConfigError(f"data_phases: start {starts[-1]} must be below optim.iterations ({self.optim.iterations})")
+        for phase in self.data_phases:
+            if phase.mix.lut > 0 and self.data.mix.lut == 0:
+                raise ConfigError(f"data_phases (step {phase.start}): the lut family needs a weight in data.mix "
+                                  "too (and data.luts), so that the LUT library is loaded")
 
     def loss_changes(self) -> list[int]:
         """The steps at which the loss weights may change: 0 and each phase's ``start``."""
@@ -336,6 +382,7 @@ class TrainConfig:
                 raise ConfigError(f"loss_phases (step {start}): gan > 0 needs a gan: section")
         if starts and starts[-1] >= self.optim.iterations:
             raise ConfigError(f"loss_phases: start {starts[-1]} must be below optim.iterations ({self.optim.iterations})")
+        self._check_data_phases()
         if self.gan is not None and self.loss.gan == 0:
             raise ConfigError("a gan: section is set but loss.gan is 0; set loss.gan (paper: 0.005)")
         if self.optim.milestones and self.optim.milestones[-1] >= self.optim.iterations:
@@ -493,6 +540,13 @@ def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:
 
     walk(to_dict(a), to_dict(b), "")
     return out
+
+
+def same_data_until(a: TrainConfig, b: TrainConfig, step: int) -> bool:
+    """Whether ``a`` and ``b`` draw every one of the first ``step`` steps' samples with the
+    same perturbation mix (what lets ``--resume`` add or change a data phase that starts later)."""
+    points = {s for s, _ in (*a.mix_schedule(), *b.mix_schedule()) if s < step}
+    return all(a.mix_at(s) == b.mix_at(s) for s in points)
 
 
 def same_loss_until(a: TrainConfig, b: TrainConfig, step: int) -> bool:

@@ -46,6 +46,7 @@ __all__ = [
     "build_region_provider",
     "build_dataset",
     "build_loader",
+    "PhasedLoader",
     "mask_dropout",
     "mask_dropout_rate",
 ]
@@ -271,6 +272,47 @@ def build_loader(
         prefetch_factor=2 if workers > 0 else None,
         worker_init_fn=ignore_sigterm if workers > 0 else None,
     )
+
+
+class PhasedLoader:
+    """The batches of ``sampler``'s steps, one DataLoader (:func:`build_loader`) per data
+    phase: before the steps of a phase, the dataset's perturbation mix is set to the phase's
+    (``dataset.set_mix``), then a loader over those steps runs. Workers are started per
+    phase, so they see the mix of theirs. With one phase it is one loader, as before.
+
+    ``schedule``: ``(start, mix)`` by increasing ``start``, the first at 0
+    (:meth:`~harmonykit.training.config.TrainConfig.mix_schedule`).
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, sampler: StepBatchSampler,
+                 schedule: list[tuple[int, Any]], workers: int, seed: int, pin_memory: bool = False) -> None:
+        if len(schedule) > 1 and not callable(getattr(dataset, "set_mix", None)):
+            raise ConfigError("data_phases need on-the-fly data (a dataset whose perturbation mix can change)")
+        self.dataset, self.sampler, self.schedule = dataset, sampler, list(schedule)
+        self.workers, self.seed, self.pin_memory = workers, seed, pin_memory
+
+    def segments(self) -> list[tuple[int, int, Any]]:
+        """``(first, end, mix)`` of each phase that has steps in ``[start_step, end_step)``."""
+        s = self.sampler
+        bounds = [start for start, _ in self.schedule[1:]] + [s.end_step]
+        out = []
+        for (start, mix), end in zip(self.schedule, bounds):
+            lo, hi = max(start, s.start_step), min(end, s.end_step)
+            if lo < hi:
+                out.append((lo, hi, mix))
+        return out
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[Any]:
+        s = self.sampler
+        for lo, hi, mix in self.segments():
+            if len(self.schedule) > 1:
+                self.dataset.set_mix(mix)  # type: ignore[attr-defined]
+            part = StepBatchSampler(s.n, s.batch_size, s.seed, lo, hi, rank=s.rank, world_size=s.world_size,
+                                    shuffle=s.shuffle)
+            yield from build_loader(self.dataset, part, self.workers, self.seed, pin_memory=self.pin_memory)
 
 
 def ignore_sigterm(worker_id: int) -> None:

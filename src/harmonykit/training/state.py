@@ -53,10 +53,11 @@ from harmonykit.training.config import (
     RESUME_MUTABLE_KEYS,
     TrainConfig,
     config_diff,
+    same_data_until,
     same_loss_until,
     validate_train_config,
 )
-from harmonykit.training.data import StepBatchSampler, build_dataset, build_loader
+from harmonykit.training.data import PhasedLoader, StepBatchSampler, build_dataset
 from harmonykit.training.distributed import DistContext
 from harmonykit.training.ema import EMA
 from harmonykit.training.losses import GeneratorLoss, LossSchedule
@@ -89,8 +90,8 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool, done: int = 0
       another ``--out``);
     * ``--resume`` from a checkpoint after ``done`` steps: the saved ``config.yaml`` must
       equal ``cfg`` except for :data:`~harmonykit.training.config.RESUME_MUTABLE_KEYS`, and
-      ``loss_phases`` may change where the steps already done keep their loss weights
-      (a phase that starts at ``done`` or later).
+      ``loss_phases`` and ``data_phases`` may change where the steps already done keep
+      their loss weights and perturbation mix (a phase that starts at ``done`` or later).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     saved_path = run_dir / CONFIG_FILE
@@ -104,12 +105,14 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool, done: int = 0
         mutable = set(RESUME_MUTABLE_KEYS)
         if same_loss_until(saved, cfg, done):
             mutable.add("loss_phases")
+        if same_data_until(saved, cfg, done):
+            mutable.add("data_phases")
         diff = [k for k in config_diff(saved, cfg) if k not in mutable]
         if diff:
             raise ConfigError(
                 f"--resume: the configuration differs from {saved_path} in {', '.join(diff)}; only "
-                f"{', '.join(RESUME_MUTABLE_KEYS)} may change when resuming, and loss_phases that "
-                f"start at the checkpoint's step ({done}) or later"
+                f"{', '.join(RESUME_MUTABLE_KEYS)} may change when resuming, and loss_phases or "
+                f"data_phases that start at the checkpoint's step ({done}) or later"
             )
     dump_config(cfg, saved_path)
 
@@ -199,7 +202,8 @@ class RunState:
         disc: the discriminator of adversarial runs (``disc_ddp``: its DDP wrapper), or ``None``.
         opt_g: the generator's optimisers; ``opt_d``: the discriminator's, or ``None``.
         dataset: the training dataset, indexed by ``(epoch, index)``.
-        loader: its DataLoader over the step-indexed ``sampler``, from ``start_step`` on.
+        loader: the batches of the step-indexed ``sampler``, from ``start_step`` on (a
+            DataLoader per data phase).
         log: ``RUN/log.csv``.
         start_step: the checkpoint's step (0 for a fresh run).
         last_ckpt_step: the step of the last checkpoint written or read (``None``: none yet).
@@ -214,7 +218,7 @@ class RunState:
     opt_g: Optimisers
     dataset: torch.utils.data.Dataset
     sampler: StepBatchSampler
-    loader: torch.utils.data.DataLoader
+    loader: PhasedLoader
     log: CsvLog
     start_step: int = 0
     last_ckpt_step: int | None = None
@@ -263,7 +267,8 @@ def build_run_state(cfg: TrainConfig, run_dir: Path, resume: bool, ctx: DistCont
     dataset = build_dataset(cfg.data, cfg.seed, model.uses_regions)
     sampler = StepBatchSampler(len(dataset), cfg.optim.batch_size, cfg.seed, start_step, cfg.optim.iterations,
                                rank=ctx.rank, world_size=ctx.world_size)
-    loader = build_loader(dataset, sampler, cfg.data.workers, cfg.seed, pin_memory=ctx.device.type == "cuda")
+    loader = PhasedLoader(dataset, sampler, cfg.mix_schedule(), cfg.data.workers, cfg.seed,
+                          pin_memory=ctx.device.type == "cuda")
     state = RunState(ctx=ctx, amp_dtype=_AMP_DTYPES[cfg.amp], losses=losses, model=model, model_ddp=model_ddp,
                      ema=ema, opt_g=opt_g, dataset=dataset, sampler=sampler, loader=loader,
                      log=_open_log(losses, run_dir, disc is not None, ckpt, ctx), start_step=start_step,
