@@ -151,7 +151,8 @@ def run(db: Path, out: Path, models: list[str], samples: int = 2, size: int = 25
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     benches = build(db, out, samples, size)
-    learned = [(f"{spec.partition('=')[0]}", spec.partition("=")[2]) for spec in models] or [("default", "default")]
+    learned = [(f"{spec.partition('=')[0]}", spec.partition("=")[2]) for spec in models] or [
+        ("default", "default"), ("small", "small")]
     baselines = [("reinhard", "reinhard"), ("histogram", "histogram")]
     paired = []
     for name, bench in benches.items():
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", type=Path, default=REPO.parent / "shared" / "data" / "lalonde" / "onlineDb")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "lalonde")
     ap.add_argument("--model", action="append", default=[], metavar="LABEL=SPEC",
-                    help="learned model to score (repeatable; default: the packaged default)")
+                    help="learned model to score (repeatable; default: the packaged default and small)")
     ap.add_argument("--samples-per-image", type=int, default=2)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--limit", type=int, default=None, help="score only the first N pairs / composites")

@@ -22,7 +22,7 @@ composites' reference-free figures), written to ``OUT/lalonde/`` and appended to
 for the packaged ``default`` and every ``--model``.
 
 ``--train`` first trains the missing runs under ``--runs`` with the shipped recipe
-(``configs/default_photos.yaml``; ``rgb`` with ``model.name=rgb_unet_small``; ``omgan``
+(``configs/small_photos.yaml``; ``rgb`` with ``model.name=rgb_unet_small``; ``omgan``
 fine-tuned from ``om`` with the PatchGAN + relativistic loss), which takes about an hour
 per run on a 2-core CPU.
 """
@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmarks._common import HELD_OUT, REPO, held_out_ids
 
-CONFIG = REPO / "configs" / "default_photos.yaml"
+CONFIG = REPO / "configs" / "small_photos.yaml"
 
 
 def build_heldout(photos: Path, out: Path, samples: int, size: int) -> Path:

@@ -18,7 +18,7 @@ the on-the-fly pair maker separately, per process). Reported: median step time o
 ``batch / median`` samples/s.
 
 Models: ``om_unet`` (the paper's generator, 39.5 M params, no mask) and the CPU recipe's
-``om_unet_small`` with ``mask_use=optional`` (configs/default_photos.yaml). ``--gate`` also
+``om_unet_small`` with ``mask_use=optional`` (configs/small_photos.yaml). ``--gate`` also
 times each model with the localisation gate (``gate="learned"``) and the ``localisation``
 and ``outside`` loss terms (weight 1 each; half of the batch without a mask, as with
 ``mask_dropout: 0.5``).

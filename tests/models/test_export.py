@@ -115,7 +115,7 @@ def test_cli(source, tmp_path, capsys):
     card.write_text(json.dumps({"recipe": "configs/default.yaml"}))
     rc = main(["export", str(source.parent), "--out", str(tmp_path / "pkg"), "--float16",
                "--inference", "two_stage_power=3", "--about", str(card)])
-    assert rc == 0 and "exported" in capsys.readouterr().out
+    assert rc == 0 and "exported" in capsys.readouterr().err
     saved = SavedModelConfig.read(tmp_path / "pkg")
     assert saved.kwargs["two_stage_power"] == 3.0 and saved.extra["trained"]["recipe"] == "configs/default.yaml"
     # user mistakes: exit 2, one line, no traceback, nothing written

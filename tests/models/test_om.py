@@ -86,10 +86,10 @@ def test_packaged_default_config_loads():
 
     from harmonykit.training import load_train_config
 
-    recipe = load_train_config(Path(__file__).resolve().parents[2] / "configs" / "default_photos.yaml",
+    recipe = load_train_config(Path(__file__).resolve().parents[2] / "configs" / "default.yaml",
                                ["data.images=."])
     assert cfg["name"] == recipe.model.name
-    assert cfg["kwargs"] == {**recipe.model.kwargs, **recipe.model.inference}
+    assert cfg["kwargs"] == {**recipe.model.kwargs, **recipe.model.inference, "pretrained": False}
 
 
 def test_parameter_counts_without_running():

@@ -22,7 +22,7 @@ SHIPPED = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 def test_all_expected_configs_are_shipped():
     assert set(SHIPPED) == {
         "om_hscene.yaml", "omgan_hscene.yaml", "rgb_hscene.yaml", "om_hlip.yaml", "omgan_hlip.yaml",
-        "rgb_hlip.yaml", "default_photos.yaml", "default.yaml", "srin_iharmony4.yaml", "srin_in_iharmony4.yaml",
+        "rgb_hlip.yaml", "small_photos.yaml", "default.yaml", "srin_iharmony4.yaml", "srin_in_iharmony4.yaml",
         "srin_rain_iharmony4.yaml", "srin_bain_iharmony4.yaml",
     }
 
@@ -46,7 +46,7 @@ def test_config_loads_and_validates(name):
         assert cfg.data.kind == "onthefly" and cfg.model.name == "om_effunet"
         assert model.mask_use == "optional" and model.localiser is not None and cfg.model.kwargs["pretrained"]
         assert cfg.data.exclude == []
-    elif name == "default_photos.yaml":
+    elif name == "small_photos.yaml":
         assert cfg.data.kind == "onthefly" and cfg.model.name == "om_unet_small"
         assert model.mask_use == "optional" and cfg.data.mask_dropout == 0.2
         assert cfg.data.exclude == []  # runs on any folder (the held-out ids live in benchmarks/_common.py)
@@ -77,7 +77,7 @@ def test_validation_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"data.mask_dropout_end=1.0 needs a mask-optional model"):
         load_train_config(CONFIGS / "om_hscene.yaml", ["data.mask_dropout_end=1.0"])
     with pytest.raises(ConfigError, match=r"data.mask_dropout_end must be in \[0, 1\], got 1.5"):
-        load_train_config(CONFIGS / "default_photos.yaml", ["data.images=.", "data.mask_dropout_end=1.5"])
+        load_train_config(CONFIGS / "small_photos.yaml", ["data.images=.", "data.mask_dropout_end=1.5"])
     with pytest.raises(ConfigError, match=r"gan.discriminator: unknown discriminator 'nope'"):
         load_train_config(CONFIGS / "omgan_hscene.yaml", ["gan.discriminator=nope"])
     with pytest.raises(ConfigError, match=r"loss.gan > 0 needs a gan: section"):
@@ -96,8 +96,8 @@ def test_default_recipe_runs_on_any_folder_with_only_iterations_set(photos, tmp_
     # the documented command plus a short budget: no data.exclude, no milestones needed
     from harmonykit.training.config import scaled_milestones
 
-    file_cfg = load_train_config(CONFIGS / "default_photos.yaml", validate=False)
-    cfg = load_train_config(CONFIGS / "default_photos.yaml", [f"data.images={photos}", "optim.iterations=2"])
+    file_cfg = load_train_config(CONFIGS / "small_photos.yaml", validate=False)
+    cfg = load_train_config(CONFIGS / "small_photos.yaml", [f"data.images={photos}", "optim.iterations=2"])
     assert file_cfg.optim.milestones and file_cfg.optim.milestones[-1] >= 2  # would be invalid unscaled
     assert cfg.optim.milestones == scaled_milestones(file_cfg.optim.milestones, file_cfg.optim.iterations, 2)
     assert all(m < 2 for m in cfg.optim.milestones)
@@ -128,11 +128,15 @@ def test_iterations_override_scales_or_keeps_milestones(caplog):
         load_train_config(CONFIGS / "om_hscene.yaml", ["optim.iterations=400"], scale_milestones=False)
 
 
-def test_packaged_default_is_the_default_recipe():
-    # one default recipe: the shipped model is the config's architecture, saved with its
-    # inference kwargs
-    cfg = load_train_config(CONFIGS / "default_photos.yaml", ["data.images=."])
-    saved = json.loads((resolve_model_dir("default") / CONFIG_NAME).read_text())
+@pytest.mark.parametrize("packaged, recipe", [("default", "default.yaml"), ("small", "small_photos.yaml")])
+def test_packaged_models_are_their_recipes(packaged, recipe):
+    # each shipped model is its config's architecture, saved with its inference kwargs; it
+    # carries every weight, so it records pretrained: false (no ImageNet wheel to load it)
+    cfg = load_train_config(CONFIGS / recipe, ["data.images=."])
+    saved = json.loads((resolve_model_dir(packaged) / CONFIG_NAME).read_text())
     assert saved["name"] == cfg.model.name
-    assert saved["kwargs"] == cfg.model.published_kwargs
-    assert "configs/default_photos.yaml" in saved["trained"]["recipe"]
+    expected = dict(cfg.model.published_kwargs)
+    if expected.get("pretrained"):
+        expected["pretrained"] = False
+    assert saved["kwargs"] == expected
+    assert f"configs/{recipe}" in saved["trained"]["recipe"]

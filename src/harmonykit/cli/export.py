@@ -101,7 +101,5 @@ def run(args: argparse.Namespace) -> int:
 
     out = export_model(found.directory, args.out, dtype="float16" if args.float16 else None,
                        inference=inference, about=about, overwrite=args.force)
-    load_model(out)  # what was written loads
-    size = (out / "model.safetensors").stat().st_size
-    print(f"exported {found.directory} -> {out} ({size / 1e6:.1f} MB)")
+    load_model(out)  # what was written loads (export_model logs what it wrote)
     return 0

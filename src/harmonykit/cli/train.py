@@ -13,8 +13,8 @@ CONFIG_FILE = "config.yaml"
 HELP = "train a model from a YAML config (resume, multi-GPU with torchrun)"
 DESCRIPTION = """Train a harmonization model.
 
-  harmonykit train configs/default_photos.yaml --set data.images=~/Pictures --out runs/photos
-  harmonykit train configs/default_photos.yaml --set data.images=~/Pictures --set optim.iterations=600
+  harmonykit train configs/small_photos.yaml --set data.images=~/Pictures --out runs/photos
+  harmonykit train configs/small_photos.yaml --set data.images=~/Pictures --set optim.iterations=600
                   (milestones scaled to the same fractions of the run; a note says so)
   harmonykit train configs/om_hscene.yaml --out runs/om_hscene --resume
   harmonykit train --resume --out runs/om_hscene             (reuse the run's config.yaml)

@@ -3,7 +3,7 @@
 Usage::
 
     from harmonykit.training import load_train_config, train
-    cfg = load_train_config("configs/default_photos.yaml", ["data.images=~/Pictures"])
+    cfg = load_train_config("configs/small_photos.yaml", ["data.images=~/Pictures"])
     result = train(cfg, "runs/photos")        # RUN/weights is loadable with load_model
 
 Modules: :mod:`~harmonykit.training.config` (:class:`TrainConfig`),
