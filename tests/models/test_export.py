@@ -75,15 +75,22 @@ def test_bad_settings_write_nothing(source, tmp_path, kwargs, match):
     assert not (tmp_path / "pkg").exists()
 
 
-def test_existing_folder_needs_overwrite_and_is_replaced_whole(source, tmp_path):
-    out = tmp_path / "pkg"
-    out.mkdir()
-    (out / "stale.txt").write_text("x")
-    with pytest.raises(HarmonykitError, match="not empty"):
+def test_existing_folder_needs_overwrite_and_a_users_folder_is_never_replaced(source, tmp_path):
+    out = export_model(source, tmp_path / "pkg", dtype="float16")
+    with pytest.raises(HarmonykitError, match="holds a model already"):
         export_model(source, out)
-    assert (out / "stale.txt").exists()
-    export_model(source, out, overwrite=True)
+    export_model(source, out, overwrite=True)  # a model folder is replaced
+    assert load_file(str(out / WEIGHTS_NAME))[next(iter(load_file(str(out / WEIGHTS_NAME))))].dtype == torch.float32
     assert sorted(p.name for p in out.iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
+    # a folder with anything else in it (a user's folder given by mistake) is left alone
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    for overwrite in (False, True):
+        with pytest.raises(HarmonykitError, match="notes.txt.*not replaced"):
+            export_model(source, mine, overwrite=overwrite)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert (mine / "notes.txt").read_text() == "precious"
     with pytest.raises(HarmonykitError, match="its own source"):
         export_model(out, out, overwrite=True)
 
@@ -120,7 +127,7 @@ def test_cli(source, tmp_path, capsys):
     assert saved.kwargs["two_stage_power"] == 3.0 and saved.extra["trained"]["recipe"] == "configs/default.yaml"
     # user mistakes: exit 2, one line, no traceback, nothing written
     for argv, match in [
-        (["export", str(source), "--out", str(tmp_path / "pkg")], "not empty"),
+        (["export", str(source), "--out", str(tmp_path / "pkg")], "holds a model already"),
         (["export", "reinhard", "--out", str(tmp_path / "b")], "baseline"),
         (["export", str(tmp_path / "nope"), "--out", str(tmp_path / "c")], "not found"),
         (["export", str(source), "--out", str(tmp_path / "d"), "--inference", "two_stage_power"], "KEY=VALUE"),

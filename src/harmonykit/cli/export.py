@@ -3,8 +3,8 @@ into a folder to share or package, optionally in float16 and with other weight-n
 inference settings.
 
 Exit status: 0 when the copy is written and loads; 2 for a user mistake (a spec that names
-no model, an unreadable or damaged model, a non-empty ``--out`` without ``--force``, a bad
-``--inference`` or ``--about``); nothing is written then.
+no model, an unreadable or damaged model, an ``--out`` that holds a model without
+``--force`` or any other file, a bad ``--inference`` or ``--about``); nothing is written then.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ mask-free; choose it on validation pairs, e.g. benchmarks/results/soft_mask_swee
 --about FILE.json stores a model card as "trained" in config.json.
 
 The folder is built beside --out and swapped in at once: at every instant --out is absent,
-the previous model or the new one.
+the previous model or the new one. --force replaces a model folder; a folder that holds any
+other file is never replaced.
 
 example (how the packaged default is made from its run):
   harmonykit export runs/default --out src/harmonykit/pretrained/default --float16 \\
@@ -42,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a weight-neutral setting (mask_free, two_stage_power); repeatable")
     parser.add_argument("--about", metavar="FILE.json", default=None,
                         help="a JSON object stored as the model card (\"trained\" in config.json)")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the model in --out (a folder with other files is never replaced)")
 
 
 def parse_settings(items: list[str]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from harmonykit.errors import HarmonykitError
 from harmonykit.io import replace_dir
-from harmonykit.models.saved import WEIGHTS_NAME, SavedModelConfig
+from harmonykit.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelConfig
 
 __all__ = ["ExportDtype", "EXPORT_DTYPES", "INFERENCE_KWARGS", "export_model"]
 
@@ -58,11 +58,13 @@ def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | No
             ``two_stage_power``), e.g. ``{"two_stage_power": 3.0}``.
         about: a JSON-able record stored as ``"trained"`` in ``config.json`` (the model
             card: recipe, data, budget, steps); merged over the source's.
-        overwrite: replace an existing, non-empty ``out``.
+        overwrite: replace an existing model folder ``out``. Only a folder that holds a
+            model and nothing else is replaced: one with other files is refused (it may be a
+            user's folder given by mistake; nothing in it is touched).
 
     Raises:
-        HarmonykitError: ``source`` is not a loadable model, ``out`` is ``source`` or exists
-            and is not empty (without ``overwrite``), an unknown ``dtype``, an ``inference``
+        HarmonykitError: ``source`` is not a loadable model, ``out`` is ``source``, holds a
+            model (without ``overwrite``) or any other file, an unknown ``dtype``, an ``inference``
             key that would change the weights or a value the model rejects, or ``about``
             not a mapping. Nothing is written then.
     """
@@ -84,8 +86,14 @@ def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | No
         raise HarmonykitError(f"{out}: the export would replace its own source; choose another folder")
     if out.exists() and not out.is_dir():
         raise HarmonykitError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise HarmonykitError(f"{out}: exists and is not empty (pass overwrite=True / --force to replace it)")
+    if out.is_dir() and any(out.iterdir()):
+        others = sorted(p.name for p in out.iterdir() if p.name not in (CONFIG_NAME, WEIGHTS_NAME))
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise HarmonykitError(f"{out}: holds files that are not a model's ({shown}); it is not replaced, "
+                                  "choose an empty or new folder")
+        if not overwrite:
+            raise HarmonykitError(f"{out}: holds a model already (pass overwrite=True / --force to replace it)")
     model = load_model(source)  # validated: names the file and the problem
     saved = SavedModelConfig.read(source)
     try:
