@@ -341,15 +341,18 @@ class TrainConfig:
             return
         if self.data.kind != "onthefly":
             raise ConfigError(f"data_phases apply to on-the-fly pairs only, not to data.kind {self.data.kind!r}")
-        starts = [p.start for p in self.data_phases]
-        if starts != sorted(set(starts)):
-            raise ConfigError(f"data_phases: starts must be strictly increasing, got {starts}")
-        if starts[-1] >= self.optim.iterations:
-            raise ConfigError(f"data_phases: start {starts[-1]} must be below optim.iterations ({self.optim.iterations})")
+        self._check_starts("data_phases", [p.start for p in self.data_phases])
         for phase in self.data_phases:
             if phase.mix.lut > 0 and self.data.mix.lut == 0:
                 raise ConfigError(f"data_phases (step {phase.start}): the lut family needs a weight in data.mix "
                                   "too (and data.luts), so that the LUT library is loaded")
+
+    def _check_starts(self, key: str, starts: list[int]) -> None:
+        """Phase starts (``loss_phases``, ``data_phases``): strictly increasing, below the run's end."""
+        if starts != sorted(set(starts)):
+            raise ConfigError(f"{key}: starts must be strictly increasing, got {starts}")
+        if starts and starts[-1] >= self.optim.iterations:
+            raise ConfigError(f"{key}: start {starts[-1]} must be below optim.iterations ({self.optim.iterations})")
 
     def loss_changes(self) -> list[int]:
         """The steps at which the loss weights may change: 0 and each phase's ``start``."""
@@ -374,14 +377,10 @@ class TrainConfig:
             raise ConfigError(f"max_minutes must be > 0 or null, got {self.max_minutes}")
         if self.loss.gan > 0 and self.gan is None:
             raise ConfigError("loss.gan > 0 needs a gan: section (discriminator, init_from)")
-        starts = [p.start for p in self.loss_phases]
-        if starts != sorted(set(starts)):
-            raise ConfigError(f"loss_phases: starts must be strictly increasing, got {starts}")
+        self._check_starts("loss_phases", [p.start for p in self.loss_phases])
         for start, weights in self.loss_schedule()[1:]:
             if weights.gan > 0 and self.gan is None:
                 raise ConfigError(f"loss_phases (step {start}): gan > 0 needs a gan: section")
-        if starts and starts[-1] >= self.optim.iterations:
-            raise ConfigError(f"loss_phases: start {starts[-1]} must be below optim.iterations ({self.optim.iterations})")
         self._check_data_phases()
         if self.gan is not None and self.loss.gan == 0:
             raise ConfigError("a gan: section is set but loss.gan is 0; set loss.gan (paper: 0.005)")
