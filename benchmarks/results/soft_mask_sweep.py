@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=256, help="pairs resized to SIZE x SIZE, as the evaluator does")
     ap.add_argument("--composites", type=Path, default=None, help="real composites (onlineDb or composite folder)")
     ap.add_argument("--composites-limit", type=int, default=None)
+    ap.add_argument("--composites-split", choices=("train", "val"), default=None,
+                    help="an onlineDb's composites of that split only (by source photo): choose a map on "
+                         "train, report val")
     ap.add_argument("--map", action="append", default=[], dest="maps", help="pK, ramp:LO:HI or thr:T (repeatable)")
     ap.add_argument("--oracle", action="store_true", help="also the true mask (paired benchmarks)")
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         from harmonykit.data.composites import open_composites
         from harmonykit.evaluation.reference_free import evaluate_real_composites
 
-        comps = open_composites(args.composites)
+        comps = open_composites(args.composites, split=args.composites_split)
         real_rows = {}
         # one evaluator pass per map, so each composite is localised once per map (keeping every
         # composite's p at its own size between passes would cost memory in proportion to the set)

@@ -11,6 +11,7 @@ import torch
 from harmonykit.errors import HarmonykitError
 from harmonykit.training.checkpoint import (
     checkpoint_dir,
+    checkpoint_step,
     decode_state,
     encode_state,
     load_checkpoint,
@@ -91,8 +92,15 @@ def test_load_falls_back_to_previous_checkpoint(tmp_path):
     os.replace(last, last.parent / ".last.old")
     ck = load_checkpoint(tmp_path)
     assert ck is not None and ck.step == 5 and ck.state == {"x": 1}
+    assert checkpoint_step(tmp_path) == 5  # from the metadata of the previous copy too
     assert load_checkpoint(tmp_path / "nothing") is None
+    assert checkpoint_step(tmp_path / "nothing") is None
     os.replace(last.parent / ".last.old", last)
     (last / "state.json").write_text("{broken")
     with pytest.raises(HarmonykitError, match="state.json: cannot read checkpoint metadata"):
         load_checkpoint(tmp_path)
+    with pytest.raises(HarmonykitError, match="state.json: cannot read checkpoint metadata"):
+        checkpoint_step(tmp_path)
+    (last / "state.json").write_text("[1, 2]")
+    with pytest.raises(HarmonykitError, match="state.json: unsupported checkpoint format"):
+        checkpoint_step(tmp_path)

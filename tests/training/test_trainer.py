@@ -108,6 +108,11 @@ def test_resume_refuses_a_changed_config(write_config, tmp_path, capsys):
     code = cli(["train", str(cfg_path), "--out", str(run), "--resume", "--set", "optim.lr=1e-3"])
     err = capsys.readouterr().err
     assert code == 2 and "differs from" in err and "optim.lr" in err and "optim.milestones" in err
+    # refused before the checkpoint's tensors are read: a damaged model file is not even opened
+    (run / "checkpoints" / "last" / "model.safetensors").write_bytes(b"damaged")
+    code = cli(["train", str(cfg_path), "--out", str(run), "--resume", "--set", "optim.lr=1e-3"])
+    err = capsys.readouterr().err
+    assert code == 2 and "optim.lr" in err and "model.safetensors" not in err
 
 
 def test_omgan_from_om_run_and_resume(write_config, tmp_path, monkeypatch):

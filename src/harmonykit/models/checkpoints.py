@@ -32,6 +32,7 @@ __all__ = [
     "readable_dir",
     "checkpoint_dir",
     "has_checkpoint",
+    "checkpoint_step",
     "load_checkpoint",
     "weights_step",
 ]
@@ -87,6 +88,30 @@ def has_checkpoint(run_dir: str | Path) -> bool:
     return readable_dir(checkpoint_dir(run_dir)) is not None
 
 
+def _read_meta(path: Path) -> dict[str, Any]:
+    meta_file = path / "state.json"
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HarmonykitError(f"{meta_file}: cannot read checkpoint metadata ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise HarmonykitError(f"{meta_file}: unsupported checkpoint format {got!r}")
+    return meta
+
+
+def checkpoint_step(run_dir: str | Path) -> int | None:
+    """The step of the run's last checkpoint from its metadata alone (no tensors read), or
+    ``None`` when it has none; what a resume checks its configuration against before the
+    checkpoint is loaded.
+
+    Raises:
+        HarmonykitError: the checkpoint's metadata cannot be read (names the file).
+    """
+    path = readable_dir(checkpoint_dir(run_dir))
+    return None if path is None else int(_read_meta(path)["step"])
+
+
 def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint | None:
     """The run's last checkpoint, or ``None`` when it has none.
 
@@ -110,13 +135,7 @@ def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu
         except Exception as exc:
             raise HarmonykitError(f"{f}: cannot read checkpoint ({exc})") from None
 
-    meta_file = path / "state.json"
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise HarmonykitError(f"{meta_file}: cannot read checkpoint metadata ({exc})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise HarmonykitError(f"{meta_file}: unsupported checkpoint format {meta.get('format')!r}")
+    meta = _read_meta(path)
     tensors = st("state.safetensors") or {}
     model = st("model.safetensors")
     ema = st("ema.safetensors")

@@ -37,7 +37,13 @@ from harmonykit.config import dump_config, load_config
 from harmonykit.errors import ConfigError, HarmonykitError
 from harmonykit.io import atomic_write_text
 from harmonykit.models.base import HarmonizationModel
-from harmonykit.models.checkpoints import Checkpoint, has_checkpoint, load_checkpoint, weights_step
+from harmonykit.models.checkpoints import (
+    Checkpoint,
+    checkpoint_step,
+    has_checkpoint,
+    load_checkpoint,
+    weights_step,
+)
 from harmonykit.training.build import (
     build_discriminator,
     build_generator,
@@ -285,10 +291,11 @@ def build_run_state(cfg: TrainConfig, run_dir: Path, resume: bool, ctx: DistCont
 
 def _open_run(cfg: TrainConfig, run_dir: Path, resume: bool, ctx: DistContext) -> Checkpoint | None:
     """Check and prepare ``run_dir`` (rank 0) and read its last checkpoint (``resume``)."""
-    ckpt = load_checkpoint(run_dir, map_location="cpu") if resume else None
-    if ctx.is_main:
-        prepare_run_dir(cfg, run_dir, resume, done=ckpt.step if ckpt is not None else 0)
+    if ctx.is_main:  # the configuration is checked before any tensor is read
+        done = checkpoint_step(run_dir) if resume else None
+        prepare_run_dir(cfg, run_dir, resume, done=done or 0)
         remove_stale_temporaries(run_dir)
+    ckpt = load_checkpoint(run_dir, map_location="cpu") if resume else None
     if resume and ckpt is None and ctx.is_main:
         log.info("%s has no checkpoint yet, starting from step 0", run_dir)
     if ckpt is not None and ckpt.step > cfg.optim.iterations:
