@@ -92,6 +92,11 @@ def test_inference_kwargs_are_published_not_trained(write_config, tmp_path):
     ck = load_checkpoint(run)
     one = load_model(run / "weights")
     assert all(torch.equal(one.state_dict()[k].float(), ck.ema[k].float()) for k in ck.ema)  # the same weights
+    # weight-neutral, so a resume may change it: the steps after publish the new setting
+    more = load_train_config(run / "config.yaml", ["optim.iterations=3", "model.inference.two_stage_power=3.0"])
+    train(more, run, resume=True)
+    saved = json.loads((run / "weights" / "config.json").read_text())
+    assert saved["kwargs"]["two_stage_power"] == 3.0 and saved["training"]["step"] == 3
 
 
 def test_inference_kwargs_are_checked(write_config):

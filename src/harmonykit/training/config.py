@@ -390,8 +390,11 @@ class TrainConfig:
             )
 
 
-#: keys that may differ between a run's saved config and the one given with ``--resume``
+#: keys (and the keys below them) that may differ between a run's saved config and the one
+#: given with ``--resume``: the budget, the machine, the logging, and ``model.inference``
+#: (weight-neutral: it changes only what the published weights record, not a training step)
 RESUME_MUTABLE_KEYS: tuple[str, ...] = (
+    "model.inference",
     "optim.iterations",
     "data.workers",
     "log_every",

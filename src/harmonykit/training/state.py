@@ -113,7 +113,7 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool, done: int = 0
             mutable.add("loss_phases")
         if same_data_until(saved, cfg, done):
             mutable.add("data_phases")
-        diff = [k for k in config_diff(saved, cfg) if k not in mutable]
+        diff = [k for k in config_diff(saved, cfg) if not any(k == m or k.startswith(m + ".") for m in mutable)]
         if diff:
             raise ConfigError(
                 f"--resume: the configuration differs from {saved_path} in {', '.join(diff)}; only "
