@@ -103,3 +103,16 @@ def test_user_mistakes_exit_2_without_traceback(ih4, tmp_path, capsys, extra, me
     assert rc == 2
     assert message in err and "Traceback" not in err
     assert err.startswith("harmonykit regions: error:")
+
+
+def test_help_states_the_labellers_real_defaults(capsys):
+    import inspect
+
+    from harmonykit.regionmaps.labels import superpixel_labels
+
+    with pytest.raises(SystemExit):
+        main(["regions", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = inspect.signature(superpixel_labels).parameters
+    for flag, key in (("--n-segments", "n_segments"), ("--compactness", "compactness"), ("--scale", "scale")):
+        assert f"(default {defaults[key].default:g})" in text.split(flag)[-1].split("--")[0], flag

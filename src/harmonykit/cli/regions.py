@@ -9,12 +9,14 @@ cached); 1 when an item failed for an internal reason.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harmonykit.regionmaps import DEFAULT_MAX_SIDE  # light: numpy only
+from harmonykit.regionmaps.labels import superpixel_labels
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,9 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, metavar="PX",
                         help=f"compute on a copy with at most this longer side (default {DEFAULT_MAX_SIDE}, as "
                              "in training; 0 = full size); must match what the model is trained/tested with")
-    parser.add_argument("--n-segments", type=int, default=None, help="slic: about this many regions (default 12)")
-    parser.add_argument("--compactness", type=float, default=None, help="slic compactness (default 10)")
-    parser.add_argument("--scale", type=float, default=None, help="felzenszwalb scale (default 400)")
+    defaults = {k: v.default for k, v in inspect.signature(superpixel_labels).parameters.items()}
+    parser.add_argument("--n-segments", type=int, default=None,
+                        help=f"slic: about this many regions (default {defaults['n_segments']})")
+    parser.add_argument("--compactness", type=float, default=None,
+                        help=f"slic compactness (default {defaults['compactness']:g})")
+    parser.add_argument("--scale", type=float, default=None,
+                        help=f"felzenszwalb scale (default {defaults['scale']:g})")
     parser.add_argument("--min-size", type=int, default=None, help="felzenszwalb minimum region size in pixels")
     parser.add_argument("--layout", default="auto", choices=LAYOUT_CHOICES,
                         help="layout of SOURCE (default: auto-detect; 'images' = a folder of plain images)")
