@@ -72,6 +72,7 @@ __all__ = [
     "atomic_write_text",
     "is_temp_name",
     "remove_stale_temp_files",
+    "tagged_temp_path",
     "list_images",
 ]
 
@@ -393,6 +394,19 @@ def remove_stale_temp_files(folder: str | Path, recursive: bool = False, own: bo
     if removed:
         log.info("removed %d stale temporary file(s) under %s", len(removed), folder)
     return removed
+
+
+def tagged_temp_path(path: str | Path) -> Path:
+    """A new empty file beside ``path``, named like :func:`atomic_write`'s temporaries
+    (``.<name>.tmp-<host>-<pid>-<random><suffix>``, ``path``'s suffix), so that
+    :func:`remove_stale_temp_files` removes it after a kill; for writes staged in two phases
+    (:class:`harmonykit.outputs.ItemWrites`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{_host_tag()}-{os.getpid()}-", suffix=path.suffix,
+                               dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
 
 
 @contextlib.contextmanager

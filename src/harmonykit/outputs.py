@@ -11,8 +11,9 @@ Every command that writes files uses these rules (``harmonize``, ``edit``, ``eva
   same file through a link); only an explicit ``allow`` (``harmonize --overwrite``) lets
   results replace their inputs.
 * :func:`write_or_fail` - a write that fails (disk full, folder gone) becomes an
-  :class:`OutputError` naming the file; :class:`ItemWrites` removes what one item already
-  wrote when a later write of the same item fails, so an item is on disk whole or not at all.
+  :class:`OutputError` naming the file; :class:`ItemWrites` writes the files of one item
+  beside their destinations and moves them into place only when all are written, so an item
+  is on disk whole or not at all and a failed item leaves the previous files as they were.
 * :func:`remove_if_created_empty` - a folder the command created and left empty (every input
   failed) is removed again.
 
@@ -30,6 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harmonykit.errors import HarmonykitError
+from harmonykit.io import tagged_temp_path
 
 __all__ = ["OutputError", "check_writable", "refuse_overwrite", "refuse_inside", "write_or_fail", "ItemWrites",
            "remove_if_created_empty"]
@@ -137,25 +139,86 @@ def write_or_fail(path: str | Path, write: Callable[[Path], object]) -> None:
 
 class ItemWrites:
     """The files of one item (an image and its masks, heatmaps, figure), written whole or
-    not at all: :meth:`write` records each finished file; :meth:`discard` removes them
-    (when a later write of the item fails)."""
+    not at all, in two phases: :meth:`write` writes each file to a hidden temporary beside
+    its destination (same folder and extension, so the writer picks the same format);
+    :meth:`commit` moves them all into place once every one is written; :meth:`discard`
+    (a later write of the item failed) removes the temporaries. Until :meth:`commit`, no file
+    the user had is touched, so a failure never costs the results of an earlier run.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> item = ItemWrites()
+    >>> _ = item.write(d / "a.txt", lambda p: p.write_text("new"))
+    >>> sorted(q.name for q in d.iterdir()) == [item.staged[0][0].name] and not (d / "a.txt").exists()
+    True
+    >>> item.commit() == [d / "a.txt"], (d / "a.txt").read_text()
+    (True, 'new')
+    """
 
     def __init__(self) -> None:
-        self.written: list[Path] = []
+        self.staged: list[tuple[Path, Path]] = []  # (temporary, destination)
+
+    @property
+    def written(self) -> list[Path]:
+        """The destinations written so far (not yet in place before :meth:`commit`)."""
+        return [dest for _, dest in self.staged]
 
     def write(self, path: str | Path, write: Callable[[Path], object]) -> Path:
+        """``write(temporary)`` for the destination ``path``; returns ``path``.
+
+        Raises:
+            OutputError: the write failed (names ``path``).
+        """
         path = Path(path)
-        write_or_fail(path, write)
-        self.written.append(path)
+        try:
+            tmp = tagged_temp_path(path)  # removed as stale when this process is killed
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        try:
+            write(tmp)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        self.staged.append((tmp, path))
         return path
 
+    def commit(self) -> list[Path]:
+        """Move every written file into place (each by one rename); the destinations.
+
+        Raises:
+            OutputError: a destination is a folder, or a rename failed (names the file); the
+                temporaries not yet moved are removed.
+        """
+        try:
+            for _, dest in self.staged:
+                if dest.is_dir():
+                    raise OutputError(f"cannot write {dest}: a folder of that name is in the way")
+            done = []
+            for tmp, dest in self.staged:
+                try:
+                    os.replace(tmp, dest)
+                except OSError as exc:
+                    raise OutputError(f"cannot write {dest}: {exc.strerror or exc}") from None
+                done.append(dest)
+        except BaseException:
+            self.discard()
+            raise
+        self.staged = []
+        return done
+
     def discard(self) -> None:
-        for p in self.written:
+        """Remove the temporaries of the files written so far (nothing the user had)."""
+        for tmp, _ in self.staged:
             with contextlib.suppress(OSError):
-                p.unlink()
-        if self.written:
-            log.debug("removed %d finished output(s) of a failed item", len(self.written))
-        self.written = []
+                tmp.unlink()
+        if self.staged:
+            log.debug("removed %d unfinished output(s) of a failed item", len(self.staged))
+        self.staged = []
 
 
 def remove_if_created_empty(folder: str | Path, existed: bool) -> bool:

@@ -181,6 +181,43 @@ def test_disk_full_mid_batch_count_is_what_is_on_disk(tmp_path, tmpfs, astronaut
     assert f"wrote {len(complete)} image(s)" in err
 
 
+def test_a_failed_rerun_keeps_the_previous_results(pngs, om_tiny_dir, tmp_path, capsys):
+    """An item whose last file cannot be written leaves every file of the previous run as it
+    was (found by fault injection: the finished files had already replaced the old ones and
+    were then deleted), in harmonize and in edit."""
+    out = tmp_path / "out"
+    common = ["--model", str(om_tiny_dir), "--work-size", "32"]
+    assert main(["harmonize", str(pngs / "astro.png"), "--out", str(out), *common, "--save-masks"]) == 0
+    before = _bytes(out)
+    (out / "astro.masks.npz").unlink()
+    (out / "astro.masks.npz").mkdir()  # the second file of the item cannot be written
+    capsys.readouterr()
+    assert main(["harmonize", str(pngs / "astro.png"), "--out", str(out), *common, "--save-masks",
+                 "--mask", str(pngs / "cat.png")]) == 2  # (a different result, were it written)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "astro.masks.npz" in err and "wrote 0 image(s)" in err
+    after = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+    assert after == {k: v for k, v in before.items() if k != "astro.masks.npz"}  # no temporaries either
+    # edit: OUT exists from an earlier edit; the masks file cannot be written -> OUT untouched
+    masks = tmp_path / "m.npz"
+    (out / "astro.masks.npz").rmdir()
+    assert main(["harmonize", str(pngs / "astro.png"), "--out", str(tmp_path / "h"), *common, "--save-masks"]) == 0
+    (tmp_path / "h" / "astro.masks.npz").rename(masks)
+    edited = tmp_path / "edited.png"
+    assert main(["edit", str(pngs / "astro.png"), "--masks", str(masks), "--offset", "l_add=5",
+                 "--out", str(edited)]) == 0
+    first = edited.read_bytes()
+    blocker = tmp_path / "blocked.npz"
+    blocker.mkdir()
+    capsys.readouterr()
+    code = main(["edit", str(pngs / "astro.png"), "--masks", str(masks), "--offset", "l_add=9",
+                 "--out", str(edited), "--save-masks", str(blocker)])
+    assert code == 2
+    _one_error_line(capsys.readouterr().err, "blocked.npz")
+    assert edited.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 # ------------------------------------------------------------------ 8. smaller items
 def test_no_empty_output_folder_when_every_input_fails(tmp_path, capsys):
     bad = tmp_path / "bad.png"

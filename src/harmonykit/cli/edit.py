@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     item = ItemWrites()  # OUT and the edited masks: written whole or not at all
     try:
         _write(item, out, result, alpha, edited, gains, offsets, meta, rgb, args)
+        item.commit()
     except Exception:
         item.discard()
         raise

@@ -181,14 +181,16 @@ def _process(harmonizer: Any, job: Any, prefetch: Any, mask_option: str | None) 
     for path in bar:
         item = ItemWrites()
         try:
-            result = harmonize_item(harmonizer, job, path, lambda p=path: prefetch.take(p), owners, compares, item)
+            result = harmonize_item(harmonizer, job, path, lambda p=path: prefetch.take(p), owners, item)
+            written = item.commit()  # every file of the item is written: now they replace the previous ones
+            compares.extend(p for p in written if p.name.endswith(".compare.jpg"))
             for k in totals:
                 totals[k] += result.timings.get(k, 0.0)
             done += 1
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one bad file must not stop the batch
-            item.discard()  # an item is on disk whole or not at all: the count below is what is there
+            item.discard()  # nothing of a failed item is in place: the count below is what is there
             reason = str(exc) if isinstance(exc, ItemError) else _describe(exc, path)
             if not isinstance(exc, (ItemError, HarmonykitError)):
                 internal += 1

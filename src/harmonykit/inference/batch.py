@@ -160,10 +160,10 @@ def _lalonde_mat(image: Path) -> _LalondeMat | None:
 
 
 def harmonize_item(harmonizer: Any, job: HarmonizeJob, path: Path, image: Any, owners: dict[str, Path],
-                   compares: list[Path], item: Any) -> Any:
+                   item: Any) -> Any:
     """Harmonize one input (``image``: its decoded pixels, :meth:`Prefetcher.take`) and write
-    its outputs through ``item`` (an :class:`~harmonykit.outputs.ItemWrites`: all or none);
-    returns the :class:`~harmonykit.inference.Result`."""
+    its outputs through ``item`` (an :class:`~harmonykit.outputs.ItemWrites`: all or none;
+    the caller commits it); returns the :class:`~harmonykit.inference.Result`."""
     from harmonykit.io import write_image
 
     stem = path.stem
@@ -186,7 +186,6 @@ def harmonize_item(harmonizer: Any, job: HarmonizeJob, path: Path, image: Any, o
         cmp_path = job.out_dir / f"{stem}.compare.jpg"
         figure = before_after(result.input_rgb, result.rgb, "after" + (" (with mask)" if result.mask_used else ""))
         item.write(cmp_path, lambda p: write_image(p, figure))
-        compares.append(cmp_path)
     return result
 
 
