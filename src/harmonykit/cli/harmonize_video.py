@@ -13,6 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harmonykit.video import VideoHarmonizer
 
 __all__ = ["add_video_arguments", "run_clips", "run_edit_clip"]
 
@@ -47,7 +51,7 @@ def _output_path(clip: Path, out_dir: Path) -> Path:
 
 def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
     """Harmonize every clip of ``clips`` (see the module docstring); the exit status."""
-    from harmonykit.errors import HarmonykitError, batch_exit_code
+    from harmonykit.errors import HarmonykitError
     from harmonykit.video.io import require_av
 
     require_av()
@@ -68,13 +72,11 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
         raise HarmonykitError(f"--mask {mask_arg} is the mask of one clip but {len(clips)} clips were given; use "
                               "--mask auto (<stem>_mask.mp4, <stem>_mask.png or <stem>_masks/ next to each clip)")
     out_dir = Path(args.out).expanduser()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HarmonykitError(f"--out {out_dir} exists and is not a folder")
-    from harmonykit.cli.common import check_model_spec, clean_exit_on_sigterm
+    _check_outputs(args, clips, out_dir, mask_arg)  # before the model loads
+    from harmonykit.cli.common import check_model_spec
 
     check_model_spec(args.model)
     from harmonykit.video import VideoHarmonizer
-    from harmonykit.video.sources import find_clip_mask
 
     vh = VideoHarmonizer.from_pretrained(args.model, smoothing=args.smoothing, cut_threshold=args.cut_threshold,
                                          network_every=args.network_every, device=args.device,
@@ -84,12 +86,47 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
     h = vh.harmonizer
     print(f"model: {h.name} ({h.kind}, mask {h.mask_use}), work size {args.work_size}, smoothing "
           f"{args.smoothing if vh.smooths else 'off'}, device {h.device}", file=sys.stderr)
+    existed = out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     from harmonykit.io import remove_stale_temp_files
+    from harmonykit.outputs import remove_if_created_empty
 
     removed = remove_stale_temp_files(out_dir)
     if removed:
         print(f"note: removed {len(removed)} temporary file(s) an interrupted run left in {out_dir}", file=sys.stderr)
+    try:
+        return _process_clips(args, clips, out_dir, mask_arg, vh)
+    finally:  # every clip failed: no empty folder is left behind
+        remove_if_created_empty(out_dir, existed)
+
+
+def _check_outputs(args: argparse.Namespace, clips: list[Path], out_dir: Path, mask_arg: str | None) -> None:
+    """The output folder is writable and no output replaces an input clip or mask (unless
+    ``--overwrite``), as for photos."""
+    from harmonykit.outputs import check_writable, refuse_overwrite
+    from harmonykit.video.sources import find_clip_mask
+
+    check_writable(out_dir, "--out")
+    inputs: list[Path] = list(clips)
+    if mask_arg == "auto":
+        inputs += [m for c in clips if (m := find_clip_mask(c)) is not None]
+    elif mask_arg is not None:
+        inputs.append(Path(mask_arg))
+    outputs = [_output_path(c, out_dir) for c in clips]
+    if args.save_masks:
+        outputs += [out_dir / f"{c.stem}.masks.npz" for c in clips]
+    refuse_overwrite(outputs, inputs, allow=getattr(args, "overwrite", False),
+                     hint="choose another --out (or pass --overwrite to replace the inputs)")
+
+
+def _process_clips(args: argparse.Namespace, clips: list[Path], out_dir: Path, mask_arg: str | None,
+                   vh: VideoHarmonizer) -> int:
+    """The clips one by one: a bad clip is reported and the rest are done; the exit status."""
+    from harmonykit.cli.common import clean_exit_on_sigterm
+    from harmonykit.errors import HarmonykitError, batch_exit_code
+    from harmonykit.video.sources import find_clip_mask
+
+    h = vh.harmonizer
     failures: list[tuple[str, str]] = []
     internal = 0
     with clean_exit_on_sigterm(out_dir):
@@ -111,6 +148,10 @@ def run_clips(args: argparse.Namespace, clips: list[Path]) -> int:
             except HarmonykitError as exc:
                 failures.append((str(clip), str(exc)))
                 print(f"harmonykit harmonize: error: {exc}", file=sys.stderr)
+                continue
+            except OSError as exc:  # the output could not be written (a folder in the way, disk full)
+                failures.append((str(clip), f"cannot write its output in {out_dir}: {exc.strerror or exc}"))
+                print(f"harmonykit harmonize: error: {clip}: {failures[-1][1]}", file=sys.stderr)
                 continue
             except (MemoryError, RuntimeError) as exc:
                 internal += 1
