@@ -84,3 +84,27 @@ def test_evaluate_exit_codes(tmp_path, bench, capsys) -> None:
 def test_compare_rejects_non_reports(tmp_path, capsys) -> None:
     rc, _, err = _run(capsys, "compare", str(tmp_path))
     assert rc == 2 and "metrics.json" in err
+    rc, _, err = _run(capsys, "compare", str(tmp_path / "nothing"))
+    assert rc == 2 and "no such file or folder" in err
+    # damaged metrics.json files: one line naming the file, no traceback (found by fault injection)
+    for i, text in enumerate(['{"overall": {}, "settings": {}}', '{"overall": "x", "settings": 1}', "[1]"]):
+        d = tmp_path / f"damaged{i}"
+        d.mkdir()
+        (d / "metrics.json").write_text(text)
+        rc, _, err = _run(capsys, "compare", str(d))
+        assert rc == 2 and "not an evaluation report" in err and "Traceback" not in err, err
+
+
+def test_compare_out_never_replaces_a_report_and_bad_outs_are_one_error(tmp_path, bench, capsys) -> None:
+    rc, _, _ = _run(capsys, "evaluate", str(bench), "--model", "identity", "--size", "32", "--out",
+                    str(tmp_path / "id"))
+    assert rc == 0
+    metrics = tmp_path / "id" / "metrics.json"
+    before = metrics.read_bytes()
+    (tmp_path / "afile").write_text("x")
+    for out in (metrics, tmp_path / "id" / "table2.md", tmp_path / "id", tmp_path / "afile" / "c.md"):
+        rc, printed, err = _run(capsys, "compare", str(tmp_path / "id"), "--out", str(out))
+        assert rc == 2 and "--out" in err and "Traceback" not in err and printed == "", (out, err)
+    assert metrics.read_bytes() == before and not (tmp_path / "id" / "table2.md").exists()
+    rc, printed, _ = _run(capsys, "compare", str(tmp_path / "id"), "--out", str(tmp_path / "c.md"))
+    assert rc == 0 and (tmp_path / "c.md").read_text() == printed

@@ -32,12 +32,30 @@ def run(args: argparse.Namespace) -> int:
     from harmonykit.errors import HarmonykitError
     from harmonykit.evaluation.report import compare_reports, load_report
     from harmonykit.io import atomic_write_text
+    from harmonykit.outputs import write_or_fail
 
     if args.names is not None and len(args.names) != len(args.reports):
         raise HarmonykitError(f"--names has {len(args.names)} names for {len(args.reports)} reports")
     summaries = [load_report(p) for p in args.reports]
+    out = Path(args.out).expanduser() if args.out else None
+    if out is not None:  # before anything is printed
+        _check_out(out, [Path(p) for p in args.reports])
     text = compare_reports(summaries, args.names)
     print(text, end="")
-    if args.out:
-        atomic_write_text(Path(args.out), text)
+    if out is not None:
+        write_or_fail(out, lambda p: atomic_write_text(p, text))
     return 0
+
+
+def _check_out(out: Path, reports: list[Path]) -> None:
+    """``--out`` is a file that can be written and is not part of a report being read."""
+    from harmonykit.outputs import OutputError, check_writable, refuse_inside
+
+    if out.is_dir():
+        raise OutputError(f"--out {out}: is a folder; give a file name (e.g. comparison.md)")
+    check_writable(out.parent, "--out")
+    for r in reports:
+        if r.is_dir():
+            refuse_inside(out, r, "the report", "--out")
+        elif out.expanduser().resolve() == r.expanduser().resolve():
+            raise OutputError(f"--out {out} is the report {r}: choose another file")

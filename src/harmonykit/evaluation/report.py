@@ -389,6 +389,8 @@ def write_report(
 def load_report(path: str | Path) -> dict[str, Any]:
     """Read a report's ``metrics.json`` (``path``: the report directory or the file)."""
     p = Path(path)
+    if not p.exists():
+        raise HarmonykitError(f"{p}: no such file or folder")
     f = p / "metrics.json" if p.is_dir() else p
     if not f.is_file():
         raise HarmonykitError(f"{p}: not an evaluation report (no metrics.json)")
@@ -396,9 +398,36 @@ def load_report(path: str | Path) -> dict[str, Any]:
         data = json.loads(f.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HarmonykitError(f"{f}: invalid JSON ({exc})") from None
-    if not isinstance(data, dict) or "overall" not in data or "settings" not in data:
-        raise HarmonykitError(f"{f}: not an evaluation report (missing 'overall' or 'settings')")
+    except OSError as exc:
+        raise HarmonykitError(f"{f}: cannot read it ({exc.strerror or exc})") from None
+    problem = _report_problem(data)
+    if problem:
+        raise HarmonykitError(f"{f}: not an evaluation report ({problem})")
     return data
+
+
+def _report_problem(data: Any) -> str | None:
+    """What a ``metrics.json`` lacks for :func:`compare_reports`, or ``None``.
+
+    >>> _report_problem({"settings": {}, "overall": {"n": 1, "composite": {}, "model": {}}}) is None
+    True
+    >>> _report_problem({"settings": {}, "overall": {}})
+    "missing 'overall.n'"
+    """
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    for key in ("settings", "overall"):
+        if not isinstance(data.get(key), dict):
+            return f"missing {key!r}"
+    overall = data["overall"]
+    if not isinstance(overall.get("n"), int):
+        return "missing 'overall.n'"
+    for key in ("composite", "model"):
+        if not isinstance(overall.get(key), dict):
+            return f"missing 'overall.{key}'"
+    if not isinstance(data.get("per_subset", {}), dict):
+        return "'per_subset' is not an object"
+    return None
 
 
 def _short_setting(summary: Mapping[str, Any]) -> str:
