@@ -113,7 +113,8 @@ def paste_cutout(cutout: Any, background: Any, at: tuple[int, int] = (0, 0), sca
     at = (check("position", at[0], "at x"), check("position", at[1], "at y"))
     fg = _rgba(cutout, "cut-out")
     if fg[..., 3].min() == 255:
-        raise HarmonykitError("the cut-out has no transparent pixels: save it as a PNG with an alpha channel "
+        where = f"{cutout}: " if isinstance(cutout, (str, Path)) else ""
+        raise HarmonykitError(f"{where}the cut-out has no transparent pixels: save it as a PNG with an alpha channel "
                               "(or use 'harmonykit harmonize IMAGE --mask MASK' when the composite is made)")
     h0, w0 = fg.shape[:2]
     check("cutout_side", max(1, round(max(h0, w0) * scale)), f"the cut-out scaled by {scale:g}: its longer side")

@@ -89,3 +89,25 @@ def test_position_and_scale_are_checked_by_the_shared_validator(files, tmp_path,
         err = capsys.readouterr().err
         assert what in err and "out of range" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_bad_outputs_are_one_error_and_a_failed_set_keeps_the_previous_files(files, om_tiny_dir, tmp_path, capsys):
+    """Found by fault injection: unwritable --out paths were tracebacks, and a set whose last
+    file could not be written had already replaced the earlier composite."""
+    fg, bg = str(files / "cat.png"), str(files / "bg.jpg")
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        assert main(["composite", fg, bg, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "--out" in err and "Traceback" not in err, err
+    assert main(["composite", fg, str(files), "--out", str(tmp_path / "o")]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main(["composite", fg, bg, "--at", "5,5", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "cat_on_bg_harmonized.png").mkdir()  # the third file cannot be written
+    code = main(["composite", fg, bg, "--at", "20,10", "--harmonize", "--model", str(om_tiny_dir), "--work-size",
+                 "32", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "cat_on_bg_harmonized.png" in err and "Traceback" not in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # no temporaries either

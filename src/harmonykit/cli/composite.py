@@ -45,10 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harmonykit.composite import composite, output_names, parse_position
-    from harmonykit.errors import HarmonykitError, ImageReadError
+    from harmonykit.errors import ImageReadError
 
     at = parse_position(args.at)
     for p in (args.fg, args.bg):
+        if Path(p).is_dir():
+            raise ImageReadError(p, "is a folder, not an image")
         if not Path(p).is_file():
             raise ImageReadError(p, "file does not exist")
     from harmonykit.limits import check
@@ -57,8 +59,17 @@ def run(args: argparse.Namespace) -> int:
     check("position", at[0], "--at X")
     check("position", at[1], "--at Y")
     out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise HarmonykitError(f"--out {out} exists and is not a folder")
+    names = output_names(args.fg, args.bg)
+    from harmonykit.outputs import (
+        ItemWrites,
+        check_writable,
+        refuse_overwrite,
+        remove_if_created_empty,
+    )
+
+    check_writable(out, "--out")  # before the model loads
+    targets = [out / names[k] for k in ("composite", "mask", *(("harmonized",) if args.harmonize else ()))]
+    refuse_overwrite(targets, [args.fg, args.bg])
     harmonizer = None
     if args.harmonize:
         from harmonykit.cli.common import check_model_spec
@@ -75,12 +86,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     from harmonykit.io import atomic_write_bytes, encode_png
 
-    names = output_names(args.fg, args.bg)
-    out.mkdir(parents=True, exist_ok=True)
-    written = [(names["composite"], c.image), (names["mask"], c.mask)]
-    if c.harmonized is not None:
-        written.append((names["harmonized"], c.harmonized))
-    for name, arr in written:
-        atomic_write_bytes(out / name, encode_png(arr))
-        print(f"wrote {out / name}", file=sys.stderr)
+    arrays = [c.image, c.mask] + ([c.harmonized] if c.harmonized is not None else [])
+    item = ItemWrites()  # the set is written whole or not at all: a failure keeps the previous files
+    existed = out.exists()
+    try:
+        for target, arr in zip(targets, arrays):
+            data = encode_png(arr)
+            item.write(target, lambda p, data=data: atomic_write_bytes(p, data))
+        written = item.commit()
+    except BaseException:
+        item.discard()
+        remove_if_created_empty(out, existed)
+        raise
+    for target in written:
+        print(f"wrote {target}", file=sys.stderr)
     return 0
