@@ -67,6 +67,7 @@ def test_without_options_an_exact_copy(source, tmp_path):
     ({"inference": {"ngf": 8}}, "weight-neutral"),
     ({"inference": {"pretrained": True}}, "weight-neutral"),
     ({"inference": {"mask_free": "sideways"}}, "rejects"),
+    ({"inference": {"two_stage_power": "abc"}}, "two_stage_power must be a number"),
     ({"dtype": "int8"}, "dtype must be"),
 ])
 def test_bad_settings_write_nothing(source, tmp_path, kwargs, match):
@@ -105,7 +106,7 @@ def test_a_failed_write_keeps_the_previous_model(source, tmp_path, monkeypatch):
     from harmonykit.models.base import HarmonizationModel
 
     monkeypatch.setattr(HarmonizationModel, "save_pretrained", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(HarmonykitError, match=f"{out}: cannot write the model there \\(disk full\\)"):
         export_model(source, out, dtype="float16", overwrite=True)
     assert (out / WEIGHTS_NAME).read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -133,6 +134,9 @@ def test_cli(source, tmp_path, capsys):
         (["export", str(source), "--out", str(tmp_path / "d"), "--inference", "two_stage_power"], "KEY=VALUE"),
         (["export", str(source), "--out", str(tmp_path / "e"), "--about", str(tmp_path / "missing.json")],
          "not found"),
+        # unwritable places (found by fault injection: these were tracebacks)
+        (["export", str(source), "--out", str(card / "m")], "not a folder"),
+        (["export", str(source), "--out", str(card)], "exists and is not a folder"),
     ]:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err

@@ -98,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         raise HarmonykitError(f"{args.model!r} is a baseline: it has no weights to export")
     inference = parse_settings(args.inference)
     about = _read_about(args.about) if args.about else None
+    from harmonykit.outputs import check_writable
+
+    check_writable(Path(args.out).expanduser().parent, "--out")  # before PyTorch loads
     from harmonykit.models.base import load_model
     from harmonykit.models.export import export_model  # PyTorch: after the cheap checks
 

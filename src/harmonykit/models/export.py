@@ -93,7 +93,11 @@ def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | No
             raise HarmonykitError(f"{out}: holds files that are not a model's ({shown}); it is not replaced, "
                                   "choose an empty or new folder")
         if not overwrite:
-            raise HarmonykitError(f"{out}: holds a model already (pass overwrite=True / --force to replace it)")
+            raise HarmonykitError(f"{out}: holds a model already; to replace it pass --force (Python: "
+                                  "overwrite=True)")
+    bad = {k: v for k, v in inference.items() if k == "two_stage_power" and not isinstance(v, (int, float))}
+    if bad:
+        raise HarmonykitError(f"two_stage_power must be a number, got {bad['two_stage_power']!r}")
     model = load_model(source)  # validated: names the file and the problem
     saved = SavedModelConfig.read(source)
     try:
@@ -109,8 +113,11 @@ def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | No
     if about:
         extra["trained"] = {**dict(extra.get("trained") or {}), **dict(about)}
     torch_dtype = {"float16": torch.float16, "float32": torch.float32}.get(dtype or _stored_dtype(source))
-    replace_dir(out, lambda tmp: model.save_pretrained(tmp, dtype=torch_dtype, extra=extra,
-                                                       neutral_kwargs=inference or None))
+    try:
+        replace_dir(out, lambda tmp: model.save_pretrained(tmp, dtype=torch_dtype, extra=extra,
+                                                           neutral_kwargs=inference or None))
+    except OSError as exc:  # read-only place, a path through a file, disk full: the previous folder stays
+        raise HarmonykitError(f"{out}: cannot write the model there ({exc.strerror or exc})") from None
     size = (out / WEIGHTS_NAME).stat().st_size
     log.info("exported %s to %s (%.1f MB%s)", source, out, size / 1e6, f", {dtype}" if dtype else "")
     return out
