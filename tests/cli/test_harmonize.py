@@ -157,6 +157,25 @@ def test_mask_auto_uses_sibling_masks_and_compare_figure(om_dir, photos, tmp_pat
     assert "--mask auto" not in capsys.readouterr().err
 
 
+def test_inputs_without_a_found_optional_mask_are_named_and_an_empty_argument_is_refused(gated_dir, photos,
+                                                                                         tmp_path, capsys):
+    """Found by fault injection: a --mask folder with no mask for the inputs ran them
+    mask-free without a word, and an empty argument harmonized the current folder."""
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    Image.open(photos / "astro_mask.jpg").save(masks / "astro.png")
+    code = main(["harmonize", str(photos / "astro.jpg"), str(photos / "cat.png"), "--model", str(gated_dir),
+                 "--mask", str(masks), "--work-size", "32", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 0 and f"note: no mask in {masks} for cat.png: harmonized without a mask" in err, err
+    code = main(["harmonize", str(photos / "cat.png"), "--model", str(gated_dir), "--mask", "auto",
+                 "--work-size", "32", "--out", str(tmp_path / "o2")])
+    assert code == 0 and "note: no mask next to cat.png" in capsys.readouterr().err
+    code = main(["harmonize", "", "--model", str(gated_dir), "--out", str(tmp_path / "o3")])
+    err = capsys.readouterr().err
+    assert code == 2 and "empty input name" in err and not (tmp_path / "o3").exists()
+
+
 def test_lalonde_folder_harmonizes_its_composites_with_their_mat_masks(lalonde_db, lalonde_spec, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["harmonize", str(lalonde_db), "--model", "reinhard", "--mask", "auto", "--out", str(out)])

@@ -224,12 +224,17 @@ def _announce(harmonizer: Any, job: Any, mask_option: str | None) -> None:
             print(f"note: {m} looks like the mask of {f.name}"
                   + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
                   + "; pass --mask auto to use the masks next to the inputs", file=sys.stderr)
+    if job.mask_mode in ("dir", "auto") and harmonizer.mask_use == "optional":
+        # an optional mask that is not found means mask-free: say so, naming the inputs
+        missing = [f.name for f in job.files if job.find_mask(f) is None]
+        if missing:
+            names = ", ".join(missing[:5]) + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
+            where = f"in {job.mask_path} for {names}" if job.mask_mode == "dir" else f"next to {names}"
+            print(f"note: no mask {where}: harmonized without a mask", file=sys.stderr)
     if job.save_masks and harmonizer.kind != "operator":
         print(f"note: {harmonizer.name} has no operator masks; --save-masks is ignored", file=sys.stderr)
     print(f"model: {harmonizer.name} ({harmonizer.kind}, mask {harmonizer.mask_use}), work size "
           f"{harmonizer.work_size[0] if harmonizer.work_size else 'full'}, device {harmonizer.device}", file=sys.stderr)
-
-
 
 
 

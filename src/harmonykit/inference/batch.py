@@ -113,6 +113,17 @@ class HarmonizeJob:
         refuse_overwrite(outputs, inputs, allow=self.overwrite,
                          hint="choose another --out (or pass --overwrite to replace the inputs)")
 
+    def find_mask(self, path: Path) -> Any:
+        """Where the mask of ``path`` is by the mask option (a path, a Lalonde-Efros ``.mat``
+        reader), or ``None`` when there is none (or no mask option)."""
+        if self.mask_mode == "file":
+            return self.mask_path
+        if self.mask_mode == "auto":
+            return sibling_mask(path) or _lalonde_mat(path)
+        if self.mask_mode == "dir" and self.mask_path is not None:
+            return find_mask(path, self.mask_path)
+        return None
+
     def mask_for(self, harmonizer: Any, path: Path) -> Any:
         """The mask to pass for ``path``: a path, an array (Lalonde-Efros ``.mat``) or
         ``None``. The mask rule (:func:`harmonykit.pipeline.mask_decision`) decides before
@@ -123,13 +134,7 @@ class HarmonizeJob:
         if self.mask_mode == "none":
             return None  # a required mask: the path's own message (pass mask=... or --mask)
         stem = path.stem
-        if self.mask_mode == "file":
-            found: Any = self.mask_path
-        elif self.mask_mode == "auto":
-            found = sibling_mask(path) or _lalonde_mat(path)
-        else:
-            assert self.mask_path is not None
-            found = find_mask(path, self.mask_path)
+        found = self.find_mask(path)
         decision = mask_decision(harmonizer.runner, found, name=harmonizer.name, coverage=False)
         if decision.status == "missing":
             if self.mask_mode == "auto":
@@ -217,6 +222,9 @@ def expand_inputs(items: list[str], recursive: bool = False) -> tuple[list[Path]
     files: list[Path] = []
     bad: list[tuple[str, str]] = []
     for item in items:
+        if not item.strip():  # Path("") is the current folder: an empty argument names nothing
+            bad.append((repr(item), "an empty input name (an unset shell variable?)"))
+            continue
         p = Path(item).expanduser()
         if p.is_dir() and lalonde_composites(p):
             files.extend(sorted(lalonde_composites(p)))
