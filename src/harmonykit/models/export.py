@@ -75,29 +75,10 @@ def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | No
     source, out = Path(source), Path(out)
     if dtype is not None and dtype not in EXPORT_DTYPES:
         raise HarmonykitError(f"dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
-    inference = dict(inference or {})
-    bad = sorted(set(inference) - set(INFERENCE_KWARGS))
-    if bad:
-        raise HarmonykitError(f"inference settings may only be weight-neutral ones ({', '.join(INFERENCE_KWARGS)}), "
-                              f"not {', '.join(bad)}: they would change the weights")
+    inference = _checked_inference(inference)
     if about is not None and not isinstance(about, Mapping):
         raise HarmonykitError(f"about must be a mapping (the model card), got {type(about).__name__}")
-    if out.exists() and source.exists() and os.path.samefile(out, source):
-        raise HarmonykitError(f"{out}: the export would replace its own source; choose another folder")
-    if out.exists() and not out.is_dir():
-        raise HarmonykitError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        others = sorted(p.name for p in out.iterdir() if p.name not in (CONFIG_NAME, WEIGHTS_NAME))
-        if others:
-            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-            raise HarmonykitError(f"{out}: holds files that are not a model's ({shown}); it is not replaced, "
-                                  "choose an empty or new folder")
-        if not overwrite:
-            raise HarmonykitError(f"{out}: holds a model already; to replace it pass --force (Python: "
-                                  "overwrite=True)")
-    bad = {k: v for k, v in inference.items() if k == "two_stage_power" and not isinstance(v, (int, float))}
-    if bad:
-        raise HarmonykitError(f"two_stage_power must be a number, got {bad['two_stage_power']!r}")
+    _check_destination(source, out, overwrite)
     model = load_model(source)  # validated: names the file and the problem
     saved = SavedModelConfig.read(source)
     try:
@@ -121,6 +102,37 @@ def export_model(source: str | Path, out: str | Path, *, dtype: ExportDtype | No
     size = (out / WEIGHTS_NAME).stat().st_size
     log.info("exported %s to %s (%.1f MB%s)", source, out, size / 1e6, f", {dtype}" if dtype else "")
     return out
+
+
+def _checked_inference(inference: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The weight-neutral settings, checked for keys and types (the model checks values)."""
+    inference = dict(inference or {})
+    bad = sorted(set(inference) - set(INFERENCE_KWARGS))
+    if bad:
+        raise HarmonykitError(f"inference settings may only be weight-neutral ones ({', '.join(INFERENCE_KWARGS)}), "
+                              f"not {', '.join(bad)}: they would change the weights")
+    power = inference.get("two_stage_power")
+    if power is not None and (isinstance(power, bool) or not isinstance(power, (int, float))):
+        raise HarmonykitError(f"two_stage_power must be a number, got {power!r}")
+    return inference
+
+
+def _check_destination(source: Path, out: Path, overwrite: bool) -> None:
+    """``out`` may be written: not the source, not a file, empty or (with ``overwrite``) a
+    folder that holds a model and nothing else."""
+    if out.exists() and source.exists() and os.path.samefile(out, source):
+        raise HarmonykitError(f"{out}: the export would replace its own source; choose another folder")
+    if out.exists() and not out.is_dir():
+        raise HarmonykitError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        others = sorted(p.name for p in out.iterdir() if p.name not in (CONFIG_NAME, WEIGHTS_NAME))
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise HarmonykitError(f"{out}: holds files that are not a model's ({shown}); it is not replaced, "
+                                  "choose an empty or new folder")
+        if not overwrite:
+            raise HarmonykitError(f"{out}: holds a model already; to replace it pass --force (Python: "
+                                  "overwrite=True)")
 
 
 def _stored_dtype(source: Path) -> str:
