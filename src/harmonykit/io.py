@@ -396,15 +396,15 @@ def remove_stale_temp_files(folder: str | Path, recursive: bool = False, own: bo
     return removed
 
 
-def tagged_temp_path(path: str | Path) -> Path:
-    """A new empty file beside ``path``, named like :func:`atomic_write`'s temporaries
-    (``.<name>.tmp-<host>-<pid>-<random><suffix>``, ``path``'s suffix), so that
-    :func:`remove_stale_temp_files` removes it after a kill; for writes staged in two phases
-    (:class:`harmonykit.outputs.ItemWrites`)."""
+def tagged_temp_path(path: str | Path, suffix: str | None = None) -> Path:
+    """A new empty file beside ``path`` named ``.<name>.tmp-<host>-<pid>-<random><suffix>``
+    (``path``'s suffix unless ``suffix``), so that :func:`remove_stale_temp_files` removes
+    it after a kill: the temporaries of :func:`atomic_write` and of writes staged in two
+    phases (:class:`harmonykit.outputs.ItemWrites`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{_host_tag()}-{os.getpid()}-", suffix=path.suffix,
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{_host_tag()}-{os.getpid()}-",
+                               suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     return Path(tmp)
 
@@ -419,12 +419,7 @@ def atomic_write(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     :func:`remove_stale_temp_files` tell a killed process's leftovers from live writes.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.tmp-{_host_tag()}-{os.getpid()}-", suffix=suffix or path.suffix, dir=path.parent
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = tagged_temp_path(path, suffix)
     try:
         yield tmp_path
         os.chmod(tmp_path, _FILE_MODE)

@@ -158,11 +158,6 @@ class ItemWrites:
     def __init__(self) -> None:
         self.staged: list[tuple[Path, Path]] = []  # (temporary, destination)
 
-    @property
-    def written(self) -> list[Path]:
-        """The destinations written so far (not yet in place before :meth:`commit`)."""
-        return [dest for _, dest in self.staged]
-
     def write(self, path: str | Path, write: Callable[[Path], object]) -> Path:
         """``write(temporary)`` for the destination ``path``; returns ``path``.
 
